@@ -1,0 +1,3 @@
+module gortbench/parked
+
+go 1.22

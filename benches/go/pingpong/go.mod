@@ -1,0 +1,3 @@
+module gortbench/pingpong
+
+go 1.22

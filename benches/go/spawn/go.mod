@@ -1,0 +1,3 @@
+module gortbench/spawn
+
+go 1.22

@@ -1,0 +1,577 @@
+//! What a user writes: `run`, `Runtime::builder()`, `go`, `spawn`/`JoinHandle`,
+//! `yield_now`, `preempt_point`, `num_goroutine`, `gomaxprocs`.
+//!
+//! Models `runtime/proc.go`'s `main` (the main goroutine), `newproc` (the `go`
+//! statement), `Gosched`, `NumGoroutine` and `GOMAXPROCS`.
+//!
+//! # Runtimes and their life
+//!
+//! A [`Runtime`] owns a scheduler: its Ps, the Ms (threads) it starts as needed, and
+//! a sysmon thread. [`Runtime::run`] starts `f` as the main goroutine and blocks the
+//! calling thread (which is not one of the runtime's Ms) until `f` returns, like Go's
+//! `runtime.main`. Goroutines that are still running when `run` returns keep running
+//! as long as the `Runtime` lives; dropping it ends the runtime the way Go's `exit`
+//! ends a program: idle threads exit at once, threads running goroutines exit at the
+//! next scheduling point, and goroutines that never run again are abandoned (their
+//! destructors do not run). [`run`] does all three steps.
+//!
+//! Memory: Gs and the scheduler's own records live until the process ends (Go's
+//! `allgs` never shrinks either); the stacks of exited goroutines go back to a
+//! process-wide pool when the runtime's last thread ends, so building many runtimes
+//! in one process (as tests do) reuses them.
+
+use crate::env::{ConfigError, Requested, Settings};
+use crate::loom::atomic::Ordering;
+use crate::proc::g::{Status, WaitReason};
+use crate::proc::m::getm;
+use crate::proc::sched::{self, Sched};
+use crate::stw::StoppedWorld;
+use crate::sync::{block, Waiter};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// Configures a [`Runtime`]. Values given here beat the environment (`GOMAXPROCS`,
+/// `GODEBUG`), which beats the defaults.
+///
+/// # Example
+///
+/// ```
+/// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
+/// assert_eq!(rt.run(|| gort_runtime::gomaxprocs()), 2);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    req: Requested,
+}
+
+impl Builder {
+    /// A builder with nothing set.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Builder::new().build().unwrap();
+    /// rt.run(|| ());
+    /// ```
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The number of Ps (GOMAXPROCS), 1 to 1024.
+    ///
+    /// ```
+    /// assert!(gort_runtime::Runtime::builder().procs(0).build().is_err());
+    /// ```
+    pub fn procs(mut self, n: usize) -> Builder {
+        self.req.procs = Some(n);
+        self
+    }
+
+    /// The size of every goroutine stack in bytes (16 KiB to 1 GiB; rounded up to
+    /// whole pages). Default 256 KiB. Stacks are reserved, not committed: a goroutine
+    /// costs the pages it touches.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().stack_size(1 << 20).build().unwrap();
+    /// rt.run(|| ());
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.req.stack_size = Some(bytes);
+        self
+    }
+
+    /// Print a schedtrace line every `ms` milliseconds (as `GODEBUG=schedtrace=ms`);
+    /// 0 turns it off.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().schedtrace(0).build().unwrap();
+    /// rt.run(|| ());
+    /// ```
+    pub fn schedtrace(mut self, ms: u64) -> Builder {
+        self.req.schedtrace_ms = Some(ms);
+        self
+    }
+
+    /// Add the per-P, per-M and per-G lines to schedtrace (`GODEBUG=scheddetail=1`).
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().scheddetail(false).build().unwrap();
+    /// rt.run(|| ());
+    /// ```
+    pub fn scheddetail(mut self, on: bool) -> Builder {
+        self.req.scheddetail = Some(on);
+        self
+    }
+
+    /// Resolves the settings and starts the runtime's sysmon. No M starts until
+    /// there is work.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the builder value or environment variable that was
+    /// malformed or out of range.
+    ///
+    /// ```
+    /// let err = gort_runtime::Runtime::builder().stack_size(10).build().unwrap_err();
+    /// assert!(err.to_string().contains("stack_size"));
+    /// ```
+    pub fn build(self) -> Result<Runtime, ConfigError> {
+        let settings = Settings::resolve(&self.req, |k| std::env::var(k).ok())?;
+        crate::panic::install_hook();
+        crate::signal::install();
+        crate::signal::install_for_thread();
+        let sched = Sched::new(settings);
+        crate::proc::sysmon::start(sched);
+        Ok(Runtime { sched })
+    }
+}
+
+/// A gort runtime: Ps, Ms, sysmon, and the goroutines they run.
+///
+/// # Example
+///
+/// ```
+/// let rt = gort_runtime::Runtime::new().unwrap();
+/// let sum = rt.run(|| {
+///     let hs: Vec<_> = (1..=10u64).map(|i| gort_runtime::spawn(move || i * i)).collect();
+///     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+/// });
+/// assert_eq!(sum, 385);
+/// ```
+pub struct Runtime {
+    sched: &'static Sched,
+}
+
+impl Runtime {
+    /// A runtime configured from the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `GOMAXPROCS` or `GODEBUG` is malformed.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::new().unwrap();
+    /// rt.run(|| ());
+    /// ```
+    pub fn new() -> Result<Runtime, ConfigError> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`].
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().procs(1).build().unwrap();
+    /// rt.run(|| assert_eq!(gort_runtime::gomaxprocs(), 1));
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Runs `f` as a main goroutine and returns its result when it returns.
+    /// Blocks the calling thread, which must not be one of this runtime's own.
+    ///
+    /// An unrecovered panic in `f` (or in any goroutine started with [`go`]) prints
+    /// Go's panic report and exits the process with status 2, as Go does.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::new().unwrap();
+    /// assert_eq!(rt.run(|| 6 * 7), 42);
+    /// assert_eq!(rt.run(|| "again"), "again");
+    /// ```
+    pub fn run<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if getm().is_some() {
+            panic!("gort: Runtime::run called from inside a goroutine; use go or spawn there");
+        }
+        let state = Arc::new(JoinState::new());
+        let done = state.clone();
+        let sched = self.sched;
+        sched.nmain.fetch_add(1, Ordering::SeqCst);
+        sched::newproc_external(sched, move || match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(v) => {
+                sched.nmain.fetch_sub(1, Ordering::SeqCst);
+                done.complete(Ok(v));
+            }
+            Err(p) => crate::panic::fatalpanic(p),
+        });
+        match (JoinHandle { state, goid: 0 }).join() {
+            Ok(v) => v,
+            Err(_) => unreachable!("the main goroutine's panic is fatal"),
+        }
+    }
+
+    /// Stops every P of this runtime at a safepoint, from a thread outside it.
+    /// Inside a goroutine use [`crate::stw::stop_the_world`].
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::new().unwrap();
+    /// let world = rt.stop_the_world();
+    /// assert!(world.goroutines().is_empty());
+    /// drop(world);
+    /// ```
+    pub fn stop_the_world(&self) -> StoppedWorld {
+        crate::stw::stop_the_world_sched(self.sched)
+    }
+
+    /// This runtime's GOMAXPROCS.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().procs(3).build().unwrap();
+    /// assert_eq!(rt.gomaxprocs(), 3);
+    /// ```
+    pub fn gomaxprocs(&self) -> usize {
+        self.sched.gomaxprocs as usize
+    }
+
+    /// Live goroutines of this runtime.
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::new().unwrap();
+    /// rt.run(|| ());
+    /// assert_eq!(rt.num_goroutine(), 0);
+    /// ```
+    pub fn num_goroutine(&self) -> usize {
+        self.sched.ngoroutines.load(Ordering::Relaxed).max(0) as usize
+    }
+
+    /// The schedtrace report as it would be printed now (with or without detail).
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
+    /// let line = rt.schedtrace(false);
+    /// assert!(line.starts_with("SCHED "));
+    /// assert!(line.contains("gomaxprocs=2 idleprocs=2"));
+    /// ```
+    pub fn schedtrace(&self, detail: bool) -> String {
+        crate::trace::format_schedtrace(self.sched, detail)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let sched = self.sched;
+        sched.shutdown.store(true, Ordering::SeqCst);
+        let idle: Vec<_> = std::mem::take(&mut sched.lock.lock().midle);
+        for m in idle {
+            m.park.wake();
+        }
+        sched.sysmonnote.wake();
+        if sched.mcount.load(Ordering::SeqCst) == 0 {
+            reclaim_stacks(sched);
+        }
+    }
+}
+
+/// Returns the stacks of exited goroutines to the process-wide pool once no M of a
+/// shut-down runtime is left to use them.
+pub(crate) fn reclaim_stacks(sched: &Sched) {
+    if !sched.shutdown.load(Ordering::SeqCst) {
+        return;
+    }
+    let mut gfree = sched.gfree.lock();
+    let mut stacks = Vec::new();
+    for g in sched.allgs.lock().iter() {
+        if g.atomicstatus
+            .compare_exchange(
+                Status::Dead as u32,
+                Status::Idle as u32,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            stacks.push(g.stack);
+        }
+    }
+    *gfree = crate::proc::g::GQueue::new();
+    crate::stack::stackfree_all(stacks);
+}
+
+/// Runs `f` as the main goroutine of a runtime configured from the environment,
+/// then shuts the runtime down: Go's `func main`.
+///
+/// A malformed `GOMAXPROCS` or `GODEBUG` is reported (naming the variable and
+/// value) and the process exits with status 2. An unrecovered panic in any `go`
+/// goroutine prints Go's report and exits with status 2.
+///
+/// # Example
+///
+/// ```
+/// let n = gort_runtime::run(|| {
+///     let h = gort_runtime::spawn(|| 21);
+///     h.join().unwrap() * 2
+/// });
+/// assert_eq!(n, 42);
+/// ```
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = Runtime::new().unwrap_or_else(|e| {
+        eprintln!("gort: {e}");
+        std::process::exit(2)
+    });
+    rt.run(f)
+}
+
+/// Starts `f` as a new goroutine (Go's `go f()`), to run concurrently with the
+/// caller. It goes into this P's `runnext`, so it is the next goroutine this P runs.
+/// A panic in it that is not caught kills the program, as in Go.
+///
+/// # Panics
+/// If called outside a goroutine.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let wg = gort_runtime::sync::WaitGroup::new();
+///     wg.add(1);
+///     let w = wg.clone();
+///     gort_runtime::go(move || { println!("hello from a goroutine"); w.done(); });
+///     wg.wait();
+/// });
+/// ```
+pub fn go<F>(f: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    sched::newproc(
+        move || {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                crate::panic::fatalpanic(p)
+            }
+        },
+        false,
+    );
+    sched::preempt_check();
+}
+
+/// Starts `f` as a new goroutine and returns a handle to wait for its result. A
+/// panic in it is returned by [`JoinHandle::join`] as `Err`, the Rust way.
+///
+/// # Panics
+/// If called outside a goroutine.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let h = gort_runtime::spawn(|| 40 + 2);
+///     assert_eq!(h.join().unwrap(), 42);
+///     let bad = gort_runtime::spawn(|| -> u32 { panic!("boom") });
+///     assert!(bad.join().is_err());
+/// });
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let state = Arc::new(JoinState::new());
+    let done = state.clone();
+    let goid = sched::newproc(
+        move || done.complete(catch_unwind(AssertUnwindSafe(f))),
+        true,
+    );
+    sched::preempt_check();
+    JoinHandle { state, goid }
+}
+
+struct JoinState<T> {
+    inner: parking_lot::Mutex<JoinInner<T>>,
+}
+
+struct JoinInner<T> {
+    result: Option<std::thread::Result<T>>,
+    waiter: Option<Waiter>,
+}
+
+impl<T> JoinState<T> {
+    fn new() -> Self {
+        JoinState {
+            inner: parking_lot::Mutex::new(JoinInner {
+                result: None,
+                waiter: None,
+            }),
+        }
+    }
+
+    fn complete(&self, r: std::thread::Result<T>) {
+        let waiter = {
+            let mut g = self.inner.lock();
+            g.result = Some(r);
+            g.waiter.take()
+        };
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
+}
+
+/// Waits for a goroutine started with [`spawn`] and takes its result.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let h = gort_runtime::spawn(|| "done");
+///     assert!(h.goid() > 1);
+///     assert_eq!(h.join().unwrap(), "done");
+/// });
+/// ```
+pub struct JoinHandle<T> {
+    state: Arc<JoinState<T>>,
+    goid: u64,
+}
+
+impl<T> JoinHandle<T> {
+    /// Blocks until the goroutine finishes: parks the calling goroutine (wait reason
+    /// `JoinHandle.join`), or blocks the thread outside a runtime. Returns the
+    /// goroutine's value, or the payload of its panic.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let h = gort_runtime::spawn(|| vec![1, 2, 3]);
+    ///     assert_eq!(h.join().unwrap().len(), 3);
+    /// });
+    /// ```
+    pub fn join(self) -> std::thread::Result<T> {
+        sched::preempt_check();
+        let mut g = self.state.inner.lock();
+        if let Some(r) = g.result.take() {
+            return r;
+        }
+        block(
+            &self.state.inner,
+            g,
+            |inner, w| inner.waiter = Some(w),
+            WaitReason::JoinHandleJoin,
+        );
+        g = self.state.inner.lock();
+        g.result.take().expect("JoinHandle woken without a result")
+    }
+
+    /// Whether the goroutine has finished.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let h = gort_runtime::spawn(|| ());
+    ///     while !h.is_finished() { gort_runtime::yield_now(); }
+    /// });
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.state.inner.lock().result.is_some()
+    }
+
+    /// The goroutine's id.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let a = gort_runtime::spawn(|| ());
+    ///     let b = gort_runtime::spawn(|| ());
+    ///     assert_ne!(a.goid(), b.goid());
+    /// });
+    /// ```
+    pub fn goid(&self) -> u64 {
+        self.goid
+    }
+}
+
+/// Yields the processor: the current goroutine goes to the back of the global run
+/// queue and others run (Go's `runtime.Gosched`). Outside a runtime, yields the
+/// thread.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     for _ in 0..3 { gort_runtime::yield_now(); }
+/// });
+/// ```
+pub fn yield_now() {
+    if crate::proc::m::getg().is_some() {
+        sched::gosched();
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+/// A safepoint: if the runtime asked this goroutine to yield (it has run for 10 ms,
+/// or the world is being stopped), yield now; otherwise return at once (one load and
+/// a branch). Call it in long loops that make no other runtime calls — gort's
+/// preemption is cooperative, like Go's before 1.14.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let mut x = 0u64;
+///     for i in 0..1_000_000 { x = x.wrapping_add(i); gort_runtime::preempt_point(); }
+///     assert!(x > 0);
+/// });
+/// ```
+#[inline]
+pub fn preempt_point() {
+    sched::preempt_check();
+}
+
+/// Live goroutines in the current runtime (Go's `runtime.NumGoroutine`); 0 outside
+/// a runtime.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| assert_eq!(gort_runtime::num_goroutine(), 1));
+/// ```
+pub fn num_goroutine() -> usize {
+    getm().map_or(0, |m| {
+        m.sched.ngoroutines.load(Ordering::Relaxed).max(0) as usize
+    })
+}
+
+/// The current runtime's number of Ps (Go's `runtime.GOMAXPROCS(0)`); outside a
+/// runtime, what a new runtime would get from the environment.
+///
+/// # Example
+///
+/// ```
+/// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
+/// assert_eq!(rt.run(gort_runtime::gomaxprocs), 2);
+/// ```
+pub fn gomaxprocs() -> usize {
+    match getm() {
+        Some(m) => m.sched.gomaxprocs as usize,
+        None => Settings::resolve(&Requested::default(), |k| std::env::var(k).ok())
+            .map_or(1, |s| s.gomaxprocs as usize),
+    }
+}
+
+/// Introspection for lessons and tests.
+pub mod debug {
+    /// The id of the P the current goroutine is running on (stale as soon as it
+    /// returns: the goroutine may move), or None outside a goroutine.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
+    /// let p = rt.run(gort_runtime::debug::current_p).unwrap();
+    /// assert!(p < 2);
+    /// ```
+    pub fn current_p() -> Option<usize> {
+        let m = crate::proc::m::getm()?;
+        m.curg()?;
+        m.p().map(|p| p.id as usize)
+    }
+
+    /// The id of the current goroutine, or None outside a goroutine.
+    ///
+    /// ```
+    /// let id = gort_runtime::run(|| gort_runtime::debug::goid().unwrap());
+    /// assert_eq!(id, 1);
+    /// ```
+    pub fn goid() -> Option<u64> {
+        crate::proc::m::getg().map(|g| g.goid())
+    }
+}

@@ -1,0 +1,103 @@
+//! AArch64 (AAPCS64) context switch (Go: `asm_arm64.s` `gogo`, `mcall`).
+//!
+//! Callee-saved state is x19–x28, the frame pointer x29, the link register x30 and
+//! the low halves of v8–v15 (d8–d15). A suspended context's stack, lowest address
+//! first:
+//!
+//! ```text
+//!   sp+0x00  x19 x20   (new goroutine: x19 = entry function, x20 = argument)
+//!   sp+0x10  x21 x22
+//!   sp+0x20  x23 x24
+//!   sp+0x30  x25 x26
+//!   sp+0x40  x27 x28
+//!   sp+0x50  x29 x30   (new goroutine: x29 = 0, x30 = gort_trampoline)
+//!   sp+0x60  d8  d9
+//!   sp+0x70  d10 d11
+//!   sp+0x80  d12 d13
+//!   sp+0x90  d14 d15
+//! ```
+//!
+//! Reviewed but not run on this project's x86_64 machines; compiled with
+//! `cargo build --target aarch64-unknown-linux-gnu` where that target is installed.
+
+/// Bytes `init_stack` uses below the top it is given.
+pub(crate) const INITIAL_FRAME_BYTES: usize = 0xa0 + 16;
+
+std::arch::global_asm!(
+    ".text",
+    ".globl gort_swap",
+    ".type gort_swap,%function",
+    ".p2align 4",
+    "gort_swap:",
+    ".cfi_startproc",
+    // x0 = save slot, x1 = stack pointer to resume.
+    "sub sp, sp, #0xa0",
+    "stp x19, x20, [sp, #0x00]",
+    "stp x21, x22, [sp, #0x10]",
+    "stp x23, x24, [sp, #0x20]",
+    "stp x25, x26, [sp, #0x30]",
+    "stp x27, x28, [sp, #0x40]",
+    "stp x29, x30, [sp, #0x50]",
+    "stp d8, d9, [sp, #0x60]",
+    "stp d10, d11, [sp, #0x70]",
+    "stp d12, d13, [sp, #0x80]",
+    "stp d14, d15, [sp, #0x90]",
+    "mov x2, sp",
+    "str x2, [x0]",
+    "mov sp, x1",
+    "ldp x19, x20, [sp, #0x00]",
+    "ldp x21, x22, [sp, #0x10]",
+    "ldp x23, x24, [sp, #0x20]",
+    "ldp x25, x26, [sp, #0x30]",
+    "ldp x27, x28, [sp, #0x40]",
+    "ldp x29, x30, [sp, #0x50]",
+    "ldp d8, d9, [sp, #0x60]",
+    "ldp d10, d11, [sp, #0x70]",
+    "ldp d12, d13, [sp, #0x80]",
+    "ldp d14, d15, [sp, #0x90]",
+    "add sp, sp, #0xa0",
+    // x30 now holds the other side's return address.
+    "ret",
+    ".cfi_endproc",
+    ".size gort_swap, .-gort_swap",
+    "",
+    ".globl gort_trampoline",
+    ".type gort_trampoline,%function",
+    ".p2align 4",
+    "gort_trampoline:",
+    ".cfi_startproc",
+    ".cfi_undefined x30",
+    "mov x0, x20",
+    "blr x19",
+    "brk #1",
+    ".cfi_endproc",
+    ".size gort_trampoline, .-gort_trampoline",
+);
+
+extern "C" {
+    fn gort_trampoline();
+}
+
+/// Writes a first frame for a goroutine below `top` and returns its stack pointer.
+///
+/// # Safety
+/// `[top - INITIAL_FRAME_BYTES, top)` must be writable memory of a stack that nobody
+/// runs on.
+pub(crate) unsafe fn init_stack(top: usize, entry: super::Entry, arg: *mut u8) -> usize {
+    let top = top & !15;
+    let sp = top - 16 - 0xa0;
+    let frame = sp as *mut usize;
+    // SAFETY: the caller guarantees the range below `top` is writable and unused;
+    // the 20 register slots lie in [sp, sp + 0xa0).
+    unsafe {
+        for i in 0..20 {
+            frame.add(i).write(0);
+        }
+        frame.add(0).write(entry as usize); // x19
+        frame.add(1).write(arg as usize); // x20
+        frame.add(11).write(gort_trampoline as usize); // x30
+        (top as *mut usize).sub(1).write(0);
+        (top as *mut usize).sub(2).write(0);
+    }
+    sp
+}

@@ -1,0 +1,94 @@
+//! x86_64 System V context switch (Go: `asm_amd64.s` `gogo`, `mcall`).
+//!
+//! Stack of a suspended context, lowest address first (what `*save` points at):
+//!
+//! ```text
+//!   sp+0   r15
+//!   sp+8   r14
+//!   sp+16  r13      (new goroutine: entry argument)
+//!   sp+24  r12      (new goroutine: entry function)
+//!   sp+32  rbx
+//!   sp+40  rbp      (new goroutine: 0, ends frame-pointer chains)
+//!   sp+48  return address (new goroutine: gort_trampoline)
+//! ```
+
+/// Bytes `init_stack` uses below the top it is given.
+pub(crate) const INITIAL_FRAME_BYTES: usize = 8 * 8;
+
+std::arch::global_asm!(
+    ".text",
+    ".globl gort_swap",
+    ".type gort_swap,@function",
+    ".p2align 4",
+    "gort_swap:",
+    ".cfi_startproc",
+    // rdi = save slot, rsi = stack pointer to resume.
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    // Publish where this context stopped, then become the other one.
+    "mov [rdi], rsp",
+    "mov rsp, rsi",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    // Return into whoever saved this stack (or into gort_trampoline).
+    "ret",
+    ".cfi_endproc",
+    ".size gort_swap, .-gort_swap",
+    "",
+    ".globl gort_trampoline",
+    ".type gort_trampoline,@function",
+    ".p2align 4",
+    "gort_trampoline:",
+    ".cfi_startproc",
+    // No caller: tell unwinders this is the outermost frame.
+    ".cfi_undefined rip",
+    // rsp is 16-byte aligned here, so the call below leaves the callee with the
+    // ABI's rsp % 16 == 8 at entry.
+    "mov rdi, r13",
+    "call r12",
+    // The entry function never returns.
+    "ud2",
+    ".cfi_endproc",
+    ".size gort_trampoline, .-gort_trampoline",
+);
+
+extern "C" {
+    fn gort_trampoline();
+}
+
+/// Writes a first frame for a goroutine below `top` and returns its stack pointer.
+///
+/// # Safety
+/// `[top - INITIAL_FRAME_BYTES - 16, top)` must be writable memory of a stack that
+/// nobody runs on.
+pub(crate) unsafe fn init_stack(top: usize, entry: super::Entry, arg: *mut u8) -> usize {
+    let top = top & !15;
+    // The trampoline starts with rsp = top - 16 (16-byte aligned); the six register
+    // slots and the return address sit just below.
+    let sp = top - 16 - 7 * 8;
+    let frame = sp as *mut usize;
+    // SAFETY: the caller guarantees the range below `top` is writable and unused;
+    // sp..top-16 is 7 words inside it.
+    unsafe {
+        frame.add(0).write(0); // r15
+        frame.add(1).write(0); // r14
+        frame.add(2).write(arg as usize); // r13
+        frame.add(3).write(entry as usize); // r12
+        frame.add(4).write(0); // rbx
+        frame.add(5).write(0); // rbp
+        frame.add(6).write(gort_trampoline as usize); // return address
+                                                      // A zero word above the trampoline's frame: a fake null return address for
+                                                      // frame-pointer walkers that ignore CFI.
+        (top as *mut usize).sub(1).write(0);
+        (top as *mut usize).sub(2).write(0);
+    }
+    sp
+}

@@ -1,0 +1,215 @@
+//! Settings: the builder's values first, then Go's environment variables
+//! (`GOMAXPROCS`, `GODEBUG`), then defaults.
+//!
+//! Models `runtime/runtime1.go` (`parsedebugvars`) and `runtime/proc.go`
+//! (`schedinit`'s GOMAXPROCS). Go silently ignores a malformed `GOMAXPROCS`; gort
+//! refuses it with an error that names the variable and the value, because a silent
+//! default is how a benchmark ends up measuring the wrong thing. Unknown `GODEBUG`
+//! keys are ignored, as in Go (they may belong to a later Go or gort version);
+//! a known key with a malformed value is an error.
+
+use std::fmt;
+
+/// A setting that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// An environment variable or builder value was malformed or out of range.
+    Invalid {
+        /// The variable or builder method: `GOMAXPROCS`, `GODEBUG`, `Builder::procs`, …
+        name: &'static str,
+        /// The value as given.
+        value: String,
+        /// What a valid value looks like.
+        expected: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid {
+                name,
+                value,
+                expected,
+            } => {
+                write!(f, "invalid {name}={value:?}: expected {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Largest GOMAXPROCS accepted (Go allows up to 1024 Ps in practice for `allp`).
+pub const MAX_GOMAXPROCS: u32 = 1024;
+
+/// The resolved settings of one runtime.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) gomaxprocs: u32,
+    pub(crate) stack_size: usize,
+    /// `GODEBUG=schedtrace=N`: print a SCHED line every N ms (0 = off).
+    pub(crate) schedtrace_ms: u64,
+    /// `GODEBUG=scheddetail=1`.
+    pub(crate) scheddetail: bool,
+}
+
+/// What the builder was told; `None` means "ask the environment".
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requested {
+    pub(crate) procs: Option<usize>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) schedtrace_ms: Option<u64>,
+    pub(crate) scheddetail: Option<bool>,
+}
+
+impl Settings {
+    /// Resolves builder values, then `GOMAXPROCS` and `GODEBUG` from `getenv`.
+    pub(crate) fn resolve(
+        req: &Requested,
+        getenv: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let gomaxprocs = match req.procs {
+            Some(n) => check_procs("Builder::procs", &n.to_string())?,
+            None => match getenv("GOMAXPROCS") {
+                Some(v) => check_procs("GOMAXPROCS", &v)?,
+                None => std::thread::available_parallelism()
+                    .map_or(1, |n| n.get() as u32)
+                    .min(MAX_GOMAXPROCS),
+            },
+        };
+        let stack_size = match req.stack_size {
+            Some(s) if s >= crate::stack::MIN_STACK_SIZE && s <= (1 << 30) => (s + 4095) & !4095,
+            Some(s) => {
+                return Err(ConfigError::Invalid {
+                    name: "Builder::stack_size",
+                    value: s.to_string(),
+                    expected: "a size in bytes from 16384 to 1073741824",
+                })
+            }
+            None => crate::stack::DEFAULT_STACK_SIZE,
+        };
+        let mut s = Settings {
+            gomaxprocs,
+            stack_size,
+            schedtrace_ms: 0,
+            scheddetail: false,
+        };
+        if let Some(godebug) = getenv("GODEBUG") {
+            for kv in godebug.split(',').filter(|kv| !kv.is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                    name: "GODEBUG",
+                    value: godebug.clone(),
+                    expected: "comma-separated key=value pairs",
+                })?;
+                let bad = |expected| ConfigError::Invalid {
+                    name: "GODEBUG",
+                    value: kv.to_string(),
+                    expected,
+                };
+                match k {
+                    "schedtrace" => {
+                        s.schedtrace_ms = v.parse().map_err(|_| bad("schedtrace=<milliseconds>"))?
+                    }
+                    "scheddetail" => {
+                        s.scheddetail = parse_flag(v).ok_or_else(|| bad("scheddetail=0 or 1"))?
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(ms) = req.schedtrace_ms {
+            s.schedtrace_ms = ms;
+        }
+        if let Some(d) = req.scheddetail {
+            s.scheddetail = d;
+        }
+        Ok(s)
+    }
+}
+
+fn parse_flag(v: &str) -> Option<bool> {
+    match v {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+fn check_procs(name: &'static str, v: &str) -> Result<u32, ConfigError> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_GOMAXPROCS).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value: v.to_string(),
+            expected: "an integer from 1 to 1024",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn builder_beats_environment() {
+        let req = Requested {
+            procs: Some(3),
+            ..Default::default()
+        };
+        let s = Settings::resolve(&req, env(&[("GOMAXPROCS", "7")])).unwrap();
+        assert_eq!(s.gomaxprocs, 3);
+        let s = Settings::resolve(&Requested::default(), env(&[("GOMAXPROCS", "7")])).unwrap();
+        assert_eq!(s.gomaxprocs, 7);
+    }
+
+    #[test]
+    fn bad_gomaxprocs_names_variable_and_value() {
+        for bad in ["0", "-1", "two", "", "99999"] {
+            let e =
+                Settings::resolve(&Requested::default(), env(&[("GOMAXPROCS", bad)])).unwrap_err();
+            assert_eq!(
+                e,
+                ConfigError::Invalid {
+                    name: "GOMAXPROCS",
+                    value: bad.to_string(),
+                    expected: "an integer from 1 to 1024"
+                }
+            );
+            assert!(e
+                .to_string()
+                .starts_with(&format!("invalid GOMAXPROCS={bad:?}")));
+        }
+    }
+
+    #[test]
+    fn godebug_keys() {
+        let s = Settings::resolve(
+            &Requested::default(),
+            env(&[("GODEBUG", "gctrace=1,schedtrace=250,scheddetail=1")]),
+        )
+        .unwrap();
+        assert_eq!((s.schedtrace_ms, s.scheddetail), (250, true));
+        let e = Settings::resolve(
+            &Requested::default(),
+            env(&[("GODEBUG", "schedtrace=soon")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid GODEBUG=\"schedtrace=soon\": expected schedtrace=<milliseconds>"
+        );
+        assert!(
+            Settings::resolve(&Requested::default(), env(&[("GODEBUG", "schedtrace")])).is_err()
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! gort-runtime: goroutines on Go's GMP work-stealing scheduler.
+//!
+//! # Layout
+//!
+//! - `arch/` — the context switch, one small assembly routine per architecture.
+//! - `stack.rs` — goroutine stacks: fixed-size reservations with guard pages,
+//!   carved many to a mapping.
+//! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
+//! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
+//! - `sync/` — goroutine-aware waiting (`WaitGroup` so far).
+//! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, …
+//! - `env.rs` — settings from the builder and from `GOMAXPROCS`/`GODEBUG`.
+//! - `trace.rs` — `schedtrace`/`scheddetail` in Go's format.
+//! - `panic.rs`, `signal.rs` — Go-style panic, fatal error, deadlock and
+//!   stack-overflow reports (exit status 2).
+//! - `loom.rs` — the std/loom facade every lock-free protocol imports.
+//!
+//! # Soundness rules for users
+//!
+//! - A goroutine may resume on a different OS thread after any blocking call,
+//!   `yield_now` or `preempt_point`. Do not hold a reference to a
+//!   `thread_local!` value across such a call, and do not hold a lock of
+//!   `std::sync::Mutex` or `parking_lot` across one (another goroutine on the same
+//!   thread could try to take it and block the thread).
+//! - Goroutine stacks are fixed-size (256 KiB by default); deep recursion ends in
+//!   Go's `fatal error: stack overflow`, not a silent crash.
+//! - Deadlock detection assumes every wake-up comes from a goroutine: a goroutine
+//!   waiting for something only a plain OS thread will deliver is reported as
+//!   deadlocked once every goroutine sleeps.
+//!
+//! # Example
+//!
+//! ```
+//! gort_runtime::run(|| {
+//!     let wg = gort_runtime::sync::WaitGroup::new();
+//!     for i in 0..4 {
+//!         wg.add(1);
+//!         let wg = wg.clone();
+//!         gort_runtime::go(move || { let _ = i * 2; wg.done(); });
+//!     }
+//!     wg.wait();
+//! });
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub(crate) mod loom;
+
+#[cfg(not(loom))]
+mod api;
+#[cfg(not(loom))]
+mod arch;
+#[cfg(not(loom))]
+pub mod env;
+#[cfg(not(loom))]
+mod panic;
+#[cfg(not(loom))]
+mod signal;
+#[cfg(not(loom))]
+pub mod stack;
+#[cfg(not(loom))]
+pub mod stw;
+#[cfg(not(loom))]
+pub mod sync;
+#[cfg(not(loom))]
+mod trace;
+
+#[cfg(not(loom))]
+pub(crate) mod proc;
+
+/// Under loom only the lock-free protocols are compiled, with their models.
+#[cfg(loom)]
+pub(crate) mod proc {
+    pub(crate) mod note;
+    pub(crate) mod runq;
+}
+
+#[cfg(not(loom))]
+pub use api::{
+    debug, go, gomaxprocs, num_goroutine, preempt_point, run, spawn, yield_now, Builder,
+    JoinHandle, Runtime,
+};
+#[cfg(not(loom))]
+pub use env::ConfigError;
+#[cfg(not(loom))]
+pub use proc::g::{Status, WaitReason};

@@ -1,0 +1,192 @@
+//! Failures as Go shows them: unrecovered panics, `fatal error:` throws, and the
+//! deadlock report — each printed to stderr in Go's format, then exit status 2.
+//!
+//! Models `runtime/panic.go` (`fatalpanic`, `printpanics`, `throw`, `fatal`) and
+//! `runtime/traceback.go` (`goroutineheader`).
+//!
+//! # Panics in goroutines
+//!
+//! Every goroutine's closure runs inside `catch_unwind`, so unwinding never reaches
+//! the context-switch trampoline. What happens next depends on how it was started:
+//!
+//! - `go(f)`: like Go, an unrecovered panic kills the program. The panic hook
+//!   (installed once, chained to the previous hook for non-goroutine threads)
+//!   captures an unresolved backtrace at the panic site while the frames still
+//!   exist; the goroutine then switches to g0, which resolves the symbols on the
+//!   M's large thread stack and prints
+//!   `panic: <msg>` / blank line / `goroutine N [running]:` / frames as
+//!   `function(...)` + tab + `file:line`, and exits with status 2.
+//! - `spawn(f)`: the panic is the `JoinHandle`'s business (`join` returns `Err`, the
+//!   Rust way), and the hook prints Rust's one-line notice, naming the goroutine.
+
+use crate::proc::g::G;
+use crate::proc::m::getg;
+use std::io::Write;
+
+/// Installs the panic hook (once per process).
+pub(crate) fn install_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| match getg() {
+            Some(g) if !g.joinable.get() => {
+                // SAFETY: panic_trace belongs to the running goroutine, which is us.
+                unsafe { *g.panic_trace.get() = Some(backtrace::Backtrace::new_unresolved()) };
+            }
+            Some(g) => {
+                let loc = info.location().map(|l| l.to_string()).unwrap_or_default();
+                eprintln!(
+                    "goroutine {} panicked at {loc}:\n{}",
+                    g.goid(),
+                    payload_str(info.payload())
+                );
+            }
+            None => prev(info),
+        }));
+    });
+}
+
+/// The message of a panic payload (`&str` or `String`; anything else is opaque).
+pub(crate) fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
+}
+
+/// Called on a `go` goroutine whose closure panicked: hands over to g0 to report.
+pub(crate) fn fatalpanic(payload: Box<dyn std::any::Any + Send>) -> ! {
+    let msg = payload_str(&*payload);
+    std::mem::forget(payload);
+    let m = crate::proc::m::getm().expect("fatalpanic off an M");
+    let gp = m.curg().expect("fatalpanic: no goroutine");
+    m.mcall(gp, crate::proc::m::After::FatalPanic(msg));
+    unreachable_exit()
+}
+
+/// On g0: prints a goroutine's unrecovered panic and exits with status 2.
+pub(crate) fn die_of_panic(gp: &G, msg: &str) -> ! {
+    let mut out = format!("panic: {msg}\n\n{}\n", goroutine_header(gp, "running"));
+    // SAFETY: gp has switched out for good; g0 of its last M owns it now.
+    if let Some(mut bt) = unsafe { (*gp.panic_trace.get()).take() } {
+        bt.resolve();
+        format_frames(&bt, &mut out);
+    }
+    exit2(&out)
+}
+
+/// Go's goroutine header: `goroutine N [state]:`.
+pub(crate) fn goroutine_header(gp: &G, state: &str) -> String {
+    format!("goroutine {} [{state}]:", gp.goid())
+}
+
+/// Writes the user-relevant frames of a panic backtrace in Go's layout.
+fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
+    use std::fmt::Write as _;
+    let mut started = false;
+    for frame in bt.frames() {
+        for sym in frame.symbols() {
+            let name = sym
+                .name()
+                .map(|n| format!("{n:#}"))
+                .unwrap_or_else(|| "???".into());
+            if !started {
+                // Skip the panic machinery down to the frame that panicked.
+                let machinery = [
+                    "backtrace::",
+                    "std::",
+                    "core::",
+                    "gort_runtime::panic",
+                    "rust_begin_unwind",
+                    "__rust",
+                ]
+                .iter()
+                .any(|p| name.starts_with(p) || name.contains("rust_panic"));
+                if machinery {
+                    continue;
+                }
+                started = true;
+            }
+            if name.contains("gort_runtime::proc::sched::gostart") {
+                return;
+            }
+            let _ = writeln!(out, "{name}(...)");
+            if let (Some(file), Some(line)) = (sym.filename(), sym.lineno()) {
+                let _ = writeln!(out, "\t{}:{line}", file.display());
+            }
+        }
+    }
+}
+
+/// `throw`: a runtime bug. Prints `fatal error: msg` and exits 2.
+pub(crate) fn throw(msg: &str) -> ! {
+    fatal(msg)
+}
+
+/// `fatal`: an unrecoverable condition. Prints `fatal error: msg` and the current
+/// goroutine's header, and exits 2.
+pub(crate) fn fatal(msg: &str) -> ! {
+    let mut out = format!("fatal error: {msg}\n");
+    if let Some(g) = getg() {
+        out.push('\n');
+        out.push_str(&goroutine_header(g, "running"));
+        out.push('\n');
+    }
+    exit2(&out)
+}
+
+/// The deadlock report: every goroutine that is still alive, then exit 2.
+pub(crate) fn deadlock(sched: &crate::proc::sched::Sched) -> ! {
+    let mut out = String::from("fatal error: all goroutines are asleep - deadlock!\n");
+    let mut gs: Vec<&G> = sched
+        .allgs
+        .lock()
+        .iter()
+        .copied()
+        .filter(|g| {
+            !matches!(
+                g.status(),
+                crate::proc::g::Status::Dead | crate::proc::g::Status::Idle
+            )
+        })
+        .collect();
+    gs.sort_by_key(|g| g.goid());
+    for g in gs {
+        out.push('\n');
+        out.push_str(&goroutine_dump(g));
+    }
+    exit2(&out)
+}
+
+/// One goroutine in a dump: header, its entry function, and its creator.
+pub(crate) fn goroutine_dump(g: &G) -> String {
+    let state = match g.status() {
+        crate::proc::g::Status::Waiting => g.waitreason().as_str().to_string(),
+        s => s.as_str().to_string(),
+    };
+    let mut s = format!(
+        "{}\n{}(...)\n",
+        goroutine_header(g, &state),
+        g.entry_name.get()
+    );
+    let parent = g.parent_goid.load(std::sync::atomic::Ordering::Relaxed);
+    if parent != 0 {
+        s.push_str(&format!("created by goroutine {parent}\n"));
+    }
+    s
+}
+
+fn exit2(text: &str) -> ! {
+    let _ = std::io::stdout().flush();
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
+    std::process::exit(2)
+}
+
+fn unreachable_exit() -> ! {
+    exit2("fatal error: a goroutine resumed after a fatal panic\n")
+}

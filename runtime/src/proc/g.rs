@@ -1,0 +1,340 @@
+//! G: a goroutine — its stack, saved context, status, wait reason and id — and the
+//! gFree lists that recycle dead goroutines with their stacks.
+//!
+//! Models `runtime/runtime2.go` (`type g`, `_Gidle` … `_Gdead`, `waitReason`) and
+//! `runtime/proc.go` (`malg`, `gfput`, `gfget`, `allgadd`).
+//!
+//! # Lifetime
+//!
+//! A G is created once (`malg`), added to its runtime's `allgs` and never freed while
+//! the runtime lives: when its goroutine exits it goes, stack and all, onto its P's
+//! gFree list and is handed to the next `go`. So a `&'static G` is always valid, run
+//! queues can hold raw pointers to Gs that may be stale but are never dangling, and a
+//! spawn on the hot path touches no fresh memory. Go does the same (`allgs` only
+//! grows). gFree lists follow Go's sizes: a P keeps up to 64 and moves down to 32 to
+//! the global list when it has more; an empty P list refills up to 32 from it.
+//!
+//! # Who touches what
+//!
+//! `sched_sp` is written only by the context switch on this G's own stack (saving)
+//! and read by the M that resumes it; `atomicstatus` changes by CAS so that exactly
+//! one party moves a G out of `Gwaiting` (`ready`). Everything else is set by the M
+//! that owns the G at the time (the one running it, or the one creating it).
+
+use crate::loom::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::proc::m::M;
+use crate::proc::sched::Sched;
+use crate::stack::Stack;
+use std::cell::{Cell, UnsafeCell};
+
+/// A goroutine's status (`runtime2.go`; numbered as in Go, so scheddetail's
+/// `status=N` means the same thing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Status {
+    /// Just allocated, not yet initialised (`_Gidle`).
+    Idle = 0,
+    /// On a run queue, not running (`_Grunnable`).
+    Runnable = 1,
+    /// Running on an M that holds a P (`_Grunning`).
+    Running = 2,
+    /// In a blocking system call, off its P's books (`_Gsyscall`).
+    Syscall = 3,
+    /// Blocked, recorded somewhere that will `ready` it (`_Gwaiting`).
+    Waiting = 4,
+    /// Exited; on a gFree list for reuse (`_Gdead`).
+    Dead = 6,
+    /// Stopped itself for a suspend request (`_Gpreempted`).
+    Preempted = 9,
+}
+
+impl Status {
+    pub(crate) fn from_u32(v: u32) -> Status {
+        match v {
+            0 => Status::Idle,
+            1 => Status::Runnable,
+            2 => Status::Running,
+            3 => Status::Syscall,
+            4 => Status::Waiting,
+            6 => Status::Dead,
+            9 => Status::Preempted,
+            _ => panic!("bad g status {v}"),
+        }
+    }
+
+    /// The word Go's traceback prints for a goroutine in this state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Runnable => "runnable",
+            Status::Running => "running",
+            Status::Syscall => "syscall",
+            Status::Waiting => "waiting",
+            Status::Dead => "dead",
+            Status::Preempted => "preempted",
+        }
+    }
+}
+
+/// Why a goroutine is waiting (Go's `waitReason`, with Go's strings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// Not waiting.
+    Zero = 0,
+    /// `chan receive`
+    ChanReceive,
+    /// `chan send`
+    ChanSend,
+    /// `select`
+    Select,
+    /// `select (no cases)`
+    SelectNoCases,
+    /// `sleep`
+    Sleep,
+    /// `IO wait`
+    IoWait,
+    /// `semacquire`
+    Semacquire,
+    /// `sync.Mutex.Lock`
+    SyncMutexLock,
+    /// `sync.RWMutex.RLock`
+    SyncRwMutexRLock,
+    /// `sync.RWMutex.Lock`
+    SyncRwMutexLock,
+    /// `sync.WaitGroup.Wait`
+    SyncWaitGroupWait,
+    /// `sync.Cond.Wait`
+    SyncCondWait,
+    /// `preempted`
+    Preempted,
+    /// `JoinHandle.join` (gort's own: waiting for a spawned goroutine's result).
+    JoinHandleJoin,
+    /// `GC assist wait`
+    GcAssistWait,
+    /// `GC worker (idle)`
+    GcWorkerIdle,
+    /// `force gc (idle)`
+    ForceGcIdle,
+}
+
+impl WaitReason {
+    /// Go's string for this reason (`waitReasonStrings`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Zero => "",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::Select => "select",
+            WaitReason::SelectNoCases => "select (no cases)",
+            WaitReason::Sleep => "sleep",
+            WaitReason::IoWait => "IO wait",
+            WaitReason::Semacquire => "semacquire",
+            WaitReason::SyncMutexLock => "sync.Mutex.Lock",
+            WaitReason::SyncRwMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::SyncRwMutexLock => "sync.RWMutex.Lock",
+            WaitReason::SyncWaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::SyncCondWait => "sync.Cond.Wait",
+            WaitReason::Preempted => "preempted",
+            WaitReason::JoinHandleJoin => "JoinHandle.join",
+            WaitReason::GcAssistWait => "GC assist wait",
+            WaitReason::GcWorkerIdle => "GC worker (idle)",
+            WaitReason::ForceGcIdle => "force gc (idle)",
+        }
+    }
+
+    fn from_u8(v: u8) -> WaitReason {
+        const ALL: [WaitReason; 18] = [
+            WaitReason::Zero,
+            WaitReason::ChanReceive,
+            WaitReason::ChanSend,
+            WaitReason::Select,
+            WaitReason::SelectNoCases,
+            WaitReason::Sleep,
+            WaitReason::IoWait,
+            WaitReason::Semacquire,
+            WaitReason::SyncMutexLock,
+            WaitReason::SyncRwMutexRLock,
+            WaitReason::SyncRwMutexLock,
+            WaitReason::SyncWaitGroupWait,
+            WaitReason::SyncCondWait,
+            WaitReason::Preempted,
+            WaitReason::JoinHandleJoin,
+            WaitReason::GcAssistWait,
+            WaitReason::GcWorkerIdle,
+            WaitReason::ForceGcIdle,
+        ];
+        ALL.get(v as usize).copied().unwrap_or(WaitReason::Zero)
+    }
+}
+
+/// A goroutine.
+pub(crate) struct G {
+    /// Saved stack pointer while the goroutine is not running. Written by the
+    /// context switch when the goroutine leaves the CPU, read when it resumes.
+    pub(crate) sched_sp: UnsafeCell<usize>,
+    /// The stack, `[lo, hi)`. Fixed for the G's whole life (the G keeps it when dead).
+    pub(crate) stack: Stack,
+    /// Goroutine id; 0 while dead. Read by traces and dumps from any thread.
+    pub(crate) goid: AtomicU64,
+    /// `Status` as u32; changed by CAS where two parties may race (`ready`).
+    pub(crate) atomicstatus: AtomicU32,
+    /// `WaitReason` as u8; set before parking.
+    pub(crate) waitreason: AtomicU8,
+    /// Intrusive link for the global run queue and the gFree lists. Only touched by
+    /// whoever holds the list's lock (or owns the P of a local gFree list).
+    pub(crate) schedlink: AtomicPtr<G>,
+    /// The M running this G, or null. Read by scheddetail.
+    pub(crate) m: AtomicPtr<M>,
+    /// Preemption request (Go's `gp.preempt`): set by sysmon or stop-the-world, honoured
+    /// at the goroutine's next safepoint, cleared by `execute`.
+    pub(crate) preempt: AtomicBool,
+    /// The runtime this G belongs to.
+    pub(crate) sched: &'static Sched,
+    /// Id of the goroutine that started this one (Go's `parentGoid`).
+    pub(crate) parent_goid: AtomicU64,
+    /// Type name of the start closure, for dumps ("created by").
+    pub(crate) entry_name: Cell<&'static str>,
+    /// Panic report captured by the panic hook while unwinding this goroutine.
+    pub(crate) panic_trace: UnsafeCell<Option<backtrace::Backtrace>>,
+    /// Whether an unwinding panic is this goroutine's own business (`spawn`: the
+    /// JoinHandle gets it) rather than fatal (`go`).
+    pub(crate) joinable: Cell<bool>,
+}
+
+// SAFETY: the non-atomic fields (`sched_sp`, `entry_name`, `panic_trace`, `joinable`)
+// are touched only by the M that currently owns the G — the one running it or
+// creating it — and ownership passes between Ms through the run queues' and
+// statuses' Release/Acquire edges.
+unsafe impl Sync for G {}
+// SAFETY: as above; a G is handed between threads whole.
+unsafe impl Send for G {}
+
+impl G {
+    /// `malg`: a fresh G with its own stack, status `Dead`, not yet in `allgs`.
+    pub(crate) fn new(sched: &'static Sched, stack: Stack) -> &'static G {
+        Box::leak(Box::new(G {
+            sched_sp: UnsafeCell::new(0),
+            stack,
+            goid: AtomicU64::new(0),
+            atomicstatus: AtomicU32::new(Status::Dead as u32),
+            waitreason: AtomicU8::new(0),
+            schedlink: AtomicPtr::new(std::ptr::null_mut()),
+            m: AtomicPtr::new(std::ptr::null_mut()),
+            preempt: AtomicBool::new(false),
+            sched,
+            parent_goid: AtomicU64::new(0),
+            entry_name: Cell::new(""),
+            panic_trace: UnsafeCell::new(None),
+            joinable: Cell::new(false),
+        }))
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        Status::from_u32(self.atomicstatus.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn set_status(&self, s: Status) {
+        self.atomicstatus.store(s as u32, Ordering::Release);
+    }
+
+    /// `casgstatus`: moves the G from `from` to `to`; panics (a runtime bug) if it
+    /// was in another state.
+    pub(crate) fn cas_status(&self, from: Status, to: Status) {
+        if let Err(v) = self.atomicstatus.compare_exchange(
+            from as u32,
+            to as u32,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            crate::panic::throw(&format!(
+                "casgstatus: goroutine {} is {:?}, wanted {:?} -> {:?}",
+                self.goid(),
+                Status::from_u32(v),
+                from,
+                to
+            ));
+        }
+    }
+
+    pub(crate) fn goid(&self) -> u64 {
+        self.goid.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn waitreason(&self) -> WaitReason {
+        WaitReason::from_u8(self.waitreason.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn as_ptr(&'static self) -> *mut G {
+        self as *const G as *mut G
+    }
+
+    /// # Safety
+    /// `p` must come from [`G::as_ptr`] (Gs are never freed).
+    pub(crate) unsafe fn from_ptr(p: *mut G) -> &'static G {
+        // SAFETY: Gs are leaked boxes that live as long as the process.
+        unsafe { &*p }
+    }
+
+    /// The saved stack pointer (meaningful while the G is not running).
+    pub(crate) fn saved_sp(&self) -> usize {
+        // SAFETY: read by the M that owns the G or, with the world stopped, by the
+        // stopper; the write happened-before through the status/queue edges.
+        unsafe { *self.sched_sp.get() }
+    }
+}
+
+/// An intrusive singly-linked list of Gs through `schedlink` (Go's `gQueue`/`gList`).
+pub(crate) struct GQueue {
+    head: *mut G,
+    tail: *mut G,
+    pub(crate) size: u32,
+}
+
+// SAFETY: a GQueue is only used under a lock or by the owner of its P.
+unsafe impl Send for GQueue {}
+
+impl GQueue {
+    pub(crate) const fn new() -> Self {
+        GQueue {
+            head: std::ptr::null_mut(),
+            tail: std::ptr::null_mut(),
+            size: 0,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    pub(crate) fn push_back(&mut self, gp: *mut G) {
+        // SAFETY: gp is a live G (never freed) owned by the caller.
+        let g = unsafe { G::from_ptr(gp) };
+        g.schedlink.store(std::ptr::null_mut(), Ordering::Relaxed);
+        if self.tail.is_null() {
+            self.head = gp;
+        } else {
+            // SAFETY: tail is a live G in this list.
+            unsafe { G::from_ptr(self.tail) }
+                .schedlink
+                .store(gp, Ordering::Relaxed);
+        }
+        self.tail = gp;
+        self.size += 1;
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<&'static G> {
+        if self.head.is_null() {
+            return None;
+        }
+        // SAFETY: head is a live G in this list.
+        let g = unsafe { G::from_ptr(self.head) };
+        self.head = g.schedlink.load(Ordering::Relaxed);
+        if self.head.is_null() {
+            self.tail = std::ptr::null_mut();
+        }
+        self.size -= 1;
+        Some(g)
+    }
+}

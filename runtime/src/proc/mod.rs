@@ -1,0 +1,15 @@
+//! G, M, P and the scheduler (Go's `proc.go`, `runtime2.go`).
+//!
+//! Read in this order: `g.rs` (what a goroutine is), `p.rs` and `runq.rs` (where
+//! runnable goroutines wait), `m.rs` (threads, and how code finds its M), `note.rs`
+//! (how idle threads sleep), `sched.rs` (the scheduler itself, the path of
+//! `go(f)` → `runqput` → `schedule` → `execute` → `goexit0` → `gfput`), and
+//! `sysmon.rs` (the watchdog).
+
+pub(crate) mod g;
+pub(crate) mod m;
+pub(crate) mod note;
+pub(crate) mod p;
+pub(crate) mod runq;
+pub(crate) mod sched;
+pub(crate) mod sysmon;

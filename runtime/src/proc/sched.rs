@@ -1,0 +1,913 @@
+//! The scheduler: `schedule`, `findrunnable`, work stealing, spinning Ms, `wakep`,
+//! `startm`/`stopm`, `newproc`, `gopark`/`ready`, and `checkdead`.
+//!
+//! Models `runtime/proc.go`. Read that file's header beside this one; the names
+//! match.
+//!
+//! # Glossary
+//!
+//! - **G**, a goroutine (`g.rs`). **M**, an OS thread (`m.rs`). **P**, a processor:
+//!   the right to run goroutines, with a local run queue (`p.rs`, `runq.rs`). There
+//!   are GOMAXPROCS Ps; an M runs goroutines only while it holds one.
+//! - **g0**: each M's own thread stack, where this file's functions run. A
+//!   goroutine never runs the scheduler on its stack: it switches to g0 first.
+//!
+//! # One round, top to bottom
+//!
+//! `go(f)` → [`newproc`]: take a dead G from the P's gFree list (or make one), move
+//! the closure onto its stack, put it in the P's `runnext` (the old `runnext` goes to
+//! the ring; a full ring spills half to the global queue), then [`wakep`] in case an
+//! idle P could run something. An M loops in [`schedule`]: [`find_runnable`] then
+//! [`execute`], which switches to the G. When the G parks, yields or returns it
+//! switches back to g0 with an `After` note (Go's `mcall`), `execute` finishes that
+//! job (`park_m`, `gosched_m`, `goexit0` → `gfput`) and the loop goes round.
+//!
+//! `find_runnable` looks, in Go's order: stop-the-world pending → halt; every 61st
+//! schedule the global queue first (so a P busy with its own queue still serves the
+//! global one); `runnext` and the local ring; a batch from the global queue; then, if
+//! few enough Ms are already spinning, steal from the other Ps (four passes in random
+//! order, `runnext` only on the last); then give the P back and park the M.
+//!
+//! # Spinning Ms and lost wake-ups
+//!
+//! An M "spins" while it looks for work without having found any. At most about half
+//! the busy Ps' worth of Ms spin at once (`2*nmspinning < gomaxprocs - npidle`), and
+//! [`wakep`] starts a new spinning M only if none is spinning: a burst of `go`
+//! statements wakes one M, which, when it finds work, wakes the next
+//! (`resetspinning` → `wakep`). The danger is a wake-up lost between a submitter and
+//! the last spinning M going to sleep:
+//!
+//! - the submitter puts a G on a queue, **then** reads `nmspinning`;
+//! - the last spinning M decrements `nmspinning`, **then** checks every queue again.
+//!
+//! Each side stores, then loads what the other side stored. With a StoreLoad fence on
+//! both sides (`fence(SeqCst)`), at least one of them sees the other: either the
+//! submitter sees a spinning M and may leave the G to it, or the M sees the G. Go
+//! relies on its sequentially consistent atomics for the same argument; in Rust the
+//! fences are explicit. `needspinning` covers the remaining case, where `wakep`
+//! found no idle P because a P was just being released: the releasing M sees the
+//! flag under `sched.lock` and spins again instead of sleeping. The loom model in
+//! `proc/idle_model.rs` checks this handshake.
+//!
+//! # What is not here yet
+//!
+//! Timers and the network poller (their own issues) plug into `find_runnable` where
+//! Go checks them; system-call hand-off (`entersyscall`, `retake` of syscall Ps) is
+//! part of the blocking-primitives issue. GOMAXPROCS is fixed for a runtime's life
+//! (no `procresize` after start).
+
+use crate::env::Settings;
+use crate::loom::atomic::{
+    fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
+};
+use crate::loom::Mutex;
+use crate::proc::g::{GQueue, Status, WaitReason, G};
+use crate::proc::m::{getm, set_current_m, After, M};
+use crate::proc::note::Note;
+use crate::proc::p::{PStatus, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, P};
+use crate::proc::runq::Overflow;
+use std::time::{Duration, Instant};
+
+/// How often `find_runnable` looks at the global queue before the local one.
+const GLOBAL_RUNQ_CHECK: u32 = 61;
+/// Passes over all Ps in `steal_work` (`stealTries`).
+const STEAL_TRIES: u32 = 4;
+
+/// The runtime-wide scheduler state (Go's `schedt` plus `allp`, `allm`, `allgs`).
+pub(crate) struct Sched {
+    /// All Ps, index = id. Fixed at start.
+    pub(crate) allp: Box<[P]>,
+    pub(crate) gomaxprocs: u32,
+    /// Step sizes coprime with gomaxprocs, for random steal order (`stealOrder`).
+    coprimes: Vec<u32>,
+    pub(crate) settings: Settings,
+    /// `sched.lock`: the global run queue, idle Ps, idle Ms, stop-the-world count.
+    pub(crate) lock: Mutex<Locked>,
+    /// Mirror of `lock.runq.size`, read without the lock as a hint.
+    pub(crate) runqsize: AtomicU32,
+    /// Idle Ps (length of `lock.pidle`), readable without the lock.
+    pub(crate) npidle: AtomicU32,
+    /// Ms spinning (looking for work).
+    pub(crate) nmspinning: AtomicU32,
+    /// Set when `wakep` wanted a spinning M but found no idle P.
+    pub(crate) needspinning: AtomicU32,
+    /// Source of goroutine ids (`sched.goidgen`).
+    pub(crate) goidgen: AtomicU64,
+    /// Stop-the-world pending: Ms must halt at their next scheduling point.
+    pub(crate) gcwaiting: AtomicBool,
+    /// Woken when the last P stops for stop-the-world.
+    pub(crate) stopnote: Note,
+    /// Serialises stop-the-world callers (Go's `worldsema`).
+    pub(crate) worldsema: parking_lot::Mutex<()>,
+    /// Every G ever made by this runtime (`allgs`).
+    pub(crate) allgs: parking_lot::Mutex<Vec<&'static G>>,
+    /// Every M (`allm`), sysmon's included.
+    pub(crate) allm: parking_lot::Mutex<Vec<&'static M>>,
+    /// M threads alive and not exited (sysmon excluded): Go's `mcount() - nmsys`.
+    pub(crate) mcount: AtomicU32,
+    /// Live user goroutines (`gcount`).
+    pub(crate) ngoroutines: AtomicI64,
+    /// The global gFree list (`sched.gFree`), with its own lock as in Go.
+    pub(crate) gfree: parking_lot::Mutex<GQueue>,
+    /// Main goroutines currently running (`Runtime::run` calls in progress).
+    pub(crate) nmain: AtomicI64,
+    /// Set when the runtime is dropped: Ms exit at their next scheduling point.
+    pub(crate) shutdown: AtomicBool,
+    /// When the runtime started (schedtrace's clock).
+    pub(crate) start: Instant,
+    /// sysmon sleeps here; woken by shutdown and when work appears while it sleeps
+    /// deeply (`sysmonwait`).
+    pub(crate) sysmonnote: Note,
+    pub(crate) sysmonwait: AtomicBool,
+    /// The sysmon M, once started.
+    pub(crate) sysmon_m: AtomicPtr<M>,
+}
+
+/// The part of [`Sched`] guarded by `sched.lock`.
+pub(crate) struct Locked {
+    /// The global run queue (`sched.runq`).
+    pub(crate) runq: GQueue,
+    /// Idle Ps, by id (`sched.pidle`).
+    pub(crate) pidle: Vec<u32>,
+    /// Idle Ms (`sched.midle`).
+    pub(crate) midle: Vec<&'static M>,
+    /// Ps still to stop for a pending stop-the-world (`sched.stopwait`).
+    pub(crate) stopwait: i32,
+    /// Next M id (`sched.mnext`).
+    pub(crate) mnext: i64,
+}
+
+impl Overflow<G> for Sched {
+    /// `runqputslow`'s second half: `globrunqputbatch` under `sched.lock`.
+    fn push_batch(&self, batch: &[*mut G]) {
+        let mut l = self.lock.lock();
+        for &gp in batch {
+            l.runq.push_back(gp);
+        }
+        self.runqsize.store(l.runq.size, Ordering::Relaxed);
+    }
+}
+
+impl Sched {
+    /// Builds the scheduler with every P idle and no M yet (Go's `schedinit` +
+    /// `procresize`). Leaked: Gs, Ms and Ps point at it for the life of the process.
+    pub(crate) fn new(settings: Settings) -> &'static Sched {
+        let n = settings.gomaxprocs;
+        let coprimes = (1..=n).filter(|&i| gcd(i, n) == 1).collect();
+        Box::leak(Box::new(Sched {
+            allp: (0..n).map(P::new).collect(),
+            gomaxprocs: n,
+            coprimes,
+            settings,
+            lock: Mutex::new(Locked {
+                runq: GQueue::new(),
+                // Popped from the back: P0 is handed out first.
+                pidle: (0..n).rev().collect(),
+                midle: Vec::new(),
+                stopwait: 0,
+                mnext: 0,
+            }),
+            runqsize: AtomicU32::new(0),
+            npidle: AtomicU32::new(n),
+            nmspinning: AtomicU32::new(0),
+            needspinning: AtomicU32::new(0),
+            goidgen: AtomicU64::new(0),
+            gcwaiting: AtomicBool::new(false),
+            stopnote: Note::new(),
+            worldsema: parking_lot::Mutex::new(()),
+            allgs: parking_lot::Mutex::new(Vec::new()),
+            allm: parking_lot::Mutex::new(Vec::new()),
+            mcount: AtomicU32::new(0),
+            ngoroutines: AtomicI64::new(0),
+            gfree: parking_lot::Mutex::new(GQueue::new()),
+            nmain: AtomicI64::new(0),
+            shutdown: AtomicBool::new(false),
+            start: Instant::now(),
+            sysmonnote: Note::new(),
+            sysmonwait: AtomicBool::new(false),
+            sysmon_m: AtomicPtr::new(std::ptr::null_mut()),
+        }))
+    }
+
+    /// Nanoseconds since the runtime started (Go's `nanotime`, rebased).
+    pub(crate) fn nanotime(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    /// `globrunqput`: appends `gp` to the global queue.
+    pub(crate) fn globrunqput(&self, gp: &'static G) {
+        let mut l = self.lock.lock();
+        l.runq.push_back(gp.as_ptr());
+        self.runqsize.store(l.runq.size, Ordering::Relaxed);
+    }
+
+    /// `globrunqgetbatch`, with the lock held: one G to run now, and up to
+    /// `min(size/gomaxprocs + 1, ring/2)` more for the local ring.
+    fn globrunqget_batch(&self, l: &mut Locked, pp: &P, max: u32) -> Option<&'static G> {
+        let size = l.runq.size;
+        if size == 0 {
+            return None;
+        }
+        let n = size.min(size / self.gomaxprocs + 1).min(max).max(1);
+        let gp = l.runq.pop_front();
+        let mut batch: [*mut G; 128] = [std::ptr::null_mut(); 128];
+        let mut k = 0;
+        for _ in 1..n.min(129) {
+            match l.runq.pop_front() {
+                Some(g) => {
+                    batch[k] = g.as_ptr();
+                    k += 1;
+                }
+                None => break,
+            }
+        }
+        let rest = pp.runq.put_batch(&batch[..k]);
+        for &g in rest {
+            l.runq.push_back(g);
+        }
+        self.runqsize.store(l.runq.size, Ordering::Relaxed);
+        gp
+    }
+
+    /// `pidleput`, with the lock held.
+    fn pidleput(&self, l: &mut Locked, pp: &P) {
+        pp.set_status(PStatus::Idle);
+        l.pidle.push(pp.id);
+        self.npidle.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// `pidleget`, with the lock held.
+    fn pidleget(&self, l: &mut Locked) -> Option<&'static P> {
+        let id = l.pidle.pop()?;
+        self.npidle.fetch_sub(1, Ordering::SeqCst);
+        let pp: &'static P = &self.leak_ref().allp[id as usize];
+        Some(pp)
+    }
+
+    /// `pidlegetSpinning`: like `pidleget`, but records that a spinning M was wanted
+    /// when there is no idle P.
+    fn pidleget_spinning(&self, l: &mut Locked) -> Option<&'static P> {
+        let pp = self.pidleget(l);
+        if pp.is_none() {
+            self.needspinning.store(1, Ordering::SeqCst);
+        }
+        pp
+    }
+
+    /// `self` with the `'static` lifetime it has (every Sched is leaked).
+    pub(crate) fn leak_ref(&self) -> &'static Sched {
+        // SAFETY: Sched values are only ever created by `Sched::new`, which leaks them.
+        unsafe { &*(self as *const Sched) }
+    }
+
+    /// Picks up a G put on the global queue by a thread outside the runtime.
+    pub(crate) fn ready_external(&self, gp: &'static G) {
+        self.globrunqput(gp);
+        wakep(self);
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Ms: start, stop, wake.
+
+/// `wakep`: if no M is spinning, take an idle P and start a spinning M on it.
+pub(crate) fn wakep(sched: &Sched) {
+    // StoreLoad: our caller just published work; order that before reading
+    // nmspinning (see the module comment).
+    fence(Ordering::SeqCst);
+    if sched.nmspinning.load(Ordering::SeqCst) != 0
+        || sched
+            .nmspinning
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+    {
+        return;
+    }
+    let pp = {
+        let mut l = sched.lock.lock();
+        sched.pidleget_spinning(&mut l)
+    };
+    match pp {
+        Some(pp) => startm(sched, Some(pp), true),
+        None => {
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `startm`: runs `pp` (or any idle P) on an idle M, or on a new M. With
+/// `spinning`, the caller has already counted the M in `nmspinning`.
+pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
+    if sched.shutdown.load(Ordering::Acquire) {
+        if spinning {
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        return;
+    }
+    let mut l = sched.lock.lock();
+    let pp = match pp.or_else(|| sched.pidleget(&mut l)) {
+        Some(pp) => pp,
+        None => {
+            drop(l);
+            if spinning {
+                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            return;
+        }
+    };
+    if let Some(nmp) = l.midle.pop() {
+        drop(l);
+        nmp.spinning.store(spinning, Ordering::Relaxed);
+        nmp.nextp.store(pp as *const P as *mut P, Ordering::Release);
+        nmp.park.wake();
+    } else {
+        let id = l.mnext;
+        l.mnext += 1;
+        drop(l);
+        newm(sched.leak_ref(), id, pp, spinning);
+    }
+    if sched.sysmonwait.load(Ordering::Relaxed) {
+        sched.sysmonwait.store(false, Ordering::Relaxed);
+        sched.sysmonnote.wake();
+    }
+}
+
+/// `newm` + `mstart`: a new OS thread that starts scheduling on `pp`.
+fn newm(sched: &'static Sched, id: i64, pp: &'static P, spinning: bool) {
+    let m = M::new(id, sched, false);
+    m.spinning.store(spinning, Ordering::Relaxed);
+    m.nextp.store(pp as *const P as *mut P, Ordering::Relaxed);
+    sched.allm.lock().push(m);
+    sched.mcount.fetch_add(1, Ordering::SeqCst);
+    let r = std::thread::Builder::new()
+        .name(format!("gort-m{id}"))
+        // g0's stack: the scheduler, panic reports and backtraces run here.
+        .stack_size(8 << 20)
+        .spawn(move || mstart(m));
+    if let Err(e) = r {
+        crate::panic::fatal(&format!("newm: cannot create an OS thread: {e}"));
+    }
+}
+
+/// `mstart`: the body of every M thread.
+fn mstart(m: &'static M) {
+    set_current_m(Some(m));
+    crate::signal::install_for_thread();
+    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    if !pp.is_null() {
+        // SAFETY: Ps live in the leaked allp.
+        acquirep(m, unsafe { &*pp });
+    }
+    schedule(m);
+    set_current_m(None);
+    m_exited(m.sched);
+}
+
+/// Called as an M thread ends after shutdown; the last one returns the stacks of
+/// dead goroutines to the process-wide pool.
+fn m_exited(sched: &Sched) {
+    if sched.mcount.fetch_sub(1, Ordering::SeqCst) == 1 {
+        crate::api::reclaim_stacks(sched);
+    }
+}
+
+/// `stopm`: parks this M on the idle list until someone hands it a P.
+fn stopm(m: &'static M) {
+    let sched = m.sched;
+    {
+        let mut l = sched.lock.lock();
+        l.midle.push(m);
+        checkdead(sched, &l);
+    }
+    m.park();
+    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    if !pp.is_null() {
+        // SAFETY: Ps live in the leaked allp.
+        acquirep(m, unsafe { &*pp });
+    }
+}
+
+/// `acquirep`: this M now holds `pp`.
+pub(crate) fn acquirep(m: &'static M, pp: &'static P) {
+    pp.m.store(m.as_ptr(), Ordering::Relaxed);
+    pp.set_status(PStatus::Running);
+    m.p.store(pp as *const P as *mut P, Ordering::Release);
+}
+
+/// `releasep`: this M gives up its P.
+pub(crate) fn releasep(m: &M) -> &'static P {
+    let pp = m.p().expect("releasep: no P");
+    pp.m.store(std::ptr::null_mut(), Ordering::Relaxed);
+    m.p.store(std::ptr::null_mut(), Ordering::Release);
+    pp
+}
+
+fn become_spinning(m: &M) {
+    m.spinning.store(true, Ordering::Relaxed);
+    m.sched.nmspinning.fetch_add(1, Ordering::SeqCst);
+    m.sched.needspinning.store(0, Ordering::SeqCst);
+}
+
+/// `resetspinning`: a spinning M found work; it stops spinning and wakes another M
+/// to keep looking, since there may be more work than one M can take.
+fn reset_spinning(m: &M) {
+    m.spinning.store(false, Ordering::Relaxed);
+    m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    wakep(m.sched);
+}
+
+// ---------------------------------------------------------------------------------
+// The loop.
+
+/// `schedule`: find a runnable goroutine and run it, forever (until shutdown).
+fn schedule(m: &'static M) {
+    while let Some((gp, inherit)) = find_runnable(m) {
+        if m.spinning.load(Ordering::Relaxed) {
+            reset_spinning(m);
+        }
+        execute(m, gp, inherit);
+    }
+}
+
+/// `findRunnable`: blocks until there is a goroutine for this M to run. Returns None
+/// when the runtime shuts down (the M then exits, holding no P).
+fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
+    let sched = m.sched;
+    'top: loop {
+        if sched.shutdown.load(Ordering::Acquire) {
+            if m.spinning.swap(false, Ordering::Relaxed) {
+                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            if m.p().is_some() {
+                let pp = releasep(m);
+                let mut l = sched.lock.lock();
+                sched.pidleput(&mut l, pp);
+            }
+            return None;
+        }
+        let Some(pp) = m.p() else {
+            // Woken without a P (shutdown, or stop-the-world took it): sleep again.
+            stopm(m);
+            continue;
+        };
+        if sched.gcwaiting.load(Ordering::Acquire) {
+            crate::stw::gcstopm(m);
+            continue;
+        }
+
+        // Fairness: now and then, the global queue before the local one.
+        if pp.schedtick.load(Ordering::Relaxed) % GLOBAL_RUNQ_CHECK == 0
+            && sched.runqsize.load(Ordering::Relaxed) > 0
+        {
+            let mut l = sched.lock.lock();
+            if let Some(gp) = sched.globrunqget_batch(&mut l, pp, 1) {
+                return Some((gp, false));
+            }
+        }
+
+        // Local run queue.
+        if let Some((gp, inherit)) = pp.runq.get() {
+            // SAFETY: run queues hold pointers to live Gs.
+            return Some((unsafe { G::from_ptr(gp) }, inherit));
+        }
+
+        // Global run queue.
+        if sched.runqsize.load(Ordering::Relaxed) != 0 {
+            let mut l = sched.lock.lock();
+            if let Some(gp) = sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2)
+            {
+                return Some((gp, false));
+            }
+        }
+
+        // (netpoll goes here, with the network poller issue.)
+
+        // Steal, if not too many Ms are at it already.
+        let busy = sched.gomaxprocs - sched.npidle.load(Ordering::SeqCst);
+        if m.spinning.load(Ordering::Relaxed) || 2 * sched.nmspinning.load(Ordering::SeqCst) < busy
+        {
+            if !m.spinning.load(Ordering::Relaxed) {
+                become_spinning(m);
+            }
+            let (gp, new_work) = steal_work(m, pp);
+            if let Some(gp) = gp {
+                return Some((gp, false));
+            }
+            if new_work {
+                continue 'top;
+            }
+        }
+
+        // Nothing to do: give up the P, re-checking under the lock what could have
+        // arrived meanwhile.
+        let mut l = sched.lock.lock();
+        if sched.gcwaiting.load(Ordering::Acquire) {
+            continue 'top;
+        }
+        if let Some(gp) = sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2) {
+            return Some((gp, false));
+        }
+        if !m.spinning.load(Ordering::Relaxed) && sched.needspinning.load(Ordering::SeqCst) == 1 {
+            become_spinning(m);
+            continue 'top;
+        }
+        let pp = releasep(m);
+        sched.pidleput(&mut l, pp);
+        drop(l);
+
+        if m.spinning.load(Ordering::Relaxed) {
+            // The delicate part: stop spinning, *then* look at every queue again,
+            // with a StoreLoad fence between (see the module comment).
+            m.spinning.store(false, Ordering::Relaxed);
+            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+
+            if sched.runqsize.load(Ordering::SeqCst) != 0 {
+                let mut l = sched.lock.lock();
+                if l.runq.size != 0 {
+                    if let Some(pp) = sched.pidleget_spinning(&mut l) {
+                        let gp =
+                            sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2);
+                        drop(l);
+                        acquirep(m, pp);
+                        become_spinning(m);
+                        if let Some(gp) = gp {
+                            return Some((gp, false));
+                        }
+                        continue 'top;
+                    }
+                }
+            }
+            if let Some(pp) = check_runqs_no_p(sched) {
+                acquirep(m, pp);
+                become_spinning(m);
+                continue 'top;
+            }
+        }
+
+        stopm(m);
+    }
+}
+
+/// `checkRunqsNoP`: after giving up its P, a formerly spinning M looks at every
+/// running P's queue once more; if one has work, it takes an idle P to steal it.
+fn check_runqs_no_p(sched: &Sched) -> Option<&'static P> {
+    for p2 in sched.allp.iter() {
+        if p2.status() != PStatus::Idle && !p2.runq.is_empty() {
+            let mut l = sched.lock.lock();
+            return sched.pidleget_spinning(&mut l);
+        }
+    }
+    None
+}
+
+/// `stealWork`: four passes over the other Ps in random order; the last pass may
+/// also take a victim's `runnext`. Returns a G, or whether stop-the-world arrived.
+fn steal_work(m: &M, pp: &'static P) -> (Option<&'static G>, bool) {
+    let sched = m.sched;
+    let n = sched.gomaxprocs;
+    for i in 0..STEAL_TRIES {
+        let steal_runnext = i == STEAL_TRIES - 1;
+        let r = m.cheaprand();
+        let step = sched.coprimes[(r as usize / n.max(1) as usize) % sched.coprimes.len()];
+        let mut pos = r % n;
+        for _ in 0..n {
+            if sched.gcwaiting.load(Ordering::Acquire) {
+                return (None, true);
+            }
+            let p2 = &sched.allp[pos as usize];
+            pos = (pos + step) % n;
+            if std::ptr::eq(p2, pp) || p2.status() == PStatus::Idle {
+                continue;
+            }
+            // Go sleeps 3 µs before taking a running P's runnext: it is probably
+            // about to run it itself.
+            let pause = || {
+                if p2.status() == PStatus::Running {
+                    std::thread::sleep(Duration::from_micros(3));
+                }
+            };
+            if let Some(gp) = pp.runq.steal(&p2.runq, steal_runnext, &pause) {
+                // SAFETY: run queues hold pointers to live Gs.
+                return (Some(unsafe { G::from_ptr(gp) }), false);
+            }
+        }
+    }
+    (None, false)
+}
+
+/// `execute`: runs `gp` on this M until it switches back, then does what it asked.
+fn execute(m: &'static M, gp: &'static G, inherit: bool) {
+    let pp = m.p().expect("execute: no P");
+    if !inherit {
+        pp.schedtick.fetch_add(1, Ordering::Relaxed);
+    }
+    gp.cas_status(Status::Runnable, Status::Running);
+    loop {
+        m.curg.store(gp.as_ptr(), Ordering::Relaxed);
+        gp.m.store(m.as_ptr(), Ordering::Relaxed);
+        gp.preempt.store(false, Ordering::Relaxed);
+        // SAFETY: gp is Running and owned by this M (we took it off a queue or it
+        // just asked to resume); its saved context is valid; g0's context is saved
+        // into g0_sp, which only this thread uses.
+        unsafe { crate::arch::swap(m.g0_sp.get(), gp.saved_sp()) };
+
+        // Back on g0: gp has switched out and told us why.
+        m.curg.store(std::ptr::null_mut(), Ordering::Relaxed);
+        gp.m.store(std::ptr::null_mut(), Ordering::Relaxed);
+        match m.after.replace(After::None) {
+            After::Park(unlockf) => {
+                gp.cas_status(Status::Running, Status::Waiting);
+                if let Some(f) = unlockf {
+                    // SAFETY: the closure lives in gopark's frame on gp's stack,
+                    // which stays put while gp is suspended; from here on gp may be
+                    // resumed by a waker the moment the closure publishes it, so we
+                    // touch neither again unless it says to stay.
+                    let keep_waiting = unsafe { (*f)(gp) };
+                    if !keep_waiting {
+                        gp.cas_status(Status::Waiting, Status::Running);
+                        continue;
+                    }
+                }
+                return;
+            }
+            After::Gosched => {
+                gp.cas_status(Status::Running, Status::Runnable);
+                m.sched.globrunqput(gp);
+                return;
+            }
+            After::Exit => {
+                goexit0(m, gp);
+                return;
+            }
+            After::FatalPanic(msg) => crate::panic::die_of_panic(gp, &msg),
+            After::None => crate::panic::throw("execute: goroutine switched out without a reason"),
+        }
+    }
+}
+
+/// `goexit0`: the goroutine finished; recycle it.
+fn goexit0(m: &'static M, gp: &'static G) {
+    gp.cas_status(Status::Running, Status::Dead);
+    gp.waitreason
+        .store(WaitReason::Zero as u8, Ordering::Relaxed);
+    m.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+    gfput(m.sched, m.p().expect("goexit0: no P"), gp);
+}
+
+// ---------------------------------------------------------------------------------
+// gFree lists.
+
+/// `gfput`: keeps a dead G (with its stack) for reuse; spills to the global list.
+fn gfput(sched: &Sched, pp: &P, gp: &'static G) {
+    // SAFETY: we are the M holding pp.
+    let local = unsafe { pp.gfree_mut() };
+    local.push_back(gp.as_ptr());
+    if local.size >= GFREE_LOCAL_MAX {
+        let mut global = sched.gfree.lock();
+        while local.size > GFREE_LOCAL_KEEP {
+            let g = local.pop_front().expect("gfput: short list");
+            global.push_back(g.as_ptr());
+        }
+    }
+    pp.gfreecnt.store(local.size, Ordering::Relaxed);
+}
+
+/// `gfget`: a dead G from the P's list, refilled from the global list when empty.
+fn gfget(sched: &Sched, pp: &P) -> Option<&'static G> {
+    // SAFETY: we are the M holding pp.
+    let local = unsafe { pp.gfree_mut() };
+    if local.is_empty() {
+        let mut global = sched.gfree.lock();
+        while local.size < GFREE_LOCAL_KEEP {
+            match global.pop_front() {
+                Some(g) => local.push_back(g.as_ptr()),
+                None => break,
+            }
+        }
+    }
+    let g = local.pop_front();
+    pp.gfreecnt.store(local.size, Ordering::Relaxed);
+    g
+}
+
+// ---------------------------------------------------------------------------------
+// Creating, parking and readying goroutines.
+
+/// The entry of every goroutine: moves the closure off the top of the stack into
+/// this frame, runs it, and exits. The closure catches its own panics (see
+/// `api.rs`), so nothing unwinds into the trampoline.
+unsafe extern "C" fn gostart<F: FnOnce()>(arg: *mut u8) -> ! {
+    // SAFETY: `newproc` wrote an F at `arg` and nobody else reads it.
+    let f = unsafe { std::ptr::read(arg as *mut F) };
+    f();
+    goexit1()
+}
+
+/// `goexit1`: switch to g0 for the last time; g0 recycles this G.
+fn goexit1() -> ! {
+    let m = getm().expect("goexit1: not on an M");
+    let gp = m.curg().expect("goexit1: no goroutine");
+    m.mcall(gp, After::Exit);
+    crate::panic::throw("goexit1: a dead goroutine was resumed")
+}
+
+/// Places `f` on `gp`'s stack and prepares the first frame.
+fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F) {
+    let align = std::mem::align_of::<F>().max(16);
+    let size = std::mem::size_of::<F>();
+    let top = gp.stack.hi;
+    let fptr = (top - size) & !(align - 1);
+    let room = fptr.saturating_sub(gp.stack.lo);
+    if fptr < gp.stack.lo || room < crate::arch::INITIAL_FRAME_BYTES + 4096 {
+        panic!(
+            "gort: a goroutine's closure captures {size} bytes, too large for a {}-byte stack \
+             (box the captured data, or raise Builder::stack_size)",
+            gp.stack.size()
+        );
+    }
+    // SAFETY: [fptr, fptr+size) lies inside gp's stack, which no one runs on (gp is
+    // dead or fresh), and is aligned for F.
+    unsafe { std::ptr::write(fptr as *mut F, f) };
+    // SAFETY: the frame goes just below the closure, inside the same stack.
+    let sp = unsafe { crate::arch::init_stack(fptr, gostart::<F>, fptr as *mut u8) };
+    // SAFETY: gp is not running; we own it until it is queued.
+    unsafe { *gp.sched_sp.get() = sp };
+    gp.entry_name.set(std::any::type_name::<F>());
+}
+
+/// A dead G to reuse or a fresh one (`gfget` or `malg` + `allgadd`).
+fn new_g(sched: &'static Sched, pp: Option<&P>) -> &'static G {
+    if let Some(gp) = pp
+        .and_then(|pp| gfget(sched, pp))
+        .or_else(|| sched.gfree.lock().pop_front())
+    {
+        return gp;
+    }
+    let stack = crate::stack::stackalloc(sched.settings.stack_size)
+        .unwrap_or_else(|e| crate::panic::fatal(&e.to_string()));
+    let gp = G::new(sched, stack);
+    sched.allgs.lock().push(gp);
+    gp
+}
+
+/// `newproc`: starts `f` as a new goroutine of the current runtime and puts it in
+/// this P's `runnext`. Must be called on a goroutine.
+pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F, joinable: bool) -> u64 {
+    let m = getm().expect("gort: go/spawn called outside a gort runtime (use Runtime::run)");
+    let sched = m.sched;
+    let pp = m.p().expect("newproc: no P");
+    let gp = new_g(sched, Some(pp));
+    gostartcall(gp, f);
+    let goid = pp.next_goid(&sched.goidgen);
+    init_g(gp, goid, joinable, m.curg().map_or(0, |g| g.goid()));
+    sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    gp.cas_status(Status::Dead, Status::Runnable);
+    pp.runq.put(gp.as_ptr(), true, sched);
+    wakep(sched);
+    goid
+}
+
+/// Starts a goroutine from a thread outside the runtime (the main goroutine of a
+/// `Runtime::run`): it goes to the global queue.
+pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(sched: &'static Sched, f: F) -> u64 {
+    let gp = new_g(sched, None);
+    gostartcall(gp, f);
+    let goid = sched.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
+    init_g(gp, goid, false, 0);
+    sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    gp.cas_status(Status::Dead, Status::Runnable);
+    sched.ready_external(gp);
+    goid
+}
+
+fn init_g(gp: &G, goid: u64, joinable: bool, parent: u64) {
+    gp.goid.store(goid, Ordering::Relaxed);
+    gp.parent_goid.store(parent, Ordering::Relaxed);
+    gp.joinable.set(joinable);
+    gp.preempt.store(false, Ordering::Relaxed);
+    gp.waitreason
+        .store(WaitReason::Zero as u8, Ordering::Relaxed);
+}
+
+/// `gopark`: puts the current goroutine to sleep. On g0, after the switch, the G is
+/// marked waiting and `unlockf` runs; it must publish the G where a waker will find
+/// it (and may release a lock), and returns false to cancel the park. The G sleeps
+/// until someone calls [`ready`] on it.
+pub(crate) fn gopark(unlockf: Option<&mut dyn FnMut(&'static G) -> bool>, reason: WaitReason) {
+    let m = getm().expect("gort: a blocking operation was called outside a goroutine");
+    let gp = m.curg().expect("gopark: no goroutine");
+    if std::thread::panicking() {
+        // A panicking goroutine must not switch: std's panic count is per thread.
+        crate::panic::throw("gopark: goroutine blocked while panicking");
+    }
+    gp.waitreason.store(reason as u8, Ordering::Relaxed);
+    // SAFETY: the pointer outlives its use: it is called on g0 while this frame is
+    // suspended, before gp can run again.
+    let f = unlockf.map(|f| unsafe {
+        std::mem::transmute::<
+            *mut (dyn FnMut(&'static G) -> bool + '_),
+            *mut (dyn FnMut(&'static G) -> bool + 'static),
+        >(f as *mut _)
+    });
+    m.mcall(gp, After::Park(f));
+}
+
+/// `goready`/`ready`: makes a parked goroutine runnable. On a goroutine or M of the
+/// same runtime it goes into this P's `runnext` (it runs next, as in Go); from
+/// anywhere else, to its runtime's global queue.
+pub(crate) fn ready(gp: &'static G) {
+    gp.cas_status(Status::Waiting, Status::Runnable);
+    let sched = gp.sched;
+    match getm().and_then(|m| {
+        if std::ptr::eq(m.sched, sched) {
+            m.p()
+        } else {
+            None
+        }
+    }) {
+        Some(pp) => {
+            pp.runq.put(gp.as_ptr(), true, sched);
+            wakep(sched);
+        }
+        None => sched.ready_external(gp),
+    }
+}
+
+/// `Gosched`: the current goroutine goes to the back of the global queue.
+pub(crate) fn gosched() {
+    let m = getm().expect("gort: yield_now called outside a goroutine");
+    let gp = m.curg().expect("gosched: no goroutine");
+    m.mcall(gp, After::Gosched);
+}
+
+/// A safepoint: if preemption was requested (sysmon found this goroutine running for
+/// over 10 ms, or stop-the-world is pending), yield now (`gopreempt_m`).
+#[inline]
+pub(crate) fn preempt_check() {
+    if let Some(gp) = crate::proc::m::getg() {
+        if gp.preempt.load(Ordering::Relaxed) {
+            gp.preempt.store(false, Ordering::Relaxed);
+            gosched();
+        }
+    }
+}
+
+/// Called with `sched.lock` held as an M goes idle: if no M is running and a main
+/// goroutine is still waiting, nothing can ever wake it — Go's deadlock.
+fn checkdead(sched: &Sched, l: &Locked) {
+    if sched.nmain.load(Ordering::SeqCst) <= 0 || sched.shutdown.load(Ordering::Acquire) {
+        return;
+    }
+    let run = sched.mcount.load(Ordering::SeqCst) as i64 - l.midle.len() as i64;
+    if run > 0 {
+        return;
+    }
+    let mut waiting = 0;
+    for gp in sched.allgs.lock().iter() {
+        match gp.status() {
+            Status::Waiting => waiting += 1,
+            Status::Dead | Status::Idle => {}
+            s => crate::panic::throw(&format!(
+                "checkdead: runnable g (goroutine {} is {s:?})",
+                gp.goid()
+            )),
+        }
+    }
+    if waiting == 0 {
+        return;
+    }
+    // (Timers and network waiters will keep the program alive here once they exist.)
+    crate::panic::deadlock(sched);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coprime_steps_visit_every_p() {
+        for n in 1..=12u32 {
+            let coprimes: Vec<u32> = (1..=n).filter(|&i| gcd(i, n) == 1).collect();
+            for &step in &coprimes {
+                for start in 0..n {
+                    let mut seen = vec![false; n as usize];
+                    let mut pos = start;
+                    for _ in 0..n {
+                        seen[pos as usize] = true;
+                        pos = (pos + step) % n;
+                    }
+                    assert!(seen.iter().all(|&s| s), "n={n} step={step}");
+                }
+            }
+        }
+    }
+}

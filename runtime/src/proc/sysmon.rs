@@ -1,0 +1,120 @@
+//! sysmon: the monitor thread that runs without a P.
+//!
+//! Models `runtime/proc.go`: `sysmon`, `retake`, `preemptone`, and the schedtrace
+//! call. This issue's sysmon does two of Go's jobs — preemption and schedtrace — and
+//! leaves hooks for the rest (system-call retake, netpoll, forced GC), which the
+//! blocking-primitives, netpoller and collector issues add.
+//!
+//! # Loop
+//!
+//! Sleep 20 µs; after 50 rounds in which nothing had to be done, double the sleep
+//! each round up to 10 ms (Go's backoff, so an idle program costs nothing and a busy
+//! one is watched closely). When every P is idle and schedtrace is off, sleep deeply
+//! on `sysmonnote` until `startm` wakes it. Each round:
+//!
+//! - **retake**: for each running P, if its `schedtick` has not moved for 10 ms
+//!   (`forcePreemptNS`), the same goroutine has been running all that time: flag it
+//!   for preemption (`preemptone`). It yields at its next safepoint.
+//! - **schedtrace**: every `GODEBUG=schedtrace=N` ms, print the SCHED line.
+
+use crate::loom::atomic::Ordering;
+use crate::proc::m::M;
+use crate::proc::p::PStatus;
+use crate::proc::sched::Sched;
+use std::time::Duration;
+
+/// A goroutine running this long without a scheduling point is asked to yield.
+pub(crate) const FORCE_PREEMPT_NS: u64 = 10_000_000;
+
+/// Starts sysmon's thread for `sched`.
+pub(crate) fn start(sched: &'static Sched) {
+    let id = {
+        let mut l = sched.lock.lock();
+        l.mnext += 1;
+        l.mnext - 1
+    };
+    let m = M::new(id, sched, true);
+    sched.allm.lock().push(m);
+    sched.sysmon_m.store(m.as_ptr(), Ordering::Release);
+    std::thread::Builder::new()
+        .name("gort-sysmon".into())
+        .spawn(move || sysmon(sched))
+        .unwrap_or_else(|e| crate::panic::fatal(&format!("cannot start sysmon: {e}")));
+}
+
+fn sysmon(sched: &'static Sched) {
+    let mut idle = 0u32;
+    let mut delay_us = 0u64;
+    let mut last_trace = 0u64;
+    loop {
+        if idle == 0 {
+            delay_us = 20;
+        } else if idle > 50 {
+            delay_us *= 2;
+        }
+        delay_us = delay_us.min(10_000);
+        sched.sysmonnote.sleep_for(Duration::from_micros(delay_us));
+        if sched.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let trace_ms = sched.settings.schedtrace_ms;
+        if trace_ms == 0
+            && (sched.gcwaiting.load(Ordering::Relaxed)
+                || sched.npidle.load(Ordering::Relaxed) == sched.gomaxprocs)
+        {
+            sched.sysmonwait.store(true, Ordering::Relaxed);
+            // Re-check: work may have started between the test and the flag.
+            if sched.npidle.load(Ordering::SeqCst) == sched.gomaxprocs {
+                sched.sysmonnote.sleep_for(Duration::from_secs(60));
+            }
+            sched.sysmonwait.store(false, Ordering::Relaxed);
+            idle = 0;
+            continue;
+        }
+        let now = sched.nanotime();
+        if retake(sched, now) {
+            idle = 0;
+        } else {
+            idle += 1;
+        }
+        if trace_ms > 0 && now - last_trace >= trace_ms * 1_000_000 {
+            last_trace = now;
+            crate::trace::schedtrace(sched, sched.settings.scheddetail);
+        }
+    }
+}
+
+/// `retake` (the preemption half): flags goroutines that ran 10 ms or more.
+/// Returns whether it did anything.
+fn retake(sched: &Sched, now: u64) -> bool {
+    let mut n = false;
+    for pp in sched.allp.iter() {
+        if pp.status() != PStatus::Running {
+            continue;
+        }
+        let t = pp.schedtick.load(Ordering::Relaxed);
+        if pp.sysmon_schedtick.load(Ordering::Relaxed) != t {
+            pp.sysmon_schedtick.store(t, Ordering::Relaxed);
+            pp.sysmon_schedwhen.store(now, Ordering::Relaxed);
+        } else if pp.sysmon_schedwhen.load(Ordering::Relaxed) + FORCE_PREEMPT_NS <= now {
+            n |= preemptone(pp);
+        }
+    }
+    n
+}
+
+/// `preemptone`: asks the goroutine running on `pp` to yield at its next safepoint.
+fn preemptone(pp: &crate::proc::p::P) -> bool {
+    let m = pp.m.load(Ordering::Acquire);
+    if m.is_null() {
+        return false;
+    }
+    // SAFETY: Ms are leaked; the pointer stays valid.
+    match unsafe { &*m }.curg() {
+        Some(g) if !g.preempt.load(Ordering::Relaxed) => {
+            g.preempt.store(true, Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
+}

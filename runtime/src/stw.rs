@@ -1,0 +1,259 @@
+//! Stop-the-world and start-the-world, and what the collector may look at while the
+//! world is stopped: every goroutine's stack bounds and saved stack pointer, and
+//! every P's allocator-cache slot.
+//!
+//! Models `runtime/proc.go`: `stopTheWorldWithSema`, `startTheWorldWithSema`,
+//! `gcstopm`, `preemptall`, and the `forEachG` walk the collector's root marking uses.
+//!
+//! # Protocol
+//!
+//! 1. Take `worldsema` (one stopper at a time).
+//! 2. Under `sched.lock`: set `stopwait = gomaxprocs` and `gcwaiting`, flag every
+//!    running goroutine for preemption, and stop every idle P at once (`_Pgcstop`,
+//!    `stopwait -= 1` each). If the stopper is itself a goroutine, its own P counts as
+//!    stopped: it keeps it, Go's way.
+//! 3. Each running goroutine reaches a safepoint (any runtime call, or
+//!    `preempt_point()`), yields, and its M, back in `find_runnable`, sees `gcwaiting`
+//!    and calls [`gcstopm`]: its P becomes `_Pgcstop`, `stopwait -= 1`, the last one
+//!    wakes the stopper, and the M parks.
+//! 4. The stopper waits on `stopnote` in 100 µs slices, re-flagging running
+//!    goroutines each time (a goroutine may have been scheduled in between).
+//!
+//! Starting the world clears `gcwaiting`, gives every stopped P with work to an M
+//! and puts the others on the idle list, then calls `wakep` in case there is more
+//! work than Ms. The pause (from step 1 until every P stopped) is measured and
+//! reported, as Go's `gctrace` reports its STW phases.
+//!
+//! A goroutine that never reaches a safepoint (a tight loop with no calls into the
+//! runtime) holds the world up indefinitely: that is Go before 1.14, and the
+//! `tight_loop` example shows it. Signal-based asynchronous preemption is a later
+//! step.
+
+use crate::loom::atomic::Ordering;
+use crate::proc::g::{Status, WaitReason};
+use crate::proc::m::{getm, M};
+use crate::proc::p::{PStatus, P};
+use crate::proc::sched::{acquirep, releasep, startm, wakep, Sched};
+use std::time::{Duration, Instant};
+
+/// A goroutine's stack as the collector sees it while the world is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GoroutineStack {
+    /// Goroutine id.
+    pub goid: u64,
+    /// Its status (never `Running` except for the goroutine that stopped the world).
+    pub status: Status,
+    /// Why it waits, if it does.
+    pub wait_reason: WaitReason,
+    /// Lowest usable address of its stack.
+    pub lo: usize,
+    /// One past the highest address; stacks grow down from here.
+    pub hi: usize,
+    /// The saved stack pointer: `[sp, hi)` holds every live word of the goroutine,
+    /// its callee-saved registers included (the context switch pushes them there).
+    /// For the stopping goroutine itself, an address in its current frame.
+    pub sp: usize,
+}
+
+/// Proof that the world is stopped; starts it again when dropped.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let world = gort_runtime::stw::stop_the_world();
+///     for g in world.goroutines() {
+///         assert!(g.lo <= g.sp && g.sp <= g.hi);
+///     }
+///     println!("stopped in {:?}", world.pause());
+/// }); // (dropping `world` started it again)
+/// ```
+pub struct StoppedWorld {
+    sched: &'static Sched,
+    pause: Duration,
+    /// The P kept by a stopping goroutine (Go keeps the caller's P).
+    own_p: Option<&'static P>,
+    started: Instant,
+}
+
+impl StoppedWorld {
+    /// How long stopping took: from the request until the last P halted.
+    pub fn pause(&self) -> Duration {
+        self.pause
+    }
+
+    /// Every live goroutine's stack bounds and saved stack pointer.
+    pub fn goroutines(&self) -> Vec<GoroutineStack> {
+        let me = crate::proc::m::getg();
+        let here = approx_sp();
+        self.sched
+            .allgs
+            .lock()
+            .iter()
+            .filter(|g| !matches!(g.status(), Status::Dead | Status::Idle))
+            .map(|g| {
+                let current = me.is_some_and(|m| std::ptr::eq(m, *g));
+                GoroutineStack {
+                    goid: g.goid(),
+                    status: g.status(),
+                    wait_reason: g.waitreason(),
+                    lo: g.stack.lo,
+                    hi: g.stack.hi,
+                    sp: if current { here } else { g.saved_sp() },
+                }
+            })
+            .collect()
+    }
+
+    /// Calls `f` with each P's id and its allocator-cache slot (Go's `p.mcache`),
+    /// e.g. to flush the caches.
+    pub fn for_each_p_cache(&self, mut f: impl FnMut(usize, &std::sync::atomic::AtomicPtr<()>)) {
+        for pp in self.sched.allp.iter() {
+            f(pp.id as usize, &pp.mcache);
+        }
+    }
+
+    /// How long the world has been stopped so far.
+    pub fn stopped_for(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Drop for StoppedWorld {
+    fn drop(&mut self) {
+        start_the_world(self.sched, self.own_p);
+    }
+}
+
+#[inline(never)]
+fn approx_sp() -> usize {
+    let marker = 0u8;
+    std::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// Stops the world of the runtime the calling goroutine belongs to.
+///
+/// # Panics
+/// If called outside a goroutine; use [`crate::Runtime::stop_the_world`] there.
+pub fn stop_the_world() -> StoppedWorld {
+    let m = getm().expect("gort: stop_the_world called outside a goroutine");
+    stop_the_world_sched(m.sched)
+}
+
+/// `stopTheWorldWithSema`.
+pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
+    let start = Instant::now();
+    std::mem::forget(sched.worldsema.lock());
+    let own_p = getm()
+        .filter(|m| std::ptr::eq(m.sched, sched))
+        .and_then(|m| m.p());
+    let wait = {
+        let mut l = sched.lock.lock();
+        l.stopwait = sched.gomaxprocs as i32;
+        sched.gcwaiting.store(true, Ordering::SeqCst);
+        preemptall(sched);
+        if let Some(pp) = own_p {
+            pp.set_status(PStatus::GcStop);
+            l.stopwait -= 1;
+        }
+        while let Some(id) = l.pidle.pop() {
+            sched.npidle.fetch_sub(1, Ordering::SeqCst);
+            sched.allp[id as usize].set_status(PStatus::GcStop);
+            l.stopwait -= 1;
+        }
+        l.stopwait > 0
+    };
+    if wait {
+        while !sched.stopnote.sleep_for(Duration::from_micros(100)) {
+            preemptall(sched);
+        }
+    }
+    debug_assert_eq!(sched.lock.lock().stopwait, 0);
+    StoppedWorld {
+        sched,
+        pause: start.elapsed(),
+        own_p,
+        started: Instant::now(),
+    }
+}
+
+/// `startTheWorldWithSema`.
+fn start_the_world(sched: &'static Sched, own_p: Option<&'static P>) {
+    let mut with_work = Vec::new();
+    {
+        let mut l = sched.lock.lock();
+        sched.gcwaiting.store(false, Ordering::SeqCst);
+        for pp in sched.allp.iter() {
+            if own_p.is_some_and(|o| std::ptr::eq(o, pp)) {
+                pp.set_status(PStatus::Running);
+                continue;
+            }
+            if pp.status() != PStatus::GcStop {
+                continue;
+            }
+            if pp.runq.is_empty() {
+                pp.set_status(PStatus::Idle);
+                l.pidle.push(pp.id);
+                sched.npidle.fetch_add(1, Ordering::SeqCst);
+            } else {
+                pp.set_status(PStatus::Idle);
+                with_work.push(pp);
+            }
+        }
+    }
+    for pp in with_work {
+        startm(sched, Some(pp), false);
+    }
+    // SAFETY: worldsema was locked by stop_the_world_sched and its guard forgotten;
+    // this is the matching unlock, and only the StoppedWorld's drop reaches it.
+    unsafe { sched.worldsema.force_unlock() };
+    wakep(sched);
+}
+
+/// `preemptall`: flag every running goroutine to yield at its next safepoint.
+fn preemptall(sched: &Sched) {
+    for pp in sched.allp.iter() {
+        if pp.status() != PStatus::Running {
+            continue;
+        }
+        let m = pp.m.load(Ordering::Acquire);
+        if m.is_null() {
+            continue;
+        }
+        // SAFETY: Ms are leaked; the pointer stays valid.
+        if let Some(g) = unsafe { &*m }.curg() {
+            g.preempt.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `gcstopm`: this M's P halts for a pending stop-the-world, and the M parks.
+pub(crate) fn gcstopm(m: &'static M) {
+    let sched = m.sched;
+    if m.spinning.swap(false, Ordering::Relaxed) {
+        sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+    }
+    let pp = releasep(m);
+    {
+        let mut l = sched.lock.lock();
+        pp.set_status(PStatus::GcStop);
+        l.stopwait -= 1;
+        if l.stopwait == 0 {
+            sched.stopnote.wake();
+        }
+    }
+    // Park until start-the-world hands us a P (or hands ours to someone else).
+    park_idle(m);
+}
+
+/// `stopm` for gcstopm: park on the idle list until given a P.
+fn park_idle(m: &'static M) {
+    let sched = m.sched;
+    sched.lock.lock().midle.push(m);
+    m.park();
+    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    if !pp.is_null() {
+        // SAFETY: Ps live in the leaked allp.
+        acquirep(m, unsafe { &*pp });
+    }
+}

@@ -1,0 +1,184 @@
+//! Goroutine-aware synchronisation. For now: the waiter record every blocking
+//! primitive uses, and `WaitGroup`.
+//!
+//! Models `sync/waitgroup.go` and the waiting half of `runtime/sema.go`. Blocking
+//! parks the goroutine (`gopark`), never the OS thread; the same calls made from a
+//! plain thread outside any runtime block that thread instead, so a program can wait
+//! for goroutines from `main`.
+//!
+//! The rest of `sync` (Mutex with starvation mode, RwLock, Once, Cond, Pool) and a
+//! full `sema.go`-style semaphore table arrive with the blocking-primitives issue,
+//! which will rebuild `WaitGroup` on that semaphore.
+
+use crate::proc::g::{WaitReason, G};
+use crate::proc::m::getg;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Someone blocked on a primitive: a goroutine, or a thread outside the runtime.
+pub(crate) enum Waiter {
+    G(&'static G),
+    Thread(Arc<ThreadWaiter>),
+}
+
+pub(crate) struct ThreadWaiter {
+    woken: AtomicBool,
+    thread: std::thread::Thread,
+}
+
+impl Waiter {
+    /// Makes the waiter runnable again (`goready`, or unparks the thread).
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::G(g) => crate::proc::sched::ready(g),
+            Waiter::Thread(t) => {
+                t.woken.store(true, Ordering::Release);
+                t.thread.unpark();
+            }
+        }
+    }
+}
+
+/// Registers the caller as a waiter with `register` while `guard` is held, releases
+/// the lock, and blocks until [`Waiter::wake`]. On a goroutine the lock is released
+/// on g0 after the goroutine has switched out (Go's `gopark(unlockf)`), so a waker
+/// can never find a goroutine that is still running.
+pub(crate) fn block<T>(
+    mutex: &parking_lot::Mutex<T>,
+    mut guard: parking_lot::MutexGuard<'_, T>,
+    register: impl FnOnce(&mut T, Waiter),
+    reason: WaitReason,
+) {
+    match getg() {
+        Some(g) => {
+            register(&mut guard, Waiter::G(g));
+            std::mem::forget(guard);
+            let mut unlock = |_: &'static G| {
+                // SAFETY: this thread (now on g0, the same OS thread) locked `mutex`
+                // and forgot the guard just above.
+                unsafe { mutex.force_unlock() };
+                true
+            };
+            crate::proc::sched::gopark(Some(&mut unlock), reason);
+        }
+        None => {
+            let w = Arc::new(ThreadWaiter {
+                woken: AtomicBool::new(false),
+                thread: std::thread::current(),
+            });
+            register(&mut guard, Waiter::Thread(w.clone()));
+            drop(guard);
+            while !w.woken.load(Ordering::Acquire) {
+                std::thread::park();
+            }
+        }
+    }
+}
+
+/// Waits for a collection of goroutines to finish (Go's `sync.WaitGroup`).
+///
+/// `add` the number of goroutines, have each call `done`, and `wait` for the
+/// counter to reach zero. Clones share one counter. A negative counter panics with
+/// Go's message.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let wg = gort_runtime::sync::WaitGroup::new();
+///     for _ in 0..10 {
+///         wg.add(1);
+///         let wg = wg.clone();
+///         gort_runtime::go(move || wg.done());
+///     }
+///     wg.wait();
+/// });
+/// ```
+#[derive(Clone, Default)]
+pub struct WaitGroup {
+    inner: Arc<WgInner>,
+}
+
+#[derive(Default)]
+struct WgInner {
+    counter: AtomicI64,
+    waiters: parking_lot::Mutex<Vec<Waiter>>,
+}
+
+impl WaitGroup {
+    /// A WaitGroup with counter zero.
+    ///
+    /// ```
+    /// let wg = gort_runtime::sync::WaitGroup::new();
+    /// wg.wait(); // zero: returns at once
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `delta` (which may be negative) to the counter; at zero, releases every
+    /// waiter.
+    ///
+    /// # Panics
+    /// `sync: negative WaitGroup counter` if the counter goes below zero.
+    ///
+    /// ```
+    /// let wg = gort_runtime::sync::WaitGroup::new();
+    /// wg.add(2);
+    /// wg.add(-2);
+    /// wg.wait();
+    /// ```
+    pub fn add(&self, delta: i64) {
+        let v = self.inner.counter.fetch_add(delta, Ordering::AcqRel) + delta;
+        if v < 0 {
+            panic!("sync: negative WaitGroup counter");
+        }
+        if v == 0 && delta != 0 {
+            let waiters = std::mem::take(&mut *self.inner.waiters.lock());
+            for w in waiters {
+                w.wake();
+            }
+        }
+    }
+
+    /// Decrements the counter by one.
+    ///
+    /// ```
+    /// let wg = gort_runtime::sync::WaitGroup::new();
+    /// wg.add(1);
+    /// wg.done();
+    /// wg.wait();
+    /// ```
+    pub fn done(&self) {
+        self.add(-1);
+    }
+
+    /// Blocks until the counter is zero: parks the goroutine (wait reason
+    /// `sync.WaitGroup.Wait`), or blocks the thread outside a runtime.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let wg = gort_runtime::sync::WaitGroup::new();
+    ///     wg.add(1);
+    ///     let w = wg.clone();
+    ///     gort_runtime::go(move || w.done());
+    ///     wg.wait();
+    /// });
+    /// ```
+    pub fn wait(&self) {
+        crate::proc::sched::preempt_check();
+        if self.inner.counter.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let guard = self.inner.waiters.lock();
+        if self.inner.counter.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        block(
+            &self.inner.waiters,
+            guard,
+            |ws, w| ws.push(w),
+            WaitReason::SyncWaitGroupWait,
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! gort: Go's runtime rebuilt in Rust, to be read, run and watched.
+//!
+//! Goroutines run on Go's GMP work-stealing scheduler (P-local run queues, a global
+//! queue, `runnext`, spinning Ms, sysmon), with Go's `schedtrace` output. The span
+//! allocator, the concurrent collector, channels, timers and the network poller
+//! arrive in later steps; see `ARCHITECTURE` in the repository.
+//!
+//! # Layout
+//!
+//! This crate re-exports the workspace's public surface:
+//! - `gort-runtime` (`runtime/`): goroutines, the scheduler, sysmon, traces;
+//! - `gort-alloc` (`alloc/`): the span allocator (to come);
+//! - `gort-gc` (`gc/`): the collector (to come).
+//!
+//! # Example
+//!
+//! ```
+//! gort::run(|| {
+//!     let wg = gort::sync::WaitGroup::new();
+//!     for i in 0..4u64 {
+//!         wg.add(1);
+//!         let wg = wg.clone();
+//!         gort::go(move || {
+//!             println!("goroutine {i}");
+//!             wg.done();
+//!         });
+//!     }
+//!     wg.wait();
+//! });
+//! ```
+
+pub use gort_runtime::{
+    debug, env, go, gomaxprocs, num_goroutine, preempt_point, run, spawn, stack, stw, sync,
+    yield_now, Builder, ConfigError, JoinHandle, Runtime, Status, WaitReason,
+};
