@@ -71,8 +71,17 @@ pub(crate) mod proc;
 /// Under loom only the lock-free protocols are compiled, with their models.
 #[cfg(loom)]
 pub(crate) mod proc {
+    #[cfg(test)]
+    mod idle_model;
     pub(crate) mod note;
     pub(crate) mod runq;
+}
+
+/// The run queue, reachable from the benchmarks (not a stable API).
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod bench_internals {
+    pub use crate::proc::runq::{Overflow, RunQ, RUNQ_SIZE};
 }
 
 #[cfg(not(loom))]

@@ -7,6 +7,8 @@
 //! `sysmon.rs` (the watchdog).
 
 pub(crate) mod g;
+#[cfg(all(test, loom))]
+mod idle_model;
 pub(crate) mod m;
 pub(crate) mod note;
 pub(crate) mod p;

@@ -55,18 +55,18 @@ use std::ptr;
 /// Slots in a P's local ring. Go: `len(p.runq)` = 256. Shrunk under loom so that the
 /// models reach the full-ring and wrap-around paths with a handful of items.
 #[cfg(not(loom))]
-pub(crate) const RUNQ_SIZE: u32 = 256;
+pub const RUNQ_SIZE: u32 = 256;
 #[cfg(loom)]
-pub(crate) const RUNQ_SIZE: u32 = 4;
+pub const RUNQ_SIZE: u32 = 4;
 
 /// Where `runqputslow` sends half of a full ring: the global run queue.
-pub(crate) trait Overflow<T> {
+pub trait Overflow<T> {
     /// Appends `batch` (in order) to the global queue.
     fn push_batch(&self, batch: &[*mut T]);
 }
 
 /// A P's local run queue.
-pub(crate) struct RunQ<T> {
+pub struct RunQ<T> {
     /// Next slot to take. Advanced by CAS by the owner (`get`) and by thieves (`grab`).
     head: AtomicU32,
     /// Next slot to fill. Written only by the owner, with Release after the slot.
@@ -83,8 +83,14 @@ unsafe impl<T> Send for RunQ<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for RunQ<T> {}
 
+impl<T> Default for RunQ<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T> RunQ<T> {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         RunQ {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
@@ -101,7 +107,7 @@ impl<T> RunQ<T> {
 
     /// `runqput`: owner only. With `next`, `gp` goes to `runnext` and the item it
     /// displaces goes to the ring's tail; a full ring spills half to `overflow`.
-    pub(crate) fn put(&self, mut gp: *mut T, next: bool, overflow: &impl Overflow<T>) {
+    pub fn put(&self, mut gp: *mut T, next: bool, overflow: &impl Overflow<T>) {
         if next {
             // A thief may clear runnext concurrently, so even the owner swaps it.
             let old = self.runnext.swap(gp, Ordering::AcqRel);
@@ -151,7 +157,7 @@ impl<T> RunQ<T> {
 
     /// `runqputbatch`: owner only; appends items taken from the global queue.
     /// Returns the items that did not fit (the caller sends them back).
-    pub(crate) fn put_batch<'a>(&self, items: &'a [*mut T]) -> &'a [*mut T] {
+    pub fn put_batch<'a>(&self, items: &'a [*mut T]) -> &'a [*mut T] {
         let h = self.head.load(Ordering::Acquire);
         let t = self.tail.load(Ordering::Relaxed);
         let room = (RUNQ_SIZE - t.wrapping_sub(h)) as usize;
@@ -166,7 +172,7 @@ impl<T> RunQ<T> {
 
     /// `runqget`: owner only. Returns the item and whether it came from `runnext`
     /// (Go's `inheritTime`: it shares the current time slice).
-    pub(crate) fn get(&self) -> Option<(*mut T, bool)> {
+    pub fn get(&self) -> Option<(*mut T, bool)> {
         let next = self.runnext.load(Ordering::Relaxed);
         if !next.is_null()
             && self
@@ -255,7 +261,7 @@ impl<T> RunQ<T> {
 
     /// `runqsteal`: called by the owner of `self` (the thief) with an empty ring.
     /// Takes half of `victim`'s work and returns one item to run now.
-    pub(crate) fn steal(
+    pub fn steal(
         &self,
         victim: &RunQ<T>,
         steal_runnext: bool,
@@ -281,7 +287,7 @@ impl<T> RunQ<T> {
     }
 
     /// Items in the ring (not counting `runnext`); approximate when racing.
-    pub(crate) fn len(&self) -> u32 {
+    pub fn len(&self) -> u32 {
         loop {
             let h = self.head.load(Ordering::Acquire);
             let t = self.tail.load(Ordering::Acquire);
@@ -294,7 +300,7 @@ impl<T> RunQ<T> {
     /// `runqempty`: true if neither the ring nor `runnext` holds anything. Reads
     /// head, tail, runnext and tail again so that an item moving from runnext to the
     /// ring is not missed (Go's argument in `runqempty`).
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         loop {
             let h = self.head.load(Ordering::Acquire);
             let t = self.tail.load(Ordering::Acquire);
@@ -306,7 +312,7 @@ impl<T> RunQ<T> {
     }
 
     /// True if `runnext` holds an item.
-    pub(crate) fn has_runnext(&self) -> bool {
+    pub fn has_runnext(&self) -> bool {
         !self.runnext.load(Ordering::Acquire).is_null()
     }
 }

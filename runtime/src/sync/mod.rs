@@ -182,3 +182,121 @@ impl WaitGroup {
         );
     }
 }
+
+/// A counting semaphore that parks goroutines: Go's runtime semaphore
+/// (`sema.go`: `semacquire`/`semrelease`), the wait queue Go's `sync` types are
+/// built on.
+///
+/// `release` adds a permit and wakes the oldest waiter; the woken goroutine then
+/// competes for the permit (Go's default, non-handoff mode), so a goroutine that
+/// arrives meanwhile may take it and the waiter parks again.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// gort_runtime::run(|| {
+///     let (ping, pong) = (Arc::new(gort_runtime::sync::Semaphore::new(0)), Arc::new(gort_runtime::sync::Semaphore::new(0)));
+///     let (p2, q2) = (ping.clone(), pong.clone());
+///     gort_runtime::go(move || for _ in 0..100 { p2.acquire(); q2.release(); });
+///     for _ in 0..100 { ping.release(); pong.acquire(); }
+/// });
+/// ```
+pub struct Semaphore {
+    /// Available permits.
+    count: std::sync::atomic::AtomicU32,
+    /// Waiters registered (Go's `semaRoot.nwait`), read lock-free by `release`.
+    nwait: std::sync::atomic::AtomicU32,
+    waiters: parking_lot::Mutex<std::collections::VecDeque<Waiter>>,
+}
+
+impl Semaphore {
+    /// A semaphore holding `permits`.
+    ///
+    /// ```
+    /// let s = gort_runtime::sync::Semaphore::new(1);
+    /// assert!(s.try_acquire());
+    /// assert!(!s.try_acquire());
+    /// ```
+    pub fn new(permits: u32) -> Self {
+        Semaphore {
+            count: std::sync::atomic::AtomicU32::new(permits),
+            nwait: std::sync::atomic::AtomicU32::new(0),
+            waiters: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    /// Takes a permit if one is available (`cansemacquire`).
+    ///
+    /// ```
+    /// let s = gort_runtime::sync::Semaphore::new(0);
+    /// assert!(!s.try_acquire());
+    /// s.release();
+    /// assert!(s.try_acquire());
+    /// ```
+    pub fn try_acquire(&self) -> bool {
+        let mut v = self.count.load(Ordering::SeqCst);
+        while v > 0 {
+            match self.count.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return true,
+                Err(x) => v = x,
+            }
+        }
+        false
+    }
+
+    /// Takes a permit, parking the goroutine (wait reason `semacquire`) until one is
+    /// released.
+    ///
+    /// ```
+    /// let s = gort_runtime::sync::Semaphore::new(1);
+    /// s.acquire();
+    /// ```
+    pub fn acquire(&self) {
+        self.acquire_reason(WaitReason::Semacquire)
+    }
+
+    pub(crate) fn acquire_reason(&self, reason: WaitReason) {
+        crate::proc::sched::preempt_check();
+        loop {
+            if self.try_acquire() {
+                return;
+            }
+            let mut q = self.waiters.lock();
+            // Count ourselves before the last look, so a release either sees us or
+            // left a permit we see (both sides store, then load: SeqCst).
+            self.nwait.fetch_add(1, Ordering::SeqCst);
+            if self.try_acquire() {
+                self.nwait.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+            let _ = &mut q;
+            block(&self.waiters, q, |q, w| q.push_back(w), reason);
+        }
+    }
+
+    /// Adds a permit and wakes the oldest waiter, if any.
+    ///
+    /// ```
+    /// let s = gort_runtime::sync::Semaphore::new(0);
+    /// s.release();
+    /// s.acquire();
+    /// ```
+    pub fn release(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if self.nwait.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let w = {
+            let mut q = self.waiters.lock();
+            let w = q.pop_front();
+            if w.is_some() {
+                self.nwait.fetch_sub(1, Ordering::SeqCst);
+            }
+            w
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
