@@ -186,13 +186,17 @@ impl Runtime {
         let done = state.clone();
         let sched = self.sched;
         sched.nmain.fetch_add(1, Ordering::SeqCst);
-        sched::newproc_external(sched, move || match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => {
-                sched.nmain.fetch_sub(1, Ordering::SeqCst);
-                done.complete(Ok(v));
-            }
-            Err(p) => crate::panic::fatalpanic(p),
-        });
+        sched::newproc_external(
+            sched,
+            move || match catch_unwind(AssertUnwindSafe(f)) {
+                Ok(v) => {
+                    sched.nmain.fetch_sub(1, Ordering::SeqCst);
+                    done.complete(Ok(v));
+                }
+                Err(p) => crate::panic::fatalpanic(p),
+            },
+            std::any::type_name::<F>(),
+        );
         match (JoinHandle { state, goid: 0 }).join() {
             Ok(v) => v,
             Err(_) => unreachable!("the main goroutine's panic is fatal"),
@@ -342,6 +346,7 @@ where
                 crate::panic::fatalpanic(p)
             }
         },
+        std::any::type_name::<F>(),
         false,
     );
     sched::preempt_check();
@@ -372,6 +377,7 @@ where
     let done = state.clone();
     let goid = sched::newproc(
         move || done.complete(catch_unwind(AssertUnwindSafe(f))),
+        std::any::type_name::<F>(),
         true,
     );
     sched::preempt_check();

@@ -83,40 +83,43 @@ pub(crate) fn goroutine_header(gp: &G, state: &str) -> String {
     format!("goroutine {} [{state}]:", gp.goid())
 }
 
-/// Writes the user-relevant frames of a panic backtrace in Go's layout.
+/// Writes the user-relevant frames of a panic backtrace in Go's layout: from the
+/// frame that panicked (everything up to the last frame of the panic machinery is
+/// skipped) down to the goroutine's entry, leaving out the runtime's own wrappers.
 fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
     use std::fmt::Write as _;
-    let mut started = false;
-    for frame in bt.frames() {
-        for sym in frame.symbols() {
-            let name = sym
-                .name()
-                .map(|n| format!("{n:#}"))
-                .unwrap_or_else(|| "???".into());
-            if !started {
-                // Skip the panic machinery down to the frame that panicked.
-                let machinery = [
-                    "backtrace::",
-                    "std::",
-                    "core::",
-                    "gort_runtime::panic",
-                    "rust_begin_unwind",
-                    "__rust",
-                ]
-                .iter()
-                .any(|p| name.starts_with(p) || name.contains("rust_panic"));
-                if machinery {
-                    continue;
-                }
-                started = true;
-            }
-            if name.contains("gort_runtime::proc::sched::gostart") {
-                return;
-            }
-            let _ = writeln!(out, "{name}(...)");
-            if let (Some(file), Some(line)) = (sym.filename(), sym.lineno()) {
-                let _ = writeln!(out, "\t{}:{line}", file.display());
-            }
+    let syms: Vec<(String, Option<(String, u32)>)> = bt
+        .frames()
+        .iter()
+        .flat_map(|f| f.symbols())
+        .map(|sym| {
+            let name = sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "???".into());
+            let loc = sym.filename().zip(sym.lineno()).map(|(f, l)| (f.display().to_string(), l));
+            (name, loc)
+        })
+        .collect();
+    // Frames above `rust_begin_unwind` are the hook and std's panic entry; right
+    // below it come core's panic helpers (`panic_fmt`, `panic_bounds_check`), and
+    // then the frame that panicked.
+    let mut first = syms.iter().position(|(n, _)| n.contains("rust_begin_unwind")).map_or(0, |i| i + 1);
+    while syms.get(first).is_some_and(|(n, _)| n.starts_with("core::panicking::")) {
+        first += 1;
+    }
+    for (name, loc) in &syms[first..] {
+        if name.contains("gort_runtime::proc::sched::gostart") {
+            break;
+        }
+        let wrapper = name.starts_with("<core::panic::unwind_safe::AssertUnwindSafe")
+            || name.starts_with("std::panic::catch_unwind")
+            || name.starts_with("std::panicking::")
+            || name.starts_with("__rust_try")
+            || name.starts_with("gort_runtime::api::");
+        if wrapper {
+            continue;
+        }
+        let _ = writeln!(out, "{name}(...)");
+        if let Some((file, line)) = loc {
+            let _ = writeln!(out, "\t{file}:{line}");
         }
     }
 }

@@ -721,7 +721,7 @@ fn goexit1() -> ! {
 }
 
 /// Places `f` on `gp`'s stack and prepares the first frame.
-fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F) {
+fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: &'static str) {
     let align = std::mem::align_of::<F>().max(16);
     let size = std::mem::size_of::<F>();
     let top = gp.stack.hi;
@@ -741,7 +741,7 @@ fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F) {
     let sp = unsafe { crate::arch::init_stack(fptr, gostart::<F>, fptr as *mut u8) };
     // SAFETY: gp is not running; we own it until it is queued.
     unsafe { *gp.sched_sp.get() = sp };
-    gp.entry_name.set(std::any::type_name::<F>());
+    gp.entry_name.set(entry);
 }
 
 /// A dead G to reuse or a fresh one (`gfget` or `malg` + `allgadd`).
@@ -760,13 +760,14 @@ fn new_g(sched: &'static Sched, pp: Option<&P>) -> &'static G {
 }
 
 /// `newproc`: starts `f` as a new goroutine of the current runtime and puts it in
-/// this P's `runnext`. Must be called on a goroutine.
-pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F, joinable: bool) -> u64 {
+/// this P's `runnext`. Must be called on a goroutine. `entry` names the user's
+/// function for goroutine dumps.
+pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F, entry: &'static str, joinable: bool) -> u64 {
     let m = getm().expect("gort: go/spawn called outside a gort runtime (use Runtime::run)");
     let sched = m.sched;
     let pp = m.p().expect("newproc: no P");
     let gp = new_g(sched, Some(pp));
-    gostartcall(gp, f);
+    gostartcall(gp, f, entry);
     let goid = pp.next_goid(&sched.goidgen);
     init_g(gp, goid, joinable, m.curg().map_or(0, |g| g.goid()));
     sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
@@ -778,9 +779,9 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F, joinable: bool) -> u64
 
 /// Starts a goroutine from a thread outside the runtime (the main goroutine of a
 /// `Runtime::run`): it goes to the global queue.
-pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(sched: &'static Sched, f: F) -> u64 {
+pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(sched: &'static Sched, f: F, entry: &'static str) -> u64 {
     let gp = new_g(sched, None);
-    gostartcall(gp, f);
+    gostartcall(gp, f, entry);
     let goid = sched.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
     init_g(gp, goid, false, 0);
     sched.ngoroutines.fetch_add(1, Ordering::Relaxed);

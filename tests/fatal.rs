@@ -1,0 +1,167 @@
+//! Fatal paths, each in a child process (this test binary run again with
+//! `GORT_CHILD=<scenario>`): the output on stderr and exit status 2, as in Go.
+
+use std::process::Command;
+
+/// Runs scenario `name` in a child process; returns (exit code, stderr).
+fn child(name: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"]).env("GORT_CHILD", name);
+    cmd.env_remove("GOMAXPROCS").env_remove("GODEBUG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn recurse(n: u64) -> u64 {
+    let pad = std::hint::black_box([n; 32]);
+    if n == 0 {
+        return pad[0];
+    }
+    recurse(n - 1) + std::hint::black_box(pad[1])
+}
+
+/// The child side: runs one scenario and (normally) never returns from it.
+#[test]
+fn child_entry() {
+    let Ok(name) = std::env::var("GORT_CHILD") else { return };
+    match name.as_str() {
+        "go_panic" => gort::run(|| {
+            gort::go(|| panic!("boom in a goroutine"));
+            loop {
+                gort::yield_now();
+            }
+        }),
+        "main_panic" => gort::run(|| {
+            let v: Vec<u32> = vec![];
+            let _ = std::hint::black_box(&v)[3];
+        }),
+        "stack_overflow" => gort::run(|| {
+            let h = gort::spawn(|| recurse(u64::MAX));
+            let _ = h.join();
+        }),
+        "deadlock" => gort::run(|| {
+            let never = std::sync::Arc::new(gort::sync::Semaphore::new(0));
+            let n = never.clone();
+            gort::go(move || n.acquire());
+            let wg = gort::sync::WaitGroup::new();
+            wg.add(1);
+            wg.wait();
+        }),
+        "schedtrace" => gort::run(|| {
+            let t = std::time::Instant::now();
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    gort::spawn(move || {
+                        while t.elapsed() < std::time::Duration::from_millis(120) {
+                            gort::preempt_point();
+                        }
+                    })
+                })
+                .collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        }),
+        "plain" => gort::run(|| ()),
+        other => panic!("unknown scenario {other}"),
+    }
+    std::process::exit(0);
+}
+
+#[test]
+fn an_unrecovered_panic_in_a_goroutine_prints_gos_report_and_exits_2() {
+    let (code, err) = child("go_panic", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("panic: boom in a goroutine\n\ngoroutine "), "{err}");
+    let header = err.lines().nth(2).unwrap();
+    assert!(header.starts_with("goroutine ") && header.ends_with(" [running]:"), "{header}");
+    // At least the closure that panicked, with its file and line.
+    assert!(err.contains("fatal::child_entry"), "{err}");
+    assert!(err.contains("\ttests/fatal.rs:") || err.contains("/tests/fatal.rs:"), "{err}");
+}
+
+#[test]
+fn a_panic_in_the_main_goroutine_is_fatal_too() {
+    let (code, err) = child("main_panic", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("panic: index out of bounds"), "{err}");
+    assert!(err.contains("\ngoroutine 1 [running]:\n"), "{err}");
+}
+
+#[test]
+fn a_stack_overflow_prints_gos_message_not_a_bare_sigsegv() {
+    let (code, err) = child("stack_overflow", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("runtime: goroutine stack exceeds 262144-byte limit\nruntime: sp=0x"), "{err}");
+    assert!(err.contains("\nfatal error: stack overflow\n\ngoroutine "), "{err}");
+    assert!(err.contains(" [running]:"), "{err}");
+}
+
+#[test]
+fn all_goroutines_asleep_is_a_deadlock() {
+    let (code, err) = child("deadlock", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [sync.WaitGroup.Wait]:\n"),
+        "{err}"
+    );
+    assert!(err.contains(" [semacquire]:\n"), "the other sleeper is listed too: {err}");
+    assert!(err.contains("created by goroutine 1"), "{err}");
+}
+
+#[test]
+fn a_malformed_gomaxprocs_is_refused_by_name() {
+    let (code, err) = child("plain", &[("GOMAXPROCS", "lots")]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim_end(), "gort: invalid GOMAXPROCS=\"lots\": expected an integer from 1 to 1024");
+    let (code, err) = child("plain", &[("GODEBUG", "schedtrace=often")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid GODEBUG=\"schedtrace=often\""), "{err}");
+}
+
+fn is_sched_line(l: &str, procs: usize) -> bool {
+    let f: Vec<&str> = l.split_whitespace().collect();
+    let num = |s: &str, key: &str| s.strip_prefix(key).is_some_and(|v| v.parse::<u64>().is_ok());
+    f.len() == 2 + 7 + procs + 2 + 1 + procs + 1
+        && f[0] == "SCHED"
+        && f[1].strip_suffix("ms:").is_some_and(|v| v.parse::<u64>().is_ok())
+        && f[2] == format!("gomaxprocs={procs}")
+        && num(f[3], "idleprocs=")
+        && num(f[4], "threads=")
+        && num(f[5], "spinningthreads=")
+        && num(f[6], "needspinning=")
+        && num(f[7], "idlethreads=")
+        && num(f[8], "runqueue=")
+        && f[9] == "["
+        && f[10..10 + procs].iter().all(|v| v.parse::<u32>().is_ok())
+        && f[10 + procs] == "]"
+        && f[11 + procs] == "schedticks=["
+        && f[f.len() - 1] == "]"
+}
+
+#[test]
+fn godebug_schedtrace_prints_sched_lines() {
+    let (code, err) = child("schedtrace", &[("GOMAXPROCS", "2"), ("GODEBUG", "schedtrace=20")]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED")).collect();
+    assert!(lines.len() >= 3, "{err}");
+    for l in &lines {
+        assert!(is_sched_line(l, 2), "not Go's format: {l}");
+    }
+    // While the four spinners run, both Ps are busy.
+    assert!(lines.iter().any(|l| l.contains(" idleprocs=0 ")), "{err}");
+}
+
+#[test]
+fn godebug_scheddetail_prints_p_m_and_g_lines() {
+    let (code, err) = child("schedtrace", &[("GOMAXPROCS", "2"), ("GODEBUG", "schedtrace=30,scheddetail=1")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.lines().any(|l| l.starts_with("SCHED ") && l.contains(" gcwaiting=false nmidlelocked=0 stopwait=")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("  P1: status=")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("  M") && l.contains(" spinning=")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("  G1: status=4(JoinHandle.join) m=nil lockedm=nil")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("  G") && l.contains(": status=2() m=")), "{err}");
+}

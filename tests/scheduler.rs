@@ -1,0 +1,316 @@
+//! The scheduler through the public API: goroutines at scale, fairness, stealing,
+//! panics under `spawn`, and the hooks the collector will use (stop-the-world,
+//! goroutine stack enumeration, per-P cache slots).
+
+use gort::sync::{Semaphore, WaitGroup};
+use gort::{Runtime, Status, WaitReason};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().procs(procs).build().unwrap()
+}
+
+#[test]
+fn a_million_goroutines_all_run() {
+    let rt = rt(2);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let left = rt.run(move || {
+        let wg = WaitGroup::new();
+        const N: usize = 1_000_000;
+        wg.add(N as i64);
+        for _ in 0..N {
+            let (wg, r) = (wg.clone(), r.clone());
+            gort::go(move || {
+                r.fetch_add(1, Ordering::Relaxed);
+                wg.done();
+            });
+        }
+        wg.wait();
+        gort::num_goroutine()
+    });
+    assert_eq!(ran.load(Ordering::Relaxed), 1_000_000);
+    // Only main was left when it looked (the last `done` may still be returning).
+    assert!(left <= 2, "{left} goroutines left");
+}
+
+fn tree(depth: u32) -> u64 {
+    if depth == 0 {
+        return 1;
+    }
+    let l = gort::spawn(move || tree(depth - 1));
+    let r = gort::spawn(move || tree(depth - 1));
+    l.join().unwrap() + r.join().unwrap()
+}
+
+#[test]
+fn nested_spawns_join_up_a_tree() {
+    let rt = rt(2);
+    assert_eq!(rt.run(|| tree(12)), 4096);
+    assert_eq!(rt.num_goroutine(), 0);
+}
+
+#[test]
+fn a_goroutine_yielding_in_a_loop_cannot_starve_the_others() {
+    // One P: the yielder and the setter must share it.
+    let rt = rt(1);
+    let seen = rt.run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let spinner = gort::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !f.load(Ordering::Acquire) && Instant::now() < deadline {
+                gort::yield_now();
+            }
+            f.load(Ordering::Acquire)
+        });
+        let f = flag.clone();
+        gort::go(move || f.store(true, Ordering::Release));
+        spinner.join().unwrap()
+    });
+    assert!(seen, "the goroutine that sets the flag never ran");
+}
+
+#[test]
+fn sysmon_preempts_a_loop_that_only_has_safepoints() {
+    // One P, and the spinner never yields by itself: only sysmon's 10 ms
+    // preemption request, honoured at preempt_point, lets the other goroutine run.
+    let rt = rt(1);
+    let seen = rt.run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let spinner = gort::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !f.load(Ordering::Acquire) && Instant::now() < deadline {
+                gort::preempt_point();
+            }
+            f.load(Ordering::Acquire)
+        });
+        // Let the spinner get going first: it is in runnext, we park.
+        let f = flag.clone();
+        let setter = gort::spawn(move || f.store(true, Ordering::Release));
+        setter.join().unwrap();
+        spinner.join().unwrap()
+    });
+    assert!(seen, "the spinner was never preempted");
+}
+
+#[test]
+fn work_spawned_on_one_p_runs_on_every_p() {
+    const PROCS: usize = 4;
+    let rt = rt(PROCS);
+    let used = rt.run(|| {
+        let used: Arc<Vec<AtomicUsize>> = Arc::new((0..PROCS).map(|_| AtomicUsize::new(0)).collect());
+        let wg = WaitGroup::new();
+        for _ in 0..400 {
+            wg.add(1);
+            let (wg, used) = (wg.clone(), used.clone());
+            gort::go(move || {
+                // About 0.2 ms of work each, so that idle Ps have time to steal.
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_micros(200) {
+                    gort::preempt_point();
+                }
+                used[gort::debug::current_p().unwrap()].fetch_add(1, Ordering::Relaxed);
+                wg.done();
+            });
+        }
+        wg.wait();
+        used.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>()
+    });
+    assert_eq!(used.iter().sum::<usize>(), 400);
+    assert!(used.iter().all(|&n| n > 0), "some P never ran anything: {used:?}");
+}
+
+#[test]
+fn a_panic_under_spawn_is_returned_and_others_keep_running() {
+    let rt = rt(2);
+    let (err, sum) = rt.run(|| {
+        let workers: Vec<_> = (0..50u64).map(|i| gort::spawn(move || (0..1000).map(|k| k * i).sum::<u64>())).collect();
+        let bad = gort::spawn(|| -> u64 { panic!("boom") });
+        let err = bad.join().unwrap_err();
+        let more: Vec<_> = (0..50u64).map(|i| gort::spawn(move || i)).collect();
+        let sum: u64 = workers.into_iter().chain(more).map(|h| h.join().unwrap()).sum();
+        (err.downcast_ref::<&str>().map(|s| s.to_string()), sum)
+    });
+    assert_eq!(err.as_deref(), Some("boom"));
+    assert_eq!(sum, (0..50u64).map(|i| 499_500 * i).sum::<u64>() + (0..50).sum::<u64>());
+}
+
+#[test]
+fn runtime_runs_several_mains_and_counts_goroutines() {
+    let rt = rt(2);
+    assert_eq!(rt.run(|| gort::num_goroutine()), 1);
+    assert_eq!(rt.run(|| gort::gomaxprocs()), 2);
+    let ids = rt.run(|| {
+        let hs: Vec<_> = (0..100).map(|_| gort::spawn(|| gort::debug::goid().unwrap())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect::<std::collections::HashSet<_>>()
+    });
+    assert_eq!(ids.len(), 100, "goroutine ids are unique");
+}
+
+#[test]
+fn bad_settings_are_errors_that_name_the_value() {
+    let e = Runtime::builder().procs(0).build().err().unwrap();
+    assert_eq!(e.to_string(), "invalid Builder::procs=\"0\": expected an integer from 1 to 1024");
+    let e = Runtime::builder().stack_size(100).build().err().unwrap();
+    assert!(e.to_string().contains("Builder::stack_size=\"100\""), "{e}");
+}
+
+/// A goroutine that parks with `magic` in a local on its own stack.
+fn park_with_magic(magic: u64, parked: WaitGroup, gate: Arc<Semaphore>) {
+    let words = std::hint::black_box([magic, !magic, magic]);
+    parked.done();
+    gate.acquire();
+    std::hint::black_box(&words);
+}
+
+#[test]
+fn stop_the_world_lists_every_stack_with_its_live_words() {
+    let rt = rt(2);
+    rt.run(|| {
+        const K: u64 = 20;
+        let parked = WaitGroup::new();
+        let gate = Arc::new(Semaphore::new(0));
+        let mut goids = vec![];
+        for i in 0..K {
+            parked.add(1);
+            let (p, g) = (parked.clone(), gate.clone());
+            goids.push(gort::spawn(move || park_with_magic(0x5eed_0000_0000 + i, p, g)));
+        }
+        parked.wait();
+        // `done` comes just before `acquire`: let everyone actually park.
+        while goids.iter().any(|h| !h.is_finished()) && gort::num_goroutine() > 0 {
+            let world = gort::stw::stop_the_world();
+            let parked_now = world
+                .goroutines()
+                .iter()
+                .filter(|g| g.status == Status::Waiting && g.wait_reason == WaitReason::Semacquire)
+                .count();
+            drop(world);
+            if parked_now == K as usize {
+                break;
+            }
+            gort::yield_now();
+        }
+        let world = gort::stw::stop_the_world();
+        let gs = world.goroutines();
+        for h in &goids {
+            let g = gs.iter().find(|g| g.goid == h.goid()).expect("every live goroutine is listed");
+            assert_eq!(g.status, Status::Waiting);
+            assert_eq!(g.wait_reason, WaitReason::Semacquire);
+            assert!(g.lo < g.sp && g.sp < g.hi, "{g:?}");
+        }
+        // The collector's conservative scan: each parked goroutine's magic word lies
+        // in [sp, hi) of its own stack.
+        let mut found = 0;
+        for g in gs.iter().filter(|g| g.status == Status::Waiting) {
+            let words = (g.hi - g.sp) / 8;
+            for k in 0..words {
+                // SAFETY: [sp, hi) of a parked goroutine is mapped stack memory that
+                // nobody writes while the world is stopped.
+                let w = unsafe { std::ptr::read_volatile((g.sp + k * 8) as *const u64) };
+                if w & !0xff == 0x5eed_0000_0000 && w & 0xff < K {
+                    found += 1;
+                    break;
+                }
+            }
+        }
+        assert_eq!(found, K as usize, "every parked goroutine's live words are in [sp, hi)");
+        assert!(world.pause() < Duration::from_secs(5));
+        drop(world);
+        for _ in 0..K {
+            gate.release();
+        }
+        for h in goids {
+            h.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn stop_the_world_halts_running_goroutines() {
+    let rt = rt(2);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters: Arc<Vec<AtomicU64>> = Arc::new((0..2).map(|_| AtomicU64::new(0)).collect());
+    let (s, c) = (stop.clone(), counters.clone());
+    let hs = rt.run(move || {
+        (0..2)
+            .map(|i| {
+                let (s, c) = (s.clone(), c.clone());
+                gort::spawn(move || {
+                    while !s.load(Ordering::Relaxed) {
+                        c[i].fetch_add(1, Ordering::Relaxed);
+                        gort::preempt_point();
+                    }
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    // Both spinners are running on the runtime now; stop it from outside.
+    while counters.iter().any(|c| c.load(Ordering::Relaxed) == 0) {
+        std::thread::yield_now();
+    }
+    let world = rt.stop_the_world();
+    let before: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    std::thread::sleep(Duration::from_millis(30));
+    let after: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    assert_eq!(before, after, "a goroutine ran while the world was stopped");
+    let running: Vec<_> = world.goroutines().into_iter().filter(|g| g.status == Status::Running).collect();
+    assert!(running.is_empty(), "{running:?}");
+    drop(world);
+    while counters.iter().zip(&after).any(|(c, &a)| c.load(Ordering::Relaxed) == a) {
+        std::thread::yield_now();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in hs {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn each_p_has_its_own_cache_slot_that_survives_scheduling() {
+    let rt = rt(3);
+    {
+        let world = rt.stop_the_world();
+        world.for_each_p_cache(|id, slot| slot.store((0x1000 + id) as *mut (), Ordering::Relaxed));
+    }
+    rt.run(|| {
+        let hs: Vec<_> = (0..100).map(|_| gort::spawn(gort::yield_now)).collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+    let world = rt.stop_the_world();
+    let mut seen = vec![];
+    world.for_each_p_cache(|id, slot| seen.push((id, slot.load(Ordering::Relaxed) as usize)));
+    assert_eq!(seen, vec![(0, 0x1000), (1, 0x1001), (2, 0x1002)]);
+}
+
+#[test]
+fn schedtrace_line_has_gos_fields_in_gos_order() {
+    let rt = rt(2);
+    rt.run(|| ());
+    let line = rt.schedtrace(false);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[0], "SCHED");
+    assert!(fields[1].ends_with("ms:"));
+    let keys: Vec<&str> = fields[2..9].iter().map(|f| f.split('=').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "needspinning", "idlethreads", "runqueue"]
+    );
+    assert_eq!(fields[2], "gomaxprocs=2");
+    assert_eq!(&fields[9..13], ["[", "0", "0", "]"]);
+    assert_eq!(fields[13], "schedticks=[");
+    assert_eq!(fields.last(), Some(&"]"));
+    let detail = rt.schedtrace(true);
+    let mut lines = detail.lines();
+    let first = lines.next().unwrap();
+    assert!(first.ends_with("gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait=false") || first.contains("sysmonwait="), "{first}");
+    let p0 = lines.next().unwrap();
+    assert!(p0.starts_with("  P0: status=0 schedtick="), "{p0}");
+    assert!(detail.lines().any(|l| l.starts_with("  M") && l.contains(" p=nil curg=nil mallocing=0")), "{detail}");
+}
