@@ -1,0 +1,140 @@
+//! A tour of gort's scheduler: a mixed workload with Go's schedtrace on.
+//!
+//! Run: `cargo run --release --example tour` (add `GOMAXPROCS=4` to change the
+//! number of Ps, `GODEBUG=schedtrace=50,scheddetail=1` for the detail lines).
+//!
+//! Four phases, each printing what to look for in the `SCHED` lines on stderr:
+//! 1. a burst of 200,000 `go` statements from one goroutine (runnext, the local
+//!    ring overflowing into the global `runqueue=`);
+//! 2. CPU-bound work spawned on one P and stolen by the others (every P's
+//!    `schedticks` climbs; the table shows where the work ran);
+//! 3. goroutine pairs handing a token back and forth (park/ready through
+//!    `runnext`: each pair mostly stays on one P);
+//! 4. a loop that only has safepoints, preempted by sysmon every 10 ms.
+
+use gort::sync::{Semaphore, WaitGroup};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        gort::preempt_point();
+    }
+}
+
+fn main() {
+    let traced = std::env::var("GODEBUG").is_ok_and(|v| v.contains("schedtrace"));
+    let mut b = gort::Runtime::builder();
+    if !traced {
+        b = b.schedtrace(100);
+    }
+    let rt = b.build().unwrap_or_else(|e| {
+        eprintln!("tour: {e}");
+        std::process::exit(2)
+    });
+    let procs = rt.gomaxprocs();
+    println!("gort tour: GOMAXPROCS={procs}; SCHED lines go to stderr every 100 ms.\n");
+
+    println!("phase 1: one goroutine runs 200,000 `go` statements.");
+    println!("  look for: runqueue=N > 0 (local rings overflowed half of themselves to the global queue),");
+    println!("            idleprocs=0 while the burst runs.");
+    let t = Instant::now();
+    rt.run(|| {
+        let wg = WaitGroup::new();
+        let n = 200_000;
+        wg.add(n);
+        for _ in 0..n {
+            let wg = wg.clone();
+            gort::go(move || {
+                spin(Duration::from_micros(2));
+                wg.done();
+            });
+        }
+        wg.wait();
+    });
+    println!("  done in {:?}\n", t.elapsed());
+
+    println!("phase 2: 400 CPU-bound goroutines (1 ms each), all spawned by one goroutine on one P.");
+    println!("  look for: every P's schedticks=[ ... ] climbing; the table below shows where they ran.");
+    let per_p = rt.run(move || {
+        let ran: Arc<Vec<AtomicU64>> = Arc::new((0..procs).map(|_| AtomicU64::new(0)).collect());
+        let wg = WaitGroup::new();
+        let spawner_p = gort::debug::current_p().unwrap();
+        for _ in 0..400 {
+            wg.add(1);
+            let (wg, ran) = (wg.clone(), ran.clone());
+            gort::go(move || {
+                spin(Duration::from_millis(1));
+                ran[gort::debug::current_p().unwrap()].fetch_add(1, Ordering::Relaxed);
+                wg.done();
+            });
+        }
+        wg.wait();
+        (spawner_p, ran.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>())
+    });
+    println!("  spawned on P{}; ran on:", per_p.0);
+    for (p, n) in per_p.1.iter().enumerate() {
+        println!("    P{p}: {n:4} goroutines {}", "#".repeat((*n as usize).div_ceil(8)));
+    }
+    println!();
+
+    println!("phase 3: 8 pairs of goroutines pass a token 20,000 times each (park/ready).");
+    println!("  look for: a woken goroutine goes to its waker's runnext, so a pair shares one P's time slice.");
+    let t = Instant::now();
+    rt.run(|| {
+        let wg = WaitGroup::new();
+        for _ in 0..8 {
+            let (ping, pong) = (Arc::new(Semaphore::new(0)), Arc::new(Semaphore::new(0)));
+            wg.add(2);
+            let (p, q, w) = (ping.clone(), pong.clone(), wg.clone());
+            gort::go(move || {
+                for _ in 0..20_000 {
+                    p.release();
+                    q.acquire();
+                }
+                w.done();
+            });
+            let w = wg.clone();
+            gort::go(move || {
+                for _ in 0..20_000 {
+                    ping.acquire();
+                    pong.release();
+                }
+                w.done();
+            });
+        }
+        wg.wait();
+    });
+    println!("  160,000 hand-offs in {:?}\n", t.elapsed());
+
+    println!("phase 4: {procs} spinning goroutines + 1 more, for 400 ms: more work than Ps.");
+    println!("  look for: runqueue=1 or [ 1 ... ]: sysmon preempts a spinner every 10 ms, and the");
+    println!("  goroutines take turns (each gets about {}% of the time).", 100 * procs / (procs + 1));
+    let shares = rt.run(move || {
+        let hs: Vec<_> = (0..=procs)
+            .map(|_| {
+                gort::spawn(|| {
+                    let t = Instant::now();
+                    let mut mine = Duration::ZERO;
+                    let mut last = Instant::now();
+                    while t.elapsed() < Duration::from_millis(400) {
+                        let now = Instant::now();
+                        if now - last < Duration::from_millis(1) {
+                            mine += now - last;
+                        }
+                        last = now;
+                        gort::preempt_point();
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+    for (i, s) in shares.iter().enumerate() {
+        println!("    spinner {i}: ran {:3} ms of 400", s.as_millis());
+    }
+    println!("\nfinal: {}", rt.schedtrace(false).trim_end());
+}
