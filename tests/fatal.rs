@@ -6,13 +6,17 @@ use std::process::Command;
 /// Runs scenario `name` in a child process; returns (exit code, stderr).
 fn child(name: &str, env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"]).env("GORT_CHILD", name);
+    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("GORT_CHILD", name);
     cmd.env_remove("GOMAXPROCS").env_remove("GODEBUG");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn recurse(n: u64) -> u64 {
@@ -26,7 +30,9 @@ fn recurse(n: u64) -> u64 {
 /// The child side: runs one scenario and (normally) never returns from it.
 #[test]
 fn child_entry() {
-    let Ok(name) = std::env::var("GORT_CHILD") else { return };
+    let Ok(name) = std::env::var("GORT_CHILD") else {
+        return;
+    };
     match name.as_str() {
         "go_panic" => gort::run(|| {
             gort::go(|| panic!("boom in a goroutine"));
@@ -75,12 +81,21 @@ fn child_entry() {
 fn an_unrecovered_panic_in_a_goroutine_prints_gos_report_and_exits_2() {
     let (code, err) = child("go_panic", &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.starts_with("panic: boom in a goroutine\n\ngoroutine "), "{err}");
+    assert!(
+        err.starts_with("panic: boom in a goroutine\n\ngoroutine "),
+        "{err}"
+    );
     let header = err.lines().nth(2).unwrap();
-    assert!(header.starts_with("goroutine ") && header.ends_with(" [running]:"), "{header}");
+    assert!(
+        header.starts_with("goroutine ") && header.ends_with(" [running]:"),
+        "{header}"
+    );
     // At least the closure that panicked, with its file and line.
     assert!(err.contains("fatal::child_entry"), "{err}");
-    assert!(err.contains("\ttests/fatal.rs:") || err.contains("/tests/fatal.rs:"), "{err}");
+    assert!(
+        err.contains("\ttests/fatal.rs:") || err.contains("/tests/fatal.rs:"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -95,8 +110,14 @@ fn a_panic_in_the_main_goroutine_is_fatal_too() {
 fn a_stack_overflow_prints_gos_message_not_a_bare_sigsegv() {
     let (code, err) = child("stack_overflow", &[]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.starts_with("runtime: goroutine stack exceeds 262144-byte limit\nruntime: sp=0x"), "{err}");
-    assert!(err.contains("\nfatal error: stack overflow\n\ngoroutine "), "{err}");
+    assert!(
+        err.starts_with("runtime: goroutine stack exceeds 262144-byte limit\nruntime: sp=0x"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\nfatal error: stack overflow\n\ngoroutine "),
+        "{err}"
+    );
     assert!(err.contains(" [running]:"), "{err}");
 }
 
@@ -108,7 +129,10 @@ fn all_goroutines_asleep_is_a_deadlock() {
         err.starts_with("fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [sync.WaitGroup.Wait]:\n"),
         "{err}"
     );
-    assert!(err.contains(" [semacquire]:\n"), "the other sleeper is listed too: {err}");
+    assert!(
+        err.contains(" [semacquire]:\n"),
+        "the other sleeper is listed too: {err}"
+    );
     assert!(err.contains("created by goroutine 1"), "{err}");
 }
 
@@ -116,18 +140,29 @@ fn all_goroutines_asleep_is_a_deadlock() {
 fn a_malformed_gomaxprocs_is_refused_by_name() {
     let (code, err) = child("plain", &[("GOMAXPROCS", "lots")]);
     assert_eq!(code, 2, "{err}");
-    assert_eq!(err.trim_end(), "gort: invalid GOMAXPROCS=\"lots\": expected an integer from 1 to 1024");
+    assert_eq!(
+        err.trim_end(),
+        "gort: invalid GOMAXPROCS=\"lots\": expected an integer from 1 to 1024"
+    );
     let (code, err) = child("plain", &[("GODEBUG", "schedtrace=often")]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("invalid GODEBUG=\"schedtrace=often\""), "{err}");
+    assert!(
+        err.contains("invalid GODEBUG=\"schedtrace=often\""),
+        "{err}"
+    );
 }
 
 fn is_sched_line(l: &str, procs: usize) -> bool {
     let f: Vec<&str> = l.split_whitespace().collect();
-    let num = |s: &str, key: &str| s.strip_prefix(key).is_some_and(|v| v.parse::<u64>().is_ok());
+    let num = |s: &str, key: &str| {
+        s.strip_prefix(key)
+            .is_some_and(|v| v.parse::<u64>().is_ok())
+    };
     f.len() == 2 + 7 + procs + 2 + 1 + procs + 1
         && f[0] == "SCHED"
-        && f[1].strip_suffix("ms:").is_some_and(|v| v.parse::<u64>().is_ok())
+        && f[1]
+            .strip_suffix("ms:")
+            .is_some_and(|v| v.parse::<u64>().is_ok())
         && f[2] == format!("gomaxprocs={procs}")
         && num(f[3], "idleprocs=")
         && num(f[4], "threads=")
@@ -144,7 +179,10 @@ fn is_sched_line(l: &str, procs: usize) -> bool {
 
 #[test]
 fn godebug_schedtrace_prints_sched_lines() {
-    let (code, err) = child("schedtrace", &[("GOMAXPROCS", "2"), ("GODEBUG", "schedtrace=20")]);
+    let (code, err) = child(
+        "schedtrace",
+        &[("GOMAXPROCS", "2"), ("GODEBUG", "schedtrace=20")],
+    );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED")).collect();
     assert!(lines.len() >= 3, "{err}");
@@ -157,11 +195,34 @@ fn godebug_schedtrace_prints_sched_lines() {
 
 #[test]
 fn godebug_scheddetail_prints_p_m_and_g_lines() {
-    let (code, err) = child("schedtrace", &[("GOMAXPROCS", "2"), ("GODEBUG", "schedtrace=30,scheddetail=1")]);
+    let (code, err) = child(
+        "schedtrace",
+        &[
+            ("GOMAXPROCS", "2"),
+            ("GODEBUG", "schedtrace=30,scheddetail=1"),
+        ],
+    );
     assert_eq!(code, 0, "{err}");
-    assert!(err.lines().any(|l| l.starts_with("SCHED ") && l.contains(" gcwaiting=false nmidlelocked=0 stopwait=")), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("SCHED ")
+                && l.contains(" gcwaiting=false nmidlelocked=0 stopwait=")),
+        "{err}"
+    );
     assert!(err.lines().any(|l| l.starts_with("  P1: status=")), "{err}");
-    assert!(err.lines().any(|l| l.starts_with("  M") && l.contains(" spinning=")), "{err}");
-    assert!(err.lines().any(|l| l.starts_with("  G1: status=4(JoinHandle.join) m=nil lockedm=nil")), "{err}");
-    assert!(err.lines().any(|l| l.starts_with("  G") && l.contains(": status=2() m=")), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  M") && l.contains(" spinning=")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  G1: status=4(JoinHandle.join) m=nil lockedm=nil")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("  G") && l.contains(": status=2() m=")),
+        "{err}"
+    );
 }

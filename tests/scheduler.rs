@@ -102,7 +102,8 @@ fn work_spawned_on_one_p_runs_on_every_p() {
     const PROCS: usize = 4;
     let rt = rt(PROCS);
     let used = rt.run(|| {
-        let used: Arc<Vec<AtomicUsize>> = Arc::new((0..PROCS).map(|_| AtomicUsize::new(0)).collect());
+        let used: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..PROCS).map(|_| AtomicUsize::new(0)).collect());
         let wg = WaitGroup::new();
         for _ in 0..400 {
             wg.add(1);
@@ -118,35 +119,53 @@ fn work_spawned_on_one_p_runs_on_every_p() {
             });
         }
         wg.wait();
-        used.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>()
+        used.iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect::<Vec<_>>()
     });
     assert_eq!(used.iter().sum::<usize>(), 400);
-    assert!(used.iter().all(|&n| n > 0), "some P never ran anything: {used:?}");
+    assert!(
+        used.iter().all(|&n| n > 0),
+        "some P never ran anything: {used:?}"
+    );
 }
 
 #[test]
 fn a_panic_under_spawn_is_returned_and_others_keep_running() {
     let rt = rt(2);
     let (err, sum) = rt.run(|| {
-        let workers: Vec<_> = (0..50u64).map(|i| gort::spawn(move || (0..1000).map(|k| k * i).sum::<u64>())).collect();
+        let workers: Vec<_> = (0..50u64)
+            .map(|i| gort::spawn(move || (0..1000).map(|k| k * i).sum::<u64>()))
+            .collect();
         let bad = gort::spawn(|| -> u64 { panic!("boom") });
         let err = bad.join().unwrap_err();
         let more: Vec<_> = (0..50u64).map(|i| gort::spawn(move || i)).collect();
-        let sum: u64 = workers.into_iter().chain(more).map(|h| h.join().unwrap()).sum();
+        let sum: u64 = workers
+            .into_iter()
+            .chain(more)
+            .map(|h| h.join().unwrap())
+            .sum();
         (err.downcast_ref::<&str>().map(|s| s.to_string()), sum)
     });
     assert_eq!(err.as_deref(), Some("boom"));
-    assert_eq!(sum, (0..50u64).map(|i| 499_500 * i).sum::<u64>() + (0..50).sum::<u64>());
+    assert_eq!(
+        sum,
+        (0..50u64).map(|i| 499_500 * i).sum::<u64>() + (0..50).sum::<u64>()
+    );
 }
 
 #[test]
 fn runtime_runs_several_mains_and_counts_goroutines() {
     let rt = rt(2);
-    assert_eq!(rt.run(|| gort::num_goroutine()), 1);
-    assert_eq!(rt.run(|| gort::gomaxprocs()), 2);
+    assert_eq!(rt.run(gort::num_goroutine), 1);
+    assert_eq!(rt.run(gort::gomaxprocs), 2);
     let ids = rt.run(|| {
-        let hs: Vec<_> = (0..100).map(|_| gort::spawn(|| gort::debug::goid().unwrap())).collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect::<std::collections::HashSet<_>>()
+        let hs: Vec<_> = (0..100)
+            .map(|_| gort::spawn(|| gort::debug::goid().unwrap()))
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<std::collections::HashSet<_>>()
     });
     assert_eq!(ids.len(), 100, "goroutine ids are unique");
 }
@@ -154,7 +173,10 @@ fn runtime_runs_several_mains_and_counts_goroutines() {
 #[test]
 fn bad_settings_are_errors_that_name_the_value() {
     let e = Runtime::builder().procs(0).build().err().unwrap();
-    assert_eq!(e.to_string(), "invalid Builder::procs=\"0\": expected an integer from 1 to 1024");
+    assert_eq!(
+        e.to_string(),
+        "invalid Builder::procs=\"0\": expected an integer from 1 to 1024"
+    );
     let e = Runtime::builder().stack_size(100).build().err().unwrap();
     assert!(e.to_string().contains("Builder::stack_size=\"100\""), "{e}");
 }
@@ -178,7 +200,9 @@ fn stop_the_world_lists_every_stack_with_its_live_words() {
         for i in 0..K {
             parked.add(1);
             let (p, g) = (parked.clone(), gate.clone());
-            goids.push(gort::spawn(move || park_with_magic(0x5eed_0000_0000 + i, p, g)));
+            goids.push(gort::spawn(move || {
+                park_with_magic(0x5eed_0000_0000 + i, p, g)
+            }));
         }
         parked.wait();
         // `done` comes just before `acquire`: let everyone actually park.
@@ -198,7 +222,10 @@ fn stop_the_world_lists_every_stack_with_its_live_words() {
         let world = gort::stw::stop_the_world();
         let gs = world.goroutines();
         for h in &goids {
-            let g = gs.iter().find(|g| g.goid == h.goid()).expect("every live goroutine is listed");
+            let g = gs
+                .iter()
+                .find(|g| g.goid == h.goid())
+                .expect("every live goroutine is listed");
             assert_eq!(g.status, Status::Waiting);
             assert_eq!(g.wait_reason, WaitReason::Semacquire);
             assert!(g.lo < g.sp && g.sp < g.hi, "{g:?}");
@@ -218,7 +245,10 @@ fn stop_the_world_lists_every_stack_with_its_live_words() {
                 }
             }
         }
-        assert_eq!(found, K as usize, "every parked goroutine's live words are in [sp, hi)");
+        assert_eq!(
+            found, K as usize,
+            "every parked goroutine's live words are in [sp, hi)"
+        );
         assert!(world.pause() < Duration::from_secs(5));
         drop(world);
         for _ in 0..K {
@@ -258,10 +288,18 @@ fn stop_the_world_halts_running_goroutines() {
     std::thread::sleep(Duration::from_millis(30));
     let after: Vec<u64> = counters.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     assert_eq!(before, after, "a goroutine ran while the world was stopped");
-    let running: Vec<_> = world.goroutines().into_iter().filter(|g| g.status == Status::Running).collect();
+    let running: Vec<_> = world
+        .goroutines()
+        .into_iter()
+        .filter(|g| g.status == Status::Running)
+        .collect();
     assert!(running.is_empty(), "{running:?}");
     drop(world);
-    while counters.iter().zip(&after).any(|(c, &a)| c.load(Ordering::Relaxed) == a) {
+    while counters
+        .iter()
+        .zip(&after)
+        .any(|(c, &a)| c.load(Ordering::Relaxed) == a)
+    {
         std::thread::yield_now();
     }
     stop.store(true, Ordering::Relaxed);
@@ -297,10 +335,21 @@ fn schedtrace_line_has_gos_fields_in_gos_order() {
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[0], "SCHED");
     assert!(fields[1].ends_with("ms:"));
-    let keys: Vec<&str> = fields[2..9].iter().map(|f| f.split('=').next().unwrap()).collect();
+    let keys: Vec<&str> = fields[2..9]
+        .iter()
+        .map(|f| f.split('=').next().unwrap())
+        .collect();
     assert_eq!(
         keys,
-        ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "needspinning", "idlethreads", "runqueue"]
+        [
+            "gomaxprocs",
+            "idleprocs",
+            "threads",
+            "spinningthreads",
+            "needspinning",
+            "idlethreads",
+            "runqueue"
+        ]
     );
     assert_eq!(fields[2], "gomaxprocs=2");
     assert_eq!(&fields[9..13], ["[", "0", "0", "]"]);
@@ -309,8 +358,17 @@ fn schedtrace_line_has_gos_fields_in_gos_order() {
     let detail = rt.schedtrace(true);
     let mut lines = detail.lines();
     let first = lines.next().unwrap();
-    assert!(first.ends_with("gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait=false") || first.contains("sysmonwait="), "{first}");
+    assert!(
+        first.ends_with("gcwaiting=false nmidlelocked=0 stopwait=0 sysmonwait=false")
+            || first.contains("sysmonwait="),
+        "{first}"
+    );
     let p0 = lines.next().unwrap();
     assert!(p0.starts_with("  P0: status=0 schedtick="), "{p0}");
-    assert!(detail.lines().any(|l| l.starts_with("  M") && l.contains(" p=nil curg=nil mallocing=0")), "{detail}");
+    assert!(
+        detail
+            .lines()
+            .any(|l| l.starts_with("  M") && l.contains(" p=nil curg=nil mallocing=0")),
+        "{detail}"
+    );
 }

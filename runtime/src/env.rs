@@ -79,7 +79,7 @@ impl Settings {
             },
         };
         let stack_size = match req.stack_size {
-            Some(s) if s >= crate::stack::MIN_STACK_SIZE && s <= (1 << 30) => (s + 4095) & !4095,
+            Some(s) if (crate::stack::MIN_STACK_SIZE..=1 << 30).contains(&s) => (s + 4095) & !4095,
             Some(s) => {
                 return Err(ConfigError::Invalid {
                     name: "Builder::stack_size",

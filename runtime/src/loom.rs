@@ -16,8 +16,8 @@
 mod imp {
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{
-            fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
-            AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+            Ordering,
         };
     }
 
@@ -43,9 +43,6 @@ mod imp {
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
         }
-        pub(crate) fn notify_all(&self) {
-            self.0.notify_all();
-        }
     }
 }
 
@@ -53,8 +50,8 @@ mod imp {
 mod imp {
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
-            fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
-            AtomicUsize, Ordering,
+            fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+            Ordering,
         };
     }
 
@@ -97,9 +94,6 @@ mod imp {
         }
         pub(crate) fn notify_one(&self) {
             self.0.notify_one();
-        }
-        pub(crate) fn notify_all(&self) {
-            self.0.notify_all();
         }
     }
 }

@@ -93,16 +93,28 @@ fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
         .iter()
         .flat_map(|f| f.symbols())
         .map(|sym| {
-            let name = sym.name().map(|n| format!("{n:#}")).unwrap_or_else(|| "???".into());
-            let loc = sym.filename().zip(sym.lineno()).map(|(f, l)| (f.display().to_string(), l));
+            let name = sym
+                .name()
+                .map(|n| format!("{n:#}"))
+                .unwrap_or_else(|| "???".into());
+            let loc = sym
+                .filename()
+                .zip(sym.lineno())
+                .map(|(f, l)| (f.display().to_string(), l));
             (name, loc)
         })
         .collect();
     // Frames above `rust_begin_unwind` are the hook and std's panic entry; right
     // below it come core's panic helpers (`panic_fmt`, `panic_bounds_check`), and
     // then the frame that panicked.
-    let mut first = syms.iter().position(|(n, _)| n.contains("rust_begin_unwind")).map_or(0, |i| i + 1);
-    while syms.get(first).is_some_and(|(n, _)| n.starts_with("core::panicking::")) {
+    let mut first = syms
+        .iter()
+        .position(|(n, _)| n.contains("rust_begin_unwind"))
+        .map_or(0, |i| i + 1);
+    while syms
+        .get(first)
+        .is_some_and(|(n, _)| n.starts_with("core::panicking::"))
+    {
         first += 1;
     }
     for (name, loc) in &syms[first..] {

@@ -82,7 +82,12 @@ pub enum StackError {
     /// `mmap` refused the reservation.
     Reserve(std::io::Error),
     /// No more guard pages may be installed without exceeding `vm.max_map_count`.
-    MapCountBudget { max_map_count: usize, guards: usize },
+    MapCountBudget {
+        /// The kernel's `vm.max_map_count`.
+        max_map_count: usize,
+        /// Guard pages already installed with `mprotect`.
+        guards: usize,
+    },
     /// The fixed table of regions is full.
     TooManyRegions,
 }

@@ -93,9 +93,9 @@ pub(crate) unsafe fn init_stack(top: usize, entry: super::Entry, arg: *mut u8) -
         for i in 0..20 {
             frame.add(i).write(0);
         }
-        frame.add(0).write(entry as usize); // x19
+        frame.add(0).write(entry as *const () as usize); // x19
         frame.add(1).write(arg as usize); // x20
-        frame.add(11).write(gort_trampoline as usize); // x30
+        frame.add(11).write(gort_trampoline as *const () as usize); // x30
         (top as *mut usize).sub(1).write(0);
         (top as *mut usize).sub(2).write(0);
     }

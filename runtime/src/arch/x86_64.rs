@@ -81,12 +81,12 @@ pub(crate) unsafe fn init_stack(top: usize, entry: super::Entry, arg: *mut u8) -
         frame.add(0).write(0); // r15
         frame.add(1).write(0); // r14
         frame.add(2).write(arg as usize); // r13
-        frame.add(3).write(entry as usize); // r12
+        frame.add(3).write(entry as *const () as usize); // r12
         frame.add(4).write(0); // rbx
         frame.add(5).write(0); // rbp
-        frame.add(6).write(gort_trampoline as usize); // return address
-                                                      // A zero word above the trampoline's frame: a fake null return address for
-                                                      // frame-pointer walkers that ignore CFI.
+        frame.add(6).write(gort_trampoline as *const () as usize); // return address
+                                                                   // A zero word above the trampoline's frame: a fake null return address for
+                                                                   // frame-pointer walkers that ignore CFI.
         (top as *mut usize).sub(1).write(0);
         (top as *mut usize).sub(2).write(0);
     }

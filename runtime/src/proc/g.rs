@@ -235,10 +235,6 @@ impl G {
         Status::from_u32(self.atomicstatus.load(Ordering::Acquire))
     }
 
-    pub(crate) fn set_status(&self, s: Status) {
-        self.atomicstatus.store(s as u32, Ordering::Release);
-    }
-
     /// `casgstatus`: moves the G from `from` to `to`; panics (a runtime bug) if it
     /// was in another state.
     pub(crate) fn cas_status(&self, from: Status, to: Status) {
@@ -321,6 +317,20 @@ impl GQueue {
                 .store(gp, Ordering::Relaxed);
         }
         self.tail = gp;
+        self.size += 1;
+    }
+
+    /// Pushes at the head: used as a LIFO stack (Go's `gList`) by the gFree lists,
+    /// so the most recently dead G — its struct and stack top still in cache and
+    /// TLB — is the next one reused.
+    pub(crate) fn push_front(&mut self, gp: *mut G) {
+        // SAFETY: gp is a live G (never freed) owned by the caller.
+        let g = unsafe { G::from_ptr(gp) };
+        g.schedlink.store(self.head, Ordering::Relaxed);
+        if self.head.is_null() {
+            self.tail = gp;
+        }
+        self.head = gp;
         self.size += 1;
     }
 

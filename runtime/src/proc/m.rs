@@ -64,8 +64,6 @@ pub(crate) struct M {
     pub(crate) after: Cell<After>,
     /// Per-M random state for steal order (`cheaprand`).
     rand: Cell<u64>,
-    /// sysmon's M holds no P and runs no goroutines.
-    pub(crate) is_sysmon: bool,
 }
 
 // SAFETY: the Cell/UnsafeCell fields (`g0_sp`, `after`, `rand`) are touched only on
@@ -75,7 +73,7 @@ unsafe impl Sync for M {}
 unsafe impl Send for M {}
 
 impl M {
-    pub(crate) fn new(id: i64, sched: &'static Sched, is_sysmon: bool) -> &'static M {
+    pub(crate) fn new(id: i64, sched: &'static Sched) -> &'static M {
         Box::leak(Box::new(M {
             id,
             sched,
@@ -90,7 +88,6 @@ impl M {
             rand: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
             ),
-            is_sysmon,
         }))
     }
 

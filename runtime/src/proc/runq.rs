@@ -90,6 +90,7 @@ impl<T> Default for RunQ<T> {
 }
 
 impl<T> RunQ<T> {
+    /// An empty queue.
     pub fn new() -> Self {
         RunQ {
             head: AtomicU32::new(0),
@@ -323,6 +324,10 @@ mod tests {
     use std::sync::Mutex;
 
     struct Global(Mutex<Vec<*mut u32>>);
+    // SAFETY: test items are leaked boxes that are only read, from any thread.
+    unsafe impl Send for Global {}
+    // SAFETY: as above.
+    unsafe impl Sync for Global {}
     impl Overflow<u32> for Global {
         fn push_batch(&self, batch: &[*mut u32]) {
             self.0.lock().unwrap().extend_from_slice(batch);

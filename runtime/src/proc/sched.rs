@@ -342,7 +342,7 @@ pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
 
 /// `newm` + `mstart`: a new OS thread that starts scheduling on `pp`.
 fn newm(sched: &'static Sched, id: i64, pp: &'static P, spinning: bool) {
-    let m = M::new(id, sched, false);
+    let m = M::new(id, sched);
     m.spinning.store(spinning, Ordering::Relaxed);
     m.nextp.store(pp as *const P as *mut P, Ordering::Relaxed);
     sched.allm.lock().push(m);
@@ -667,15 +667,16 @@ fn goexit0(m: &'static M, gp: &'static G) {
 // gFree lists.
 
 /// `gfput`: keeps a dead G (with its stack) for reuse; spills to the global list.
+/// Both lists are LIFO stacks, as Go's are.
 fn gfput(sched: &Sched, pp: &P, gp: &'static G) {
     // SAFETY: we are the M holding pp.
     let local = unsafe { pp.gfree_mut() };
-    local.push_back(gp.as_ptr());
+    local.push_front(gp.as_ptr());
     if local.size >= GFREE_LOCAL_MAX {
         let mut global = sched.gfree.lock();
         while local.size > GFREE_LOCAL_KEEP {
             let g = local.pop_front().expect("gfput: short list");
-            global.push_back(g.as_ptr());
+            global.push_front(g.as_ptr());
         }
     }
     pp.gfreecnt.store(local.size, Ordering::Relaxed);
@@ -689,7 +690,7 @@ fn gfget(sched: &Sched, pp: &P) -> Option<&'static G> {
         let mut global = sched.gfree.lock();
         while local.size < GFREE_LOCAL_KEEP {
             match global.pop_front() {
-                Some(g) => local.push_back(g.as_ptr()),
+                Some(g) => local.push_front(g.as_ptr()),
                 None => break,
             }
         }
@@ -762,7 +763,11 @@ fn new_g(sched: &'static Sched, pp: Option<&P>) -> &'static G {
 /// `newproc`: starts `f` as a new goroutine of the current runtime and puts it in
 /// this P's `runnext`. Must be called on a goroutine. `entry` names the user's
 /// function for goroutine dumps.
-pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F, entry: &'static str, joinable: bool) -> u64 {
+pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
+    f: F,
+    entry: &'static str,
+    joinable: bool,
+) -> u64 {
     let m = getm().expect("gort: go/spawn called outside a gort runtime (use Runtime::run)");
     let sched = m.sched;
     let pp = m.p().expect("newproc: no P");
@@ -779,7 +784,11 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(f: F, entry: &'static str, j
 
 /// Starts a goroutine from a thread outside the runtime (the main goroutine of a
 /// `Runtime::run`): it goes to the global queue.
-pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(sched: &'static Sched, f: F, entry: &'static str) -> u64 {
+pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(
+    sched: &'static Sched,
+    f: F,
+    entry: &'static str,
+) -> u64 {
     let gp = new_g(sched, None);
     gostartcall(gp, f, entry);
     let goid = sched.goidgen.fetch_add(1, Ordering::Relaxed) + 1;

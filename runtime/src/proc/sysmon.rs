@@ -33,7 +33,7 @@ pub(crate) fn start(sched: &'static Sched) {
         l.mnext += 1;
         l.mnext - 1
     };
-    let m = M::new(id, sched, true);
+    let m = M::new(id, sched);
     sched.allm.lock().push(m);
     sched.sysmon_m.store(m.as_ptr(), Ordering::Release);
     std::thread::Builder::new()

@@ -237,7 +237,10 @@ impl Semaphore {
     pub fn try_acquire(&self) -> bool {
         let mut v = self.count.load(Ordering::SeqCst);
         while v > 0 {
-            match self.count.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::SeqCst) {
+            match self
+                .count
+                .compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
                 Ok(_) => return true,
                 Err(x) => v = x,
             }
@@ -262,7 +265,7 @@ impl Semaphore {
             if self.try_acquire() {
                 return;
             }
-            let mut q = self.waiters.lock();
+            let q = self.waiters.lock();
             // Count ourselves before the last look, so a release either sees us or
             // left a permit we see (both sides store, then load: SeqCst).
             self.nwait.fetch_add(1, Ordering::SeqCst);
@@ -270,7 +273,6 @@ impl Semaphore {
                 self.nwait.fetch_sub(1, Ordering::SeqCst);
                 return;
             }
-            let _ = &mut q;
             block(&self.waiters, q, |q, w| q.push_back(w), reason);
         }
     }
