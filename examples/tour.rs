@@ -56,8 +56,12 @@ fn main() {
     });
     println!("  done in {:?}\n", t.elapsed());
 
-    println!("phase 2: 400 CPU-bound goroutines (1 ms each), all spawned by one goroutine on one P.");
-    println!("  look for: every P's schedticks=[ ... ] climbing; the table below shows where they ran.");
+    println!(
+        "phase 2: 400 CPU-bound goroutines (1 ms each), all spawned by one goroutine on one P."
+    );
+    println!(
+        "  look for: every P's schedticks=[ ... ] climbing; the table below shows where they ran."
+    );
     let per_p = rt.run(move || {
         let ran: Arc<Vec<AtomicU64>> = Arc::new((0..procs).map(|_| AtomicU64::new(0)).collect());
         let wg = WaitGroup::new();
@@ -72,11 +76,19 @@ fn main() {
             });
         }
         wg.wait();
-        (spawner_p, ran.iter().map(|c| c.load(Ordering::Relaxed)).collect::<Vec<_>>())
+        (
+            spawner_p,
+            ran.iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect::<Vec<_>>(),
+        )
     });
     println!("  spawned on P{}; ran on:", per_p.0);
     for (p, n) in per_p.1.iter().enumerate() {
-        println!("    P{p}: {n:4} goroutines {}", "#".repeat((*n as usize).div_ceil(8)));
+        println!(
+            "    P{p}: {n:4} goroutines {}",
+            "#".repeat((*n as usize).div_ceil(8))
+        );
     }
     println!();
 
@@ -111,7 +123,10 @@ fn main() {
 
     println!("phase 4: {procs} spinning goroutines + 1 more, for 400 ms: more work than Ps.");
     println!("  look for: runqueue=1 or [ 1 ... ]: sysmon preempts a spinner every 10 ms, and the");
-    println!("  goroutines take turns (each gets about {}% of the time).", 100 * procs / (procs + 1));
+    println!(
+        "  goroutines take turns (each gets about {}% of the time).",
+        100 * procs / (procs + 1)
+    );
     let shares = rt.run(move || {
         let hs: Vec<_> = (0..=procs)
             .map(|_| {
@@ -131,7 +146,9 @@ fn main() {
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
     });
     for (i, s) in shares.iter().enumerate() {
         println!("    spinner {i}: ran {:3} ms of 400", s.as_millis());

@@ -372,3 +372,24 @@ fn schedtrace_line_has_gos_fields_in_gos_order() {
         "{detail}"
     );
 }
+
+#[test]
+fn two_goroutines_stopping_the_world_at_once_take_turns() {
+    let rt = rt(2);
+    let pauses = rt.run(|| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                gort::spawn(|| {
+                    let mut n = 0;
+                    for _ in 0..50 {
+                        let w = gort::stw::stop_the_world();
+                        n += w.goroutines().len().min(1);
+                    }
+                    n
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
+    });
+    assert_eq!(pauses, 200);
+}

@@ -143,7 +143,7 @@ pub fn stop_the_world() -> StoppedWorld {
 /// `stopTheWorldWithSema`.
 pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
     let start = Instant::now();
-    std::mem::forget(sched.worldsema.lock());
+    sched.worldsema.acquire();
     let own_p = getm()
         .filter(|m| std::ptr::eq(m.sched, sched))
         .and_then(|m| m.p());
@@ -204,9 +204,7 @@ fn start_the_world(sched: &'static Sched, own_p: Option<&'static P>) {
     for pp in with_work {
         startm(sched, Some(pp), false);
     }
-    // SAFETY: worldsema was locked by stop_the_world_sched and its guard forgotten;
-    // this is the matching unlock, and only the StoppedWorld's drop reaches it.
-    unsafe { sched.worldsema.force_unlock() };
+    sched.worldsema.release();
     wakep(sched);
 }
 

@@ -97,8 +97,10 @@ pub(crate) struct Sched {
     pub(crate) gcwaiting: AtomicBool,
     /// Woken when the last P stops for stop-the-world.
     pub(crate) stopnote: Note,
-    /// Serialises stop-the-world callers (Go's `worldsema`).
-    pub(crate) worldsema: parking_lot::Mutex<()>,
+    /// Serialises stop-the-world callers (Go's `worldsema`). A semaphore that parks
+    /// the goroutine, not a thread lock: a second stopper blocked on a thread lock
+    /// would hold its P forever and the first stopper would wait for it forever.
+    pub(crate) worldsema: crate::sync::Semaphore,
     /// Every G ever made by this runtime (`allgs`).
     pub(crate) allgs: parking_lot::Mutex<Vec<&'static G>>,
     /// Every M (`allm`), sysmon's included.
@@ -174,7 +176,7 @@ impl Sched {
             goidgen: AtomicU64::new(0),
             gcwaiting: AtomicBool::new(false),
             stopnote: Note::new(),
-            worldsema: parking_lot::Mutex::new(()),
+            worldsema: crate::sync::Semaphore::new(1),
             allgs: parking_lot::Mutex::new(Vec::new()),
             allm: parking_lot::Mutex::new(Vec::new()),
             mcount: AtomicU32::new(0),
