@@ -393,3 +393,14 @@ fn two_goroutines_stopping_the_world_at_once_take_turns() {
     });
     assert_eq!(pauses, 200);
 }
+
+#[test]
+fn back_to_back_runs_never_look_deadlocked() {
+    // Each run's main goroutine is injected from outside while the previous run's
+    // Ms are still going idle; checkdead once took that for a lost goroutine.
+    let rt = rt(2);
+    for i in 0..3000u64 {
+        let v = rt.run(move || gort::spawn(move || i).join().unwrap());
+        assert_eq!(v, i);
+    }
+}

@@ -113,6 +113,11 @@ pub(crate) struct Sched {
     pub(crate) gfree: parking_lot::Mutex<GQueue>,
     /// Main goroutines currently running (`Runtime::run` calls in progress).
     pub(crate) nmain: AtomicI64,
+    /// Threads outside the runtime between making a G runnable and finishing the
+    /// `wakep` that gets an M to run it. Changed under `lock`; `checkdead` does not
+    /// judge while it is non-zero (Go has no outside threads; gort's `run` and
+    /// wake-ups from plain threads are).
+    pub(crate) external_inflight: AtomicU32,
     /// Set when the runtime is dropped: Ms exit at their next scheduling point.
     pub(crate) shutdown: AtomicBool,
     /// When the runtime started (schedtrace's clock).
@@ -183,6 +188,7 @@ impl Sched {
             ngoroutines: AtomicI64::new(0),
             gfree: parking_lot::Mutex::new(GQueue::new()),
             nmain: AtomicI64::new(0),
+            external_inflight: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             start: Instant::now(),
             sysmonnote: Note::new(),
@@ -262,10 +268,20 @@ impl Sched {
         unsafe { &*(self as *const Sched) }
     }
 
-    /// Picks up a G put on the global queue by a thread outside the runtime.
-    pub(crate) fn ready_external(&self, gp: &'static G) {
-        self.globrunqput(gp);
+    /// Makes `gp` runnable from a thread that is not one of this runtime's Ms: moves
+    /// it from `from` to `Runnable` and onto the global queue in one critical
+    /// section, then wakes an M. Until that `wakep` is done the injection counts as
+    /// in flight, so `checkdead` cannot mistake the runnable G for a lost one.
+    pub(crate) fn inject_external(&self, gp: &'static G, from: Status) {
+        {
+            let mut l = self.lock.lock();
+            gp.cas_status(from, Status::Runnable);
+            l.runq.push_back(gp.as_ptr());
+            self.runqsize.store(l.runq.size, Ordering::Relaxed);
+            self.external_inflight.fetch_add(1, Ordering::SeqCst);
+        }
         wakep(self);
+        self.external_inflight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -796,8 +812,7 @@ pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(
     let goid = sched.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
     init_g(gp, goid, false, 0);
     sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
-    gp.cas_status(Status::Dead, Status::Runnable);
-    sched.ready_external(gp);
+    sched.inject_external(gp, Status::Dead);
     goid
 }
 
@@ -837,20 +852,17 @@ pub(crate) fn gopark(unlockf: Option<&mut dyn FnMut(&'static G) -> bool>, reason
 /// same runtime it goes into this P's `runnext` (it runs next, as in Go); from
 /// anywhere else, to its runtime's global queue.
 pub(crate) fn ready(gp: &'static G) {
-    gp.cas_status(Status::Waiting, Status::Runnable);
     let sched = gp.sched;
-    match getm().and_then(|m| {
-        if std::ptr::eq(m.sched, sched) {
-            m.p()
-        } else {
-            None
-        }
-    }) {
+    let own_p = getm()
+        .filter(|m| std::ptr::eq(m.sched, sched))
+        .and_then(|m| m.p());
+    match own_p {
         Some(pp) => {
+            gp.cas_status(Status::Waiting, Status::Runnable);
             pp.runq.put(gp.as_ptr(), true, sched);
             wakep(sched);
         }
-        None => sched.ready_external(gp),
+        None => sched.inject_external(gp, Status::Waiting),
     }
 }
 
@@ -880,7 +892,7 @@ fn checkdead(sched: &Sched, l: &Locked) {
         return;
     }
     let run = sched.mcount.load(Ordering::SeqCst) as i64 - l.midle.len() as i64;
-    if run > 0 {
+    if run > 0 || sched.external_inflight.load(Ordering::SeqCst) > 0 {
         return;
     }
     let mut waiting = 0;
