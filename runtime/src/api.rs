@@ -234,7 +234,7 @@ impl Runtime {
     /// assert_eq!(rt.num_goroutine(), 0);
     /// ```
     pub fn num_goroutine(&self) -> usize {
-        self.sched.ngoroutines.load(Ordering::Relaxed).max(0) as usize
+        self.sched.gcount()
     }
 
     /// The schedtrace report as it would be printed now (with or without detail).
@@ -531,9 +531,7 @@ pub fn preempt_point() {
 /// gort_runtime::run(|| assert_eq!(gort_runtime::num_goroutine(), 1));
 /// ```
 pub fn num_goroutine() -> usize {
-    getm().map_or(0, |m| {
-        m.sched.ngoroutines.load(Ordering::Relaxed).max(0) as usize
-    })
+    getm().map_or(0, |m| m.sched.gcount())
 }
 
 /// The current runtime's number of Ps (Go's `runtime.GOMAXPROCS(0)`); outside a

@@ -10,7 +10,7 @@
 //! the M holding the P touches its non-atomic fields; other threads read the atomic
 //! ones (status, tick counters, run queue length) for stealing and tracing.
 
-use crate::loom::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::loom::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::proc::g::{GQueue, G};
 use crate::proc::m::M;
 use crate::proc::runq::RunQ;
@@ -62,6 +62,9 @@ pub(crate) struct P {
     /// The allocator's per-P cache (Go's `p.mcache`). Null until the span allocator
     /// installs one; the runtime keeps it with the P across Ms.
     pub(crate) mcache: AtomicPtr<()>,
+    /// Goroutines started minus goroutines ended on this P. Written only by the
+    /// holder of the P; summed by `Sched::gcount`.
+    pub(crate) gcount: AtomicI64,
     /// sysmon's view: the schedtick it last saw and when (ns since runtime start).
     pub(crate) sysmon_schedtick: AtomicU32,
     pub(crate) sysmon_schedwhen: AtomicU64,
@@ -87,6 +90,7 @@ impl P {
             goidcache: Cell::new(0),
             goidcacheend: Cell::new(0),
             mcache: AtomicPtr::new(std::ptr::null_mut()),
+            gcount: AtomicI64::new(0),
             sysmon_schedtick: AtomicU32::new(0),
             sysmon_schedwhen: AtomicU64::new(0),
         }
@@ -115,6 +119,13 @@ impl P {
         let id = self.goidcache.get();
         self.goidcache.set(id + 1);
         id
+    }
+
+    /// Owner only: adds `d` to this P's goroutine count (a plain load and store, no
+    /// read-modify-write: nobody else writes it).
+    pub(crate) fn gcount_add(&self, d: i64) {
+        self.gcount
+            .store(self.gcount.load(Ordering::Relaxed) + d, Ordering::Relaxed);
     }
 
     /// The owner's view of the local gFree list.

@@ -108,7 +108,9 @@ pub(crate) struct Sched {
     /// M threads alive and not exited (sysmon excluded): Go's `mcount() - nmsys`.
     pub(crate) mcount: AtomicU32,
     /// Live user goroutines (`gcount`).
-    pub(crate) ngoroutines: AtomicI64,
+    /// Goroutines started from outside the runtime (main goroutines). The rest are
+    /// counted per P (`P::gcount`): see [`Sched::gcount`].
+    pub(crate) ngoroutines_ext: AtomicI64,
     /// The global gFree list (`sched.gFree`), with its own lock as in Go.
     pub(crate) gfree: parking_lot::Mutex<GQueue>,
     /// Main goroutines currently running (`Runtime::run` calls in progress).
@@ -185,7 +187,7 @@ impl Sched {
             allgs: parking_lot::Mutex::new(Vec::new()),
             allm: parking_lot::Mutex::new(Vec::new()),
             mcount: AtomicU32::new(0),
-            ngoroutines: AtomicI64::new(0),
+            ngoroutines_ext: AtomicI64::new(0),
             gfree: parking_lot::Mutex::new(GQueue::new()),
             nmain: AtomicI64::new(0),
             external_inflight: AtomicU32::new(0),
@@ -195,6 +197,20 @@ impl Sched {
             sysmonwait: AtomicBool::new(false),
             sysmon_m: AtomicPtr::new(std::ptr::null_mut()),
         }))
+    }
+
+    /// Live user goroutines (Go's `gcount`). Each P counts the goroutines started
+    /// and ended on it (a goroutine may start on one P and end on another, so one
+    /// P's count can be negative); the sum is exact when nothing is starting or
+    /// ending, approximate otherwise — as Go's is. Per-P counters keep a shared
+    /// cache line out of every spawn and exit.
+    pub(crate) fn gcount(&self) -> usize {
+        let per_p: i64 = self
+            .allp
+            .iter()
+            .map(|p| p.gcount.load(Ordering::Relaxed))
+            .sum();
+        (per_p + self.ngoroutines_ext.load(Ordering::Relaxed)).max(0) as usize
     }
 
     /// Nanoseconds since the runtime started (Go's `nanotime`, rebased).
@@ -677,7 +693,7 @@ fn goexit0(m: &'static M, gp: &'static G) {
     gp.cas_status(Status::Running, Status::Dead);
     gp.waitreason
         .store(WaitReason::Zero as u8, Ordering::Relaxed);
-    m.sched.ngoroutines.fetch_sub(1, Ordering::Relaxed);
+    m.p().expect("goexit0: no P").gcount_add(-1);
     gfput(m.sched, m.p().expect("goexit0: no P"), gp);
 }
 
@@ -793,7 +809,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
     gostartcall(gp, f, entry);
     let goid = pp.next_goid(&sched.goidgen);
     init_g(gp, goid, joinable, m.curg().map_or(0, |g| g.goid()));
-    sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    pp.gcount_add(1);
     gp.cas_status(Status::Dead, Status::Runnable);
     pp.runq.put(gp.as_ptr(), true, sched);
     wakep(sched);
@@ -811,7 +827,7 @@ pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(
     gostartcall(gp, f, entry);
     let goid = sched.goidgen.fetch_add(1, Ordering::Relaxed) + 1;
     init_g(gp, goid, false, 0);
-    sched.ngoroutines.fetch_add(1, Ordering::Relaxed);
+    sched.ngoroutines_ext.fetch_add(1, Ordering::Relaxed);
     sched.inject_external(gp, Status::Dead);
     goid
 }
