@@ -45,13 +45,18 @@ fn trial(rt: &gort::Runtime, with_safepoints: bool) -> Duration {
 
 fn main() {
     let traced = std::env::var("GODEBUG").is_ok_and(|v| v.contains("schedtrace"));
+    let period = if traced {
+        "as GODEBUG says"
+    } else {
+        "every 50 ms"
+    };
     let mut b = gort::Runtime::builder().procs(1);
     if !traced {
         b = b.schedtrace(50);
     }
     let rt = b.build().unwrap();
     println!("GOMAXPROCS=1; a goroutine spins for {SPIN:?} while another waits to run.");
-    println!("(SCHED lines every 50 ms on stderr.)\n");
+    println!("(SCHED lines {period} on stderr.)\n");
 
     println!("1. loop calls gort::preempt_point():");
     let w = trial(&rt, true);

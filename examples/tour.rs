@@ -92,7 +92,7 @@ fn main() {
     }
     println!();
 
-    println!("phase 3: 8 pairs of goroutines pass a token 20,000 times each (park/ready).");
+    println!("phase 3: 8 pairs of goroutines pass a token back and forth 20,000 times each (park/ready).");
     println!("  look for: a woken goroutine goes to its waker's runnext, so a pair shares one P's time slice.");
     let t = Instant::now();
     rt.run(|| {
@@ -119,7 +119,10 @@ fn main() {
         }
         wg.wait();
     });
-    println!("  160,000 hand-offs in {:?}\n", t.elapsed());
+    println!(
+        "  160,000 round trips (320,000 hand-offs) in {:?}\n",
+        t.elapsed()
+    );
 
     println!("phase 4: {procs} spinning goroutines + 1 more, for 400 ms: more work than Ps.");
     println!("  look for: runqueue=1 or [ 1 ... ]: sysmon preempts a spinner every 10 ms, and the");

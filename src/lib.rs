@@ -3,7 +3,7 @@
 //! Goroutines run on Go's GMP work-stealing scheduler (P-local run queues, a global
 //! queue, `runnext`, spinning Ms, sysmon), with Go's `schedtrace` output. The span
 //! allocator, the concurrent collector, channels, timers and the network poller
-//! arrive in later steps; see `ARCHITECTURE` in the repository.
+//! arrive in later steps; `README.md` and `docs/scheduler.md` describe what exists.
 //!
 //! # Layout
 //!

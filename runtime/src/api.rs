@@ -195,7 +195,7 @@ impl Runtime {
                 }
                 Err(p) => crate::panic::fatalpanic(p),
             },
-            std::any::type_name::<F>(),
+            std::any::type_name::<F>,
         );
         match (JoinHandle { state, goid: 0 }).join() {
             Ok(v) => v,
@@ -247,6 +247,15 @@ impl Runtime {
     /// ```
     pub fn schedtrace(&self, detail: bool) -> String {
         crate::trace::format_schedtrace(self.sched, detail)
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("gomaxprocs", &self.sched.gomaxprocs)
+            .field("goroutines", &self.sched.gcount())
+            .finish()
     }
 }
 
@@ -346,7 +355,7 @@ where
                 crate::panic::fatalpanic(p)
             }
         },
-        std::any::type_name::<F>(),
+        std::any::type_name::<F>,
         false,
     );
     sched::preempt_check();
@@ -376,8 +385,15 @@ where
     let state = Arc::new(JoinState::new());
     let done = state.clone();
     let goid = sched::newproc(
-        move || done.complete(catch_unwind(AssertUnwindSafe(f))),
-        std::any::type_name::<F>(),
+        move || {
+            let r = catch_unwind(AssertUnwindSafe(f));
+            // Storing the result may drop it (if the handle is gone) and a Drop may
+            // panic: that too must not unwind into the context-switch trampoline.
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || done.complete(r))) {
+                crate::panic::fatalpanic(p)
+            }
+        },
+        std::any::type_name::<F>,
         true,
     );
     sched::preempt_check();
@@ -496,6 +512,11 @@ impl<T> JoinHandle<T> {
 /// });
 /// ```
 pub fn yield_now() {
+    if std::thread::panicking() {
+        // A Drop running during unwinding: switching away now would leave the
+        // thread's panic count to whichever goroutine runs next. Do nothing.
+        return;
+    }
     if crate::proc::m::getg().is_some() {
         sched::gosched();
     } else {
@@ -537,6 +558,10 @@ pub fn num_goroutine() -> usize {
 /// The current runtime's number of Ps (Go's `runtime.GOMAXPROCS(0)`); outside a
 /// runtime, what a new runtime would get from the environment.
 ///
+/// # Panics
+/// Outside a runtime, if `GOMAXPROCS` is malformed (the message names it), as a
+/// runtime would refuse to start.
+///
 /// # Example
 ///
 /// ```
@@ -546,8 +571,10 @@ pub fn num_goroutine() -> usize {
 pub fn gomaxprocs() -> usize {
     match getm() {
         Some(m) => m.sched.gomaxprocs as usize,
-        None => Settings::resolve(&Requested::default(), |k| std::env::var(k).ok())
-            .map_or(1, |s| s.gomaxprocs as usize),
+        None => match Settings::resolve(&Requested::default(), |k| std::env::var(k).ok()) {
+            Ok(s) => s.gomaxprocs as usize,
+            Err(e) => panic!("gort: {e}"),
+        },
     }
 }
 

@@ -7,7 +7,7 @@
 //!   carved many to a mapping.
 //! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
 //! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
-//! - `sync/` — goroutine-aware waiting (`WaitGroup` so far).
+//! - `sync/` — goroutine-aware waiting: `WaitGroup` and the runtime `Semaphore`.
 //! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, …
 //! - `env.rs` — settings from the builder and from `GOMAXPROCS`/`GODEBUG`.
 //! - `trace.rs` — `schedtrace`/`scheddetail` in Go's format.

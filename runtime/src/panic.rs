@@ -182,11 +182,7 @@ pub(crate) fn goroutine_dump(g: &G) -> String {
         crate::proc::g::Status::Waiting => g.waitreason().as_str().to_string(),
         s => s.as_str().to_string(),
     };
-    let mut s = format!(
-        "{}\n{}(...)\n",
-        goroutine_header(g, &state),
-        g.entry_name.get()
-    );
+    let mut s = format!("{}\n{}(...)\n", goroutine_header(g, &state), g.entry_name());
     let parent = g.parent_goid.load(std::sync::atomic::Ordering::Relaxed);
     if parent != 0 {
         s.push_str(&format!("created by goroutine {parent}\n"));

@@ -25,15 +25,26 @@ pub(crate) fn install() {
     if INSTALLED.swap(true, Ordering::AcqRel) {
         return;
     }
-    // SAFETY: sigaction with a fully initialised action; the previous actions are
-    // stored before any fault can reach our handler, which only reads them.
+    // SAFETY: the previous actions are read into PREV_* first (a query, installing
+    // nothing), and only then is our handler installed, so no fault can reach it
+    // before PREV_* hold what it chains to. sigaction gets fully initialised values.
     unsafe {
+        libc::sigaction(
+            libc::SIGSEGV,
+            std::ptr::null(),
+            std::ptr::addr_of_mut!(PREV_SEGV).cast(),
+        );
+        libc::sigaction(
+            libc::SIGBUS,
+            std::ptr::null(),
+            std::ptr::addr_of_mut!(PREV_BUS).cast(),
+        );
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGSEGV, &sa, std::ptr::addr_of_mut!(PREV_SEGV).cast());
-        libc::sigaction(libc::SIGBUS, &sa, std::ptr::addr_of_mut!(PREV_BUS).cast());
+        libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
     }
 }
 

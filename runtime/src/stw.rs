@@ -151,10 +151,19 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
         let mut l = sched.lock.lock();
         l.stopwait = sched.gomaxprocs as i32;
         sched.gcwaiting.store(true, Ordering::SeqCst);
-        preemptall(sched);
+        // Our own P stops first, so that preemptall (which flags goroutines on
+        // running Ps) leaves the stopping goroutine alone.
         if let Some(pp) = own_p {
             pp.set_status(PStatus::GcStop);
             l.stopwait -= 1;
+        }
+        preemptall(sched);
+        if own_p.is_some() {
+            // A request sysmon made earlier would make us yield with the world
+            // stopped; we are the one goroutine that must keep running.
+            if let Some(g) = crate::proc::m::getg() {
+                g.preempt.store(false, Ordering::Relaxed);
+            }
         }
         while let Some(id) = l.pidle.pop() {
             sched.npidle.fetch_sub(1, Ordering::SeqCst);
@@ -228,6 +237,11 @@ fn preemptall(sched: &Sched) {
 /// `gcstopm`: this M's P halts for a pending stop-the-world, and the M parks.
 pub(crate) fn gcstopm(m: &'static M) {
     let sched = m.sched;
+    if m.p().is_some_and(|pp| pp.status() == PStatus::GcStop) {
+        // Only the stopper's own P is already stopped: the goroutine holding the
+        // StoppedWorld yielded or blocked. Nobody could ever start the world again.
+        crate::panic::throw("a goroutine blocked or yielded while it held the world stopped");
+    }
     if m.spinning.swap(false, Ordering::Relaxed) {
         sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
     }
@@ -247,7 +261,13 @@ pub(crate) fn gcstopm(m: &'static M) {
 /// `stopm` for gcstopm: park on the idle list until given a P.
 fn park_idle(m: &'static M) {
     let sched = m.sched;
-    sched.lock.lock().midle.push(m);
+    {
+        let mut l = sched.lock.lock();
+        if sched.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        l.midle.push(m);
+    }
     m.park();
     let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
     if !pp.is_null() {

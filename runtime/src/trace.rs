@@ -12,7 +12,8 @@
 //!   `needspinning`: a spinning M was wanted but no P was free, `idlethreads`: Ms
 //!   parked on the idle list;
 //! - `runqueue`: the global queue's length; `[ … ]`: each P's local queue
-//!   (ring plus `runnext`); `schedticks`: each P's scheduling count.
+//!   ring, not counting `runnext` (as Go prints `runqtail - runqhead`);
+//!   `schedticks`: each P's scheduling count.
 //!
 //! With scheddetail the first line instead ends with `gcwaiting= nmidlelocked=
 //! stopwait= sysmonwait=`, followed by one line per P, M and G. The numbers are read
@@ -61,7 +62,7 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
     } else {
         s.push_str(" [");
         for pp in sched.allp.iter() {
-            let _ = write!(s, " {}", pp.runq.len() + pp.runq.has_runnext() as u32);
+            let _ = write!(s, " {}", pp.runq.len());
         }
         s.push_str(" ] schedticks=[");
         for pp in sched.allp.iter() {
@@ -82,7 +83,7 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
             pp.schedtick.load(Ordering::Relaxed),
             pp.syscalltick.load(Ordering::Relaxed),
             id_or_nil(mid),
-            pp.runq.len() + pp.runq.has_runnext() as u32,
+            pp.runq.len(),
             pp.gfreecnt.load(Ordering::Relaxed),
         );
     }
@@ -102,7 +103,8 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
     }
     for g in sched.allgs.lock().iter() {
         let st = g.status();
-        if st == Status::Dead {
+        if st == Status::Idle {
+            // Reclaimed after shutdown: no longer a goroutine.
             continue;
         }
         let reason = if st == Status::Waiting {

@@ -12,8 +12,9 @@
 //!   sp+48  return address (new goroutine: gort_trampoline)
 //! ```
 
-/// Bytes `init_stack` uses below the top it is given.
-pub(crate) const INITIAL_FRAME_BYTES: usize = 8 * 8;
+/// Bytes `init_stack` uses below the top it is given: up to 15 of alignment, the
+/// trampoline's 16-byte slot and the 7-word frame.
+pub(crate) const INITIAL_FRAME_BYTES: usize = 15 + 16 + 7 * 8;
 
 std::arch::global_asm!(
     ".text",
@@ -23,21 +24,43 @@ std::arch::global_asm!(
     "gort_swap:",
     ".cfi_startproc",
     // rdi = save slot, rsi = stack pointer to resume.
+    // CFI after each push, so that profilers and debuggers that sample inside the
+    // switch can still find the return address (CFA = rsp + 8 at entry).
     "push rbp",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_rel_offset rbp, 0",
     "push rbx",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_rel_offset rbx, 0",
     "push r12",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_rel_offset r12, 0",
     "push r13",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_rel_offset r13, 0",
     "push r14",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_rel_offset r14, 0",
     "push r15",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_rel_offset r15, 0",
     // Publish where this context stopped, then become the other one.
     "mov [rdi], rsp",
+    // The other context's stack has the same layout, so the CFA rule (rsp + 56)
+    // still describes its frame.
     "mov rsp, rsi",
     "pop r15",
+    ".cfi_adjust_cfa_offset -8",
     "pop r14",
+    ".cfi_adjust_cfa_offset -8",
     "pop r13",
+    ".cfi_adjust_cfa_offset -8",
     "pop r12",
+    ".cfi_adjust_cfa_offset -8",
     "pop rbx",
+    ".cfi_adjust_cfa_offset -8",
     "pop rbp",
+    ".cfi_adjust_cfa_offset -8",
     // Return into whoever saved this stack (or into gort_trampoline).
     "ret",
     ".cfi_endproc",

@@ -194,8 +194,10 @@ pub(crate) struct G {
     pub(crate) sched: &'static Sched,
     /// Id of the goroutine that started this one (Go's `parentGoid`).
     pub(crate) parent_goid: AtomicU64,
-    /// Type name of the start closure, for dumps ("created by").
-    pub(crate) entry_name: Cell<&'static str>,
+    /// The user's start function, for dumps: a `fn() -> &'static str` (the
+    /// monomorphised `std::any::type_name::<F>`) stored as a pointer, so that a dump
+    /// on another thread reads it atomically while a creator writes it.
+    entry_name: AtomicPtr<()>,
     /// Panic report captured by the panic hook while unwinding this goroutine.
     pub(crate) panic_trace: UnsafeCell<Option<backtrace::Backtrace>>,
     /// Whether an unwinding panic is this goroutine's own business (`spawn`: the
@@ -203,10 +205,11 @@ pub(crate) struct G {
     pub(crate) joinable: Cell<bool>,
 }
 
-// SAFETY: the non-atomic fields (`sched_sp`, `entry_name`, `panic_trace`, `joinable`)
-// are touched only by the M that currently owns the G — the one running it or
-// creating it — and ownership passes between Ms through the run queues' and
-// statuses' Release/Acquire edges.
+// SAFETY: the non-atomic fields (`sched_sp`, `panic_trace`, `joinable`) are touched
+// only by whoever owns the G at the time — its creator until it is queued, then the
+// M running it (or g0 of that M after it switched out) — and ownership passes
+// through the run queues' and statuses' Release/Acquire edges. Fields that other
+// threads read at any time (dumps, traces) are atomics.
 unsafe impl Sync for G {}
 // SAFETY: as above; a G is handed between threads whole.
 unsafe impl Send for G {}
@@ -225,7 +228,7 @@ impl G {
             preempt: AtomicBool::new(false),
             sched,
             parent_goid: AtomicU64::new(0),
-            entry_name: Cell::new(""),
+            entry_name: AtomicPtr::new(std::ptr::null_mut()),
             panic_trace: UnsafeCell::new(None),
             joinable: Cell::new(false),
         }))
@@ -252,6 +255,23 @@ impl G {
                 to
             ));
         }
+    }
+
+    /// Records the user's start function (`type_name::<F>` of the closure).
+    pub(crate) fn set_entry(&self, name: fn() -> &'static str) {
+        self.entry_name.store(name as *mut (), Ordering::Release);
+    }
+
+    /// The user's start function's name, or "" if not set.
+    pub(crate) fn entry_name(&self) -> &'static str {
+        let p = self.entry_name.load(Ordering::Acquire);
+        if p.is_null() {
+            return "";
+        }
+        // SAFETY: only `set_entry` stores here, and it stores a `fn() -> &'static str`.
+        let f: fn() -> &'static str =
+            unsafe { std::mem::transmute::<*mut (), fn() -> &'static str>(p) };
+        f()
     }
 
     pub(crate) fn goid(&self) -> u64 {

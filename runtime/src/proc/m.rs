@@ -24,13 +24,24 @@ use crate::proc::p::P;
 use crate::proc::sched::Sched;
 use std::cell::{Cell, UnsafeCell};
 
+/// Go's `gopark(unlockf, lock)`: a function g0 calls with `data` after the goroutine
+/// has switched out. `data` must not point into the goroutine's stack: the moment
+/// `f` publishes the goroutine, another M may resume it and reuse that memory while
+/// `f` is still running (typically `data` is the address of the primitive's lock).
+#[derive(Clone, Copy)]
+pub(crate) struct UnlockF {
+    /// Returns false to cancel the park and resume the goroutine at once.
+    pub(crate) f: unsafe fn(data: *const (), gp: &'static G) -> bool,
+    pub(crate) data: *const (),
+}
+
 /// What a goroutine asks g0 to do after switching away (Go's `mcall` functions).
 pub(crate) enum After {
     /// Nothing pending.
     None,
     /// `park_m`: mark the G waiting, then run `unlockf` (if any); if it returns
     /// false, resume the G at once.
-    Park(Option<*mut (dyn FnMut(&'static G) -> bool + 'static)>),
+    Park(Option<UnlockF>),
     /// `gosched_m` / `gopreempt_m`: back to the global run queue.
     Gosched,
     /// `goexit0`: the goroutine returned.
@@ -129,6 +140,11 @@ impl M {
     /// some M resumes this goroutine — possibly a different one, so callers must
     /// call [`getm`] again rather than reuse `self`.
     pub(crate) fn mcall(&self, gp: &'static G, after: After) {
+        if std::thread::panicking() && matches!(after, After::Park(_) | After::Gosched) {
+            // std's panic count is per thread: a goroutine that switched out while
+            // unwinding would leave it set for whichever goroutine runs next here.
+            crate::panic::throw("a goroutine tried to block or yield while panicking");
+        }
         self.after.set(after);
         // SAFETY: we are on `gp`'s stack, running on this M; g0's context was saved
         // in `g0_sp` by `execute` when it switched to `gp` and g0 is suspended there.

@@ -62,7 +62,7 @@ use crate::loom::atomic::{
 };
 use crate::loom::Mutex;
 use crate::proc::g::{GQueue, Status, WaitReason, G};
-use crate::proc::m::{getm, set_current_m, After, M};
+use crate::proc::m::{getm, set_current_m, After, UnlockF, M};
 use crate::proc::note::Note;
 use crate::proc::p::{PStatus, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, P};
 use crate::proc::runq::Overflow;
@@ -264,6 +264,12 @@ impl Sched {
     fn pidleget(&self, l: &mut Locked) -> Option<&'static P> {
         let id = l.pidle.pop()?;
         self.npidle.fetch_sub(1, Ordering::SeqCst);
+        // A P is about to run: if sysmon sleeps deeply (it decided so under this
+        // lock), wake it so that preemption and schedtrace resume.
+        if self.sysmonwait.load(Ordering::Relaxed) {
+            self.sysmonwait.store(false, Ordering::Relaxed);
+            self.sysmonnote.wake();
+        }
         let pp: &'static P = &self.leak_ref().allp[id as usize];
         Some(pp)
     }
@@ -368,10 +374,6 @@ pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
         drop(l);
         newm(sched.leak_ref(), id, pp, spinning);
     }
-    if sched.sysmonwait.load(Ordering::Relaxed) {
-        sched.sysmonwait.store(false, Ordering::Relaxed);
-        sched.sysmonnote.wake();
-    }
 }
 
 /// `newm` + `mstart`: a new OS thread that starts scheduling on `pp`.
@@ -418,6 +420,11 @@ fn stopm(m: &'static M) {
     let sched = m.sched;
     {
         let mut l = sched.lock.lock();
+        // Runtime::drop empties midle under this lock after setting shutdown: an M
+        // arriving later must not park where nobody will wake it.
+        if sched.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
         l.midle.push(m);
         checkdead(sched, &l);
     }
@@ -660,12 +667,12 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
         match m.after.replace(After::None) {
             After::Park(unlockf) => {
                 gp.cas_status(Status::Running, Status::Waiting);
-                if let Some(f) = unlockf {
-                    // SAFETY: the closure lives in gopark's frame on gp's stack,
-                    // which stays put while gp is suspended; from here on gp may be
-                    // resumed by a waker the moment the closure publishes it, so we
-                    // touch neither again unless it says to stay.
-                    let keep_waiting = unsafe { (*f)(gp) };
+                if let Some(u) = unlockf {
+                    // SAFETY: `gopark`'s contract: `u.data` is valid for `u.f` and
+                    // does not live on gp's stack, so gp may be resumed by another M
+                    // while `u.f` runs; after it returns we touch gp only if it asked
+                    // to stay running.
+                    let keep_waiting = unsafe { (u.f)(u.data, gp) };
                     if !keep_waiting {
                         gp.cas_status(Status::Waiting, Status::Running);
                         continue;
@@ -674,8 +681,10 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
                 return;
             }
             After::Gosched => {
+                // goschedImpl: to the global queue, then wake an idle P for it.
                 gp.cas_status(Status::Running, Status::Runnable);
                 m.sched.globrunqput(gp);
+                wakep(m.sched);
                 return;
             }
             After::Exit => {
@@ -756,7 +765,7 @@ fn goexit1() -> ! {
 }
 
 /// Places `f` on `gp`'s stack and prepares the first frame.
-fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: &'static str) {
+fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: fn() -> &'static str) {
     let align = std::mem::align_of::<F>().max(16);
     let size = std::mem::size_of::<F>();
     let top = gp.stack.hi;
@@ -776,7 +785,7 @@ fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: &'stat
     let sp = unsafe { crate::arch::init_stack(fptr, gostart::<F>, fptr as *mut u8) };
     // SAFETY: gp is not running; we own it until it is queued.
     unsafe { *gp.sched_sp.get() = sp };
-    gp.entry_name.set(entry);
+    gp.set_entry(entry);
 }
 
 /// A dead G to reuse or a fresh one (`gfget` or `malg` + `allgadd`).
@@ -799,7 +808,7 @@ fn new_g(sched: &'static Sched, pp: Option<&P>) -> &'static G {
 /// function for goroutine dumps.
 pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
     f: F,
-    entry: &'static str,
+    entry: fn() -> &'static str,
     joinable: bool,
 ) -> u64 {
     let m = getm().expect("gort: go/spawn called outside a gort runtime (use Runtime::run)");
@@ -821,7 +830,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
 pub(crate) fn newproc_external<F: FnOnce() + Send + 'static>(
     sched: &'static Sched,
     f: F,
-    entry: &'static str,
+    entry: fn() -> &'static str,
 ) -> u64 {
     let gp = new_g(sched, None);
     gostartcall(gp, f, entry);
@@ -845,23 +854,15 @@ fn init_g(gp: &G, goid: u64, joinable: bool, parent: u64) {
 /// marked waiting and `unlockf` runs; it must publish the G where a waker will find
 /// it (and may release a lock), and returns false to cancel the park. The G sleeps
 /// until someone calls [`ready`] on it.
-pub(crate) fn gopark(unlockf: Option<&mut dyn FnMut(&'static G) -> bool>, reason: WaitReason) {
+///
+/// # Safety
+/// `unlockf.data` must stay valid until `unlockf.f` returns, must not point into the
+/// current goroutine's stack, and `unlockf.f` must be sound to call with it on g0.
+pub(crate) unsafe fn gopark(unlockf: Option<UnlockF>, reason: WaitReason) {
     let m = getm().expect("gort: a blocking operation was called outside a goroutine");
     let gp = m.curg().expect("gopark: no goroutine");
-    if std::thread::panicking() {
-        // A panicking goroutine must not switch: std's panic count is per thread.
-        crate::panic::throw("gopark: goroutine blocked while panicking");
-    }
     gp.waitreason.store(reason as u8, Ordering::Relaxed);
-    // SAFETY: the pointer outlives its use: it is called on g0 while this frame is
-    // suspended, before gp can run again.
-    let f = unlockf.map(|f| unsafe {
-        std::mem::transmute::<
-            *mut (dyn FnMut(&'static G) -> bool + '_),
-            *mut (dyn FnMut(&'static G) -> bool + 'static),
-        >(f as *mut _)
-    });
-    m.mcall(gp, After::Park(f));
+    m.mcall(gp, After::Park(unlockf));
 }
 
 /// `goready`/`ready`: makes a parked goroutine runnable. On a goroutine or M of the
@@ -894,7 +895,9 @@ pub(crate) fn gosched() {
 #[inline]
 pub(crate) fn preempt_check() {
     if let Some(gp) = crate::proc::m::getg() {
-        if gp.preempt.load(Ordering::Relaxed) {
+        // Never switch while unwinding (std's panic count is per thread): the
+        // request stays set for the next safepoint after the panic is caught.
+        if gp.preempt.load(Ordering::Relaxed) && !std::thread::panicking() {
             gp.preempt.store(false, Ordering::Relaxed);
             gosched();
         }
@@ -904,7 +907,12 @@ pub(crate) fn preempt_check() {
 /// Called with `sched.lock` held as an M goes idle: if no M is running and a main
 /// goroutine is still waiting, nothing can ever wake it — Go's deadlock.
 fn checkdead(sched: &Sched, l: &Locked) {
-    if sched.nmain.load(Ordering::SeqCst) <= 0 || sched.shutdown.load(Ordering::Acquire) {
+    // While the world is stopped the Ms park on purpose, and the stopper may be a
+    // thread outside the runtime that will start it again.
+    if sched.nmain.load(Ordering::SeqCst) <= 0
+        || sched.shutdown.load(Ordering::Acquire)
+        || sched.gcwaiting.load(Ordering::SeqCst)
+    {
         return;
     }
     let run = sched.mcount.load(Ordering::SeqCst) as i64 - l.midle.len() as i64;

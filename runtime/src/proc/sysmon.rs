@@ -62,12 +62,23 @@ fn sysmon(sched: &'static Sched) {
             && (sched.gcwaiting.load(Ordering::Relaxed)
                 || sched.npidle.load(Ordering::Relaxed) == sched.gomaxprocs)
         {
-            sched.sysmonwait.store(true, Ordering::Relaxed);
-            // Re-check: work may have started between the test and the flag.
-            if sched.npidle.load(Ordering::SeqCst) == sched.gomaxprocs {
+            // Decide under sched.lock, where every P changes hands (pidleget clears
+            // the flag and wakes us there), so a P taken after this check always
+            // finds the flag set.
+            let sleep = {
+                let _l = sched.lock.lock();
+                let all_idle = sched.gcwaiting.load(Ordering::Relaxed)
+                    || sched.npidle.load(Ordering::Relaxed) == sched.gomaxprocs;
+                sched.sysmonwait.store(all_idle, Ordering::Relaxed);
+                all_idle
+            };
+            if sleep {
                 sched.sysmonnote.sleep_for(Duration::from_secs(60));
             }
-            sched.sysmonwait.store(false, Ordering::Relaxed);
+            {
+                let _l = sched.lock.lock();
+                sched.sysmonwait.store(false, Ordering::Relaxed);
+            }
             idle = 0;
             continue;
         }

@@ -1,5 +1,5 @@
 //! Goroutine-aware synchronisation. For now: the waiter record every blocking
-//! primitive uses, and `WaitGroup`.
+//! primitive uses, `WaitGroup`, and the runtime `Semaphore`.
 //!
 //! Models `sync/waitgroup.go` and the waiting half of `runtime/sema.go`. Blocking
 //! parks the goroutine (`gopark`), never the OS thread; the same calls made from a
@@ -12,6 +12,7 @@
 
 use crate::proc::g::{WaitReason, G};
 use crate::proc::m::getg;
+use crate::proc::m::UnlockF;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -53,13 +54,16 @@ pub(crate) fn block<T>(
         Some(g) => {
             register(&mut guard, Waiter::G(g));
             std::mem::forget(guard);
-            let mut unlock = |_: &'static G| {
-                // SAFETY: this thread (now on g0, the same OS thread) locked `mutex`
-                // and forgot the guard just above.
-                unsafe { mutex.force_unlock() };
-                true
+            // SAFETY: the raw mutex lives in the primitive, not on this stack, and
+            // outlives the park (the caller borrows it for the whole call).
+            let raw = unsafe { mutex.raw() } as *const parking_lot::RawMutex as *const ();
+            let u = UnlockF {
+                f: unlock_raw_mutex,
+                data: raw,
             };
-            crate::proc::sched::gopark(Some(&mut unlock), reason);
+            // SAFETY: `raw` satisfies gopark's contract (see above), and
+            // `unlock_raw_mutex` is sound for it: see there.
+            unsafe { crate::proc::sched::gopark(Some(u), reason) };
         }
         None => {
             let w = Arc::new(ThreadWaiter {
@@ -73,6 +77,19 @@ pub(crate) fn block<T>(
             }
         }
     }
+}
+
+/// g0's half of [`block`]: releases the lock the goroutine took and forgot.
+///
+/// # Safety
+/// `data` points to a locked `parking_lot::RawMutex` whose guard was forgotten by the
+/// goroutine that just switched out on this OS thread.
+unsafe fn unlock_raw_mutex(data: *const (), _gp: &'static G) -> bool {
+    use parking_lot::lock_api::RawMutex as _;
+    // SAFETY: by the contract above, this thread holds the lock (g0 runs on the
+    // same OS thread the goroutine locked it on).
+    unsafe { (*(data as *const parking_lot::RawMutex)).unlock() };
+    true
 }
 
 /// Waits for a collection of goroutines to finish (Go's `sync.WaitGroup`).
