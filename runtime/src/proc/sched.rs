@@ -369,20 +369,24 @@ pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
         nmp.nextp.store(pp as *const P as *mut P, Ordering::Release);
         nmp.park.wake();
     } else {
+        // `mReserveID`: the new M counts as running from here, under the lock, so
+        // that checkdead never sees the P handed over with no M to run it (the loom
+        // model in idle_model.rs found the window when this was counted in newm).
         let id = l.mnext;
         l.mnext += 1;
+        sched.mcount.fetch_add(1, Ordering::SeqCst);
         drop(l);
         newm(sched.leak_ref(), id, pp, spinning);
     }
 }
 
-/// `newm` + `mstart`: a new OS thread that starts scheduling on `pp`.
+/// `newm` + `mstart`: a new OS thread that starts scheduling on `pp`. The caller
+/// has counted it in `mcount` already (under `sched.lock`).
 fn newm(sched: &'static Sched, id: i64, pp: &'static P, spinning: bool) {
     let m = M::new(id, sched);
     m.spinning.store(spinning, Ordering::Relaxed);
     m.nextp.store(pp as *const P as *mut P, Ordering::Relaxed);
     sched.allm.lock().push(m);
-    sched.mcount.fetch_add(1, Ordering::SeqCst);
     let r = std::thread::Builder::new()
         .name(format!("gort-m{id}"))
         // g0's stack: the scheduler, panic reports and backtraces run here.
