@@ -42,21 +42,26 @@
 //! # crossbeam-deque comparison
 //!
 //! `benches/runq.rs` runs this ring against `crossbeam_deque`'s FIFO
-//! `Worker`/`Stealer` on the same patterns (criterion medians, 2-vCPU KVM VM, release
-//! build). Owner put+get: 14.9 ns here vs 12.9 ns for crossbeam. Steal half of 128
-//! items into an empty thief, queues in cache: 74 ns here vs 73 ns for crossbeam
-//! taking the same 64 items (`steal_batch_with_limit_and_pop`; its default
-//! `steal_batch_and_pop` stops at 32 items and takes 55 ns); with fresh queues out of
-//! cache both take 160–200 ns, within noise of each other. Owner and one thief on
-//! two threads: 69 ns per item here vs 58 ns. So crossbeam is as fast or up to ~20%
-//! faster, and the ring is not the faster queue: each operation is dominated by one
-//! locked read-modify-write (about 11 ns on that VM), which both pay — crossbeam's
-//! owner pop is a single `fetch_add` where `runqget` is a CAS loop, and the ring's
-//! lack of epoch pinning buys nothing measurable in a steal. The ring is the default
-//! for what crossbeam's deque does not do: it is bounded, so a full ring moves half
-//! of itself to the global queue as Go's `runqputslow` does (crossbeam's grows
-//! without bound); it has Go's `runnext` slot; a thief takes half the victim's ring,
-//! not at most 32; and it is covered by gort's loom models.
+//! `Worker`/`Stealer` on the same patterns. Criterion medians on this project's
+//! 2-vCPU VM, release build, both cores otherwise idle (2026-11-22):
+//!
+//! | pattern                                  | ring     | crossbeam              |
+//! |------------------------------------------|----------|------------------------|
+//! | owner put + get, per item                | 16.3 ns  | 15.8 ns                |
+//! | steal half of 128 (64 items), cold queues| 226 ns   | 421 ns (32 items: 260) |
+//! | the same, queues in cache                | 78 ns    | 106 ns (32 items: 65)  |
+//! | owner and a thief on two threads, per item | 57.8 ns | 55.8 ns               |
+//!
+//! Put/get and the contended case are a tie within noise: each operation is one
+//! locked read-modify-write, which both pay. Stealing the same 64 items the ring is
+//! faster (one CAS claims the whole batch; crossbeam's default `steal_batch_and_pop`
+//! stops at 32, and `steal_batch_with_limit_and_pop(64)` costs more). So the ring is
+//! the default, and it also does what crossbeam's deque does not: it is bounded, so
+//! a full ring moves half of itself to the global queue as Go's `runqputslow` does
+//! (crossbeam's grows without bound); it has Go's `runnext` slot, stealable last; and
+//! it is covered by gort's loom models. An earlier run, with one core busy with
+//! another job, had crossbeam ahead by up to 20% in the two-thread case: measure on
+//! an idle machine.
 
 use crate::loom::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::ptr;
