@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Runs the Go baselines (benches/go/{spawn,pingpong,parked}) and their gort mirrors
+# (examples/bench_{spawn,pingpong,parked}.rs) alternately with GOMAXPROCS=2, and
+# prints the best line of each side by side with the ratio gort/Go (below 1: gort
+# is faster, or smaller for parked).
+#
+# Each round runs the Go program, then the gort one; a timing program runs
+# REPS reps in-process and reports its best, and the best over ROUNDS rounds is
+# kept. parked prints one figure per process; the smallest is kept.
+#
+# Usage: benches/compare.sh            (about a minute)
+# Env:   GO (default ~/.gov/bin/go), ROUNDS (3), REPS (3), CARGO_TARGET_DIR.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GO=${GO:-$HOME/.gov/bin/go}
+ROUNDS=${ROUNDS:-3}
+REPS=${REPS:-3}
+export GOMAXPROCS=2 GOTOOLCHAIN=local GOPROXY=off
+
+if [[ ! -x $GO ]]; then
+    echo "compare.sh: no go at $GO (set GO=...)" >&2
+    exit 1
+fi
+
+echo "== building (cargo --release, go build)" >&2
+BUILD_LOG=$(mktemp)
+GO_BIN=$(mktemp -d)
+trap 'rm -rf "$GO_BIN" "$BUILD_LOG"' EXIT
+if ! (cd "$ROOT" && cargo build --release \
+    --example bench_spawn --example bench_pingpong --example bench_parked) \
+    >"$BUILD_LOG" 2>&1; then
+    cat "$BUILD_LOG" >&2
+    exit 1
+fi
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
+GORT_BIN=$TARGET/release/examples
+
+for b in spawn pingpong parked; do
+    (cd "$ROOT/benches/go/$b" && "$GO" build -o "$GO_BIN/$b" .)
+done
+
+# field LINE KEY: the number after "KEY=" in LINE, units stripped.
+field() {
+    sed -E "s/.*[ ]$2=([0-9.]+).*/\1/" <<<"$1"
+}
+
+# better KEY A B: whichever of lines A and B has the smaller KEY (A if B is empty).
+better() {
+    if [[ -z $3 ]] || awk -v a="$(field "$2" "$1")" -v b="$(field "$3" "$1")" \
+        'BEGIN { exit !(a <= b) }'; then
+        printf '%s\n' "$2"
+    else
+        printf '%s\n' "$3"
+    fi
+}
+
+# bench NAME KEY ARGS...: ROUNDS alternating runs; prints the two best lines and
+# the ratio of KEY.
+bench() {
+    local name=$1 key=$2
+    shift 2
+    local go_best="" gort_best="" line
+    echo "== $name: $ROUNDS rounds, go then gort" >&2
+    for ((r = 1; r <= ROUNDS; r++)); do
+        line=$("$GO_BIN/$name" "$@" | tail -n 1)
+        echo "   $line" >&2
+        go_best=$(better "$key" "$line" "$go_best")
+        line=$("$GORT_BIN/bench_$name" "$@" | tail -n 1)
+        echo "   $line" >&2
+        gort_best=$(better "$key" "$line" "$gort_best")
+    done
+    local ratio
+    ratio=$(awk -v g="$(field "$gort_best" "$key")" -v o="$(field "$go_best" "$key")" \
+        'BEGIN { printf "%.2f", g / o }')
+    RESULTS+=("$(printf '%-68s | %-70s | gort/Go %s %s' \
+        "$go_best" "$gort_best" "$key" "$ratio")")
+}
+
+RESULTS=()
+bench spawn per_goroutine -reps "$REPS"
+bench pingpong per_roundtrip -reps "$REPS"
+bench parked per_goroutine
+
+echo
+echo "GOMAXPROCS=2, best of $ROUNDS rounds x $REPS reps (parked: smallest of $ROUNDS)"
+printf '%s\n' "${RESULTS[@]}"
