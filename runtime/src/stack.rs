@@ -316,18 +316,27 @@ mod tests {
     fn many_stacks_stay_in_few_mappings() {
         // Count the distinct mappings that hold our stacks (other tests in this
         // process create threads and mappings of their own meanwhile).
-        let stacks: Vec<_> = (0..3000).map(|_| stackalloc(MIN_STACK_SIZE).unwrap()).collect();
+        let stacks: Vec<_> = (0..3000)
+            .map(|_| stackalloc(MIN_STACK_SIZE).unwrap())
+            .collect();
         let maps: Vec<(usize, usize)> = std::fs::read_to_string("/proc/self/maps")
             .unwrap()
             .lines()
             .filter_map(|l| {
                 let (lo, hi) = l.split_whitespace().next()?.split_once('-')?;
-                Some((usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?))
+                Some((
+                    usize::from_str_radix(lo, 16).ok()?,
+                    usize::from_str_radix(hi, 16).ok()?,
+                ))
             })
             .collect();
         let mut holding: Vec<usize> = stacks
             .iter()
-            .map(|st| maps.iter().position(|&(lo, hi)| lo <= st.lo && st.hi <= hi).expect("stack is mapped"))
+            .map(|st| {
+                maps.iter()
+                    .position(|&(lo, hi)| lo <= st.lo && st.hi <= hi)
+                    .expect("stack is mapped")
+            })
             .collect();
         holding.sort_unstable();
         holding.dedup();
@@ -335,7 +344,11 @@ mod tests {
         if guarded_in_place {
             // 3000 stacks need 3 regions of 1024 (a few more if reused stacks of
             // earlier regions come back first): one mapping each, guards included.
-            assert!(holding.len() <= 8, "3000 stacks span {} mappings", holding.len());
+            assert!(
+                holding.len() <= 8,
+                "3000 stacks span {} mappings",
+                holding.len()
+            );
         } else {
             // mprotect guards split a region into a mapping per stack and guard.
             assert!(holding.len() >= 3000);
@@ -344,5 +357,4 @@ mod tests {
         assert_eq!(guard_hit(probe.lo - 1), Some(probe));
         stackfree_all(stacks);
     }
-
 }
