@@ -226,12 +226,16 @@ impl Runtime {
         self.sched.gomaxprocs as usize
     }
 
-    /// Live goroutines of this runtime.
+    /// Live goroutines of this runtime. `run` returns as soon as the main goroutine
+    /// has produced its result, so for a moment after it the main goroutine may
+    /// still be counted while it exits.
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
     /// rt.run(|| ());
-    /// assert_eq!(rt.num_goroutine(), 0);
+    /// while rt.num_goroutine() > 0 {
+    ///     std::thread::yield_now(); // main is finishing its exit
+    /// }
     /// ```
     pub fn num_goroutine(&self) -> usize {
         self.sched.gcount()
