@@ -12,11 +12,31 @@ fn child(name: &str, env: &[(&str, &str)]) -> (i32, String) {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // A hang is a failure too (the deadlock detector once missed a case and the
+    // child slept for ever): give each child 60 s.
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
+        s
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("child scenario {name:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    (status.code().unwrap_or(-1), reader.join().unwrap())
 }
 
 fn recurse(n: u64) -> u64 {
@@ -123,6 +143,12 @@ fn a_stack_overflow_prints_gos_message_not_a_bare_sigsegv() {
 
 #[test]
 fn all_goroutines_asleep_is_a_deadlock() {
+    // Several times: the deadlock can form while the thread that started main is
+    // still handing it over, a window that once hid it.
+    for _ in 0..20 {
+        let (code, err) = child("deadlock", &[]);
+        assert_eq!(code, 2, "{err}");
+    }
     let (code, err) = child("deadlock", &[]);
     assert_eq!(code, 2, "{err}");
     assert!(

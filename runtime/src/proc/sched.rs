@@ -303,7 +303,13 @@ impl Sched {
             self.external_inflight.fetch_add(1, Ordering::SeqCst);
         }
         wakep(self);
-        self.external_inflight.fetch_sub(1, Ordering::SeqCst);
+        // An M that went idle meanwhile skipped checkdead because of us: if we were
+        // the last injection in flight, judge now. Under the lock, so that exactly
+        // one of us and that M sees the count at zero.
+        let l = self.lock.lock();
+        if self.external_inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            checkdead(self, &l);
+        }
     }
 }
 
