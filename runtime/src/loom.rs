@@ -48,6 +48,9 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
+    // The facade offers the same names either way; a loom build compiles only the
+    // modelled modules, which use some of them.
+    #[allow(unused_imports)]
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
             fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
@@ -85,6 +88,7 @@ mod imp {
                 std::ptr::write(guard, g);
             }
         }
+        #[allow(dead_code)]
         pub(crate) fn wait_for<'a, T>(
             &self,
             guard: &mut MutexGuard<'a, T>,

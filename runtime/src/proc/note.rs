@@ -37,6 +37,7 @@ impl Note {
 
     /// `notetsleep`: like [`Note::sleep`] but gives up after `dur`; returns whether
     /// it was woken (and consumed the wake-up).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn sleep_for(&self, dur: Duration) -> bool {
         let mut w = self.woken.lock();
         if !*w {
