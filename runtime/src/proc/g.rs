@@ -117,6 +117,10 @@ pub enum WaitReason {
     GcWorkerIdle,
     /// `force gc (idle)`
     ForceGcIdle,
+    /// `chan send (nil chan)`: a send that can never proceed (a never-ready channel).
+    ChanSendNilChan,
+    /// `chan receive (nil chan)`: a receive that can never proceed.
+    ChanReceiveNilChan,
 }
 
 impl WaitReason {
@@ -141,11 +145,13 @@ impl WaitReason {
             WaitReason::GcAssistWait => "GC assist wait",
             WaitReason::GcWorkerIdle => "GC worker (idle)",
             WaitReason::ForceGcIdle => "force gc (idle)",
+            WaitReason::ChanSendNilChan => "chan send (nil chan)",
+            WaitReason::ChanReceiveNilChan => "chan receive (nil chan)",
         }
     }
 
     fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 18] = [
+        const ALL: [WaitReason; 20] = [
             WaitReason::Zero,
             WaitReason::ChanReceive,
             WaitReason::ChanSend,
@@ -164,6 +170,8 @@ impl WaitReason {
             WaitReason::GcAssistWait,
             WaitReason::GcWorkerIdle,
             WaitReason::ForceGcIdle,
+            WaitReason::ChanSendNilChan,
+            WaitReason::ChanReceiveNilChan,
         ];
         ALL.get(v as usize).copied().unwrap_or(WaitReason::Zero)
     }
