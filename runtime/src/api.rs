@@ -272,6 +272,7 @@ impl Drop for Runtime {
             m.park.wake();
         }
         sched.sysmonnote.wake();
+        sched.pollnote.wake();
         if sched.mcount.load(Ordering::SeqCst) == 0 {
             reclaim_stacks(sched);
         }

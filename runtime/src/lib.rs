@@ -63,6 +63,8 @@ pub mod stw;
 #[cfg(not(loom))]
 pub mod sync;
 #[cfg(not(loom))]
+pub mod time;
+#[cfg(not(loom))]
 mod trace;
 
 #[cfg(not(loom))]

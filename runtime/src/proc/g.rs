@@ -21,7 +21,7 @@
 //! one party moves a G out of `Gwaiting` (`ready`). Everything else is set by the M
 //! that owns the G at the time (the one running it, or the one creating it).
 
-use crate::loom::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::loom::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use crate::proc::m::M;
 use crate::proc::sched::Sched;
 use crate::stack::Stack;
@@ -211,6 +211,14 @@ pub(crate) struct G {
     /// Whether an unwinding panic is this goroutine's own business (`spawn`: the
     /// JoinHandle gets it) rather than fatal (`go`).
     pub(crate) joinable: Cell<bool>,
+    /// The timer `time::sleep` parks on, made on first use and kept for the G's
+    /// life (Go's `gp.timer`): it readies this G.
+    pub(crate) sleep_timer: std::sync::OnceLock<std::sync::Arc<crate::time::timer::Timer>>,
+    /// When the current sleep ends (Go's `gp.sleepWhen`); read by the park's unlock
+    /// function on g0, which arms the timer only once the G is parked.
+    pub(crate) sleepwhen: AtomicI64,
+    /// The M this G is locked to (`lockOSThread`), or null.
+    pub(crate) lockedm: AtomicPtr<M>,
 }
 
 // SAFETY: the non-atomic fields (`sched_sp`, `panic_trace`, `joinable`) are touched
@@ -238,6 +246,9 @@ impl G {
             parent_goid: AtomicU64::new(0),
             entry_name: AtomicPtr::new(std::ptr::null_mut()),
             panic_trace: UnsafeCell::new(None),
+            sleep_timer: std::sync::OnceLock::new(),
+            sleepwhen: AtomicI64::new(0),
+            lockedm: AtomicPtr::new(std::ptr::null_mut()),
             joinable: Cell::new(false),
         }))
     }

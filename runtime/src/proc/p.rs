@@ -24,6 +24,10 @@ pub enum PStatus {
     Idle = 0,
     /// Held by an M running user code or the scheduler (`_Prunning`).
     Running = 1,
+    /// Its M is in a system call (`_Psyscall`, Go's design up to 1.25; see
+    /// `proc/syscall.rs`). Whoever CASes it away first — the M returning, sysmon's
+    /// `retake`, or stop-the-world — owns the P.
+    Syscall = 2,
     /// Halted for stop-the-world (`_Pgcstop`).
     GcStop = 3,
     /// Beyond GOMAXPROCS (`_Pdead`).
@@ -68,6 +72,11 @@ pub(crate) struct P {
     /// sysmon's view: the schedtick it last saw and when (ns since runtime start).
     pub(crate) sysmon_schedtick: AtomicU32,
     pub(crate) sysmon_schedwhen: AtomicU64,
+    /// sysmon's view of system calls: the syscalltick it last saw and when.
+    pub(crate) sysmon_syscalltick: AtomicU32,
+    pub(crate) sysmon_syscallwhen: AtomicU64,
+    /// This P's timers (`p.timers`): a 4-ary heap run from the scheduler loop.
+    pub(crate) timers: crate::time::timer::Timers,
 }
 
 // SAFETY: the Cell/UnsafeCell fields are owner-only: used only by the M that holds
@@ -93,6 +102,9 @@ impl P {
             gcount: AtomicI64::new(0),
             sysmon_schedtick: AtomicU32::new(0),
             sysmon_schedwhen: AtomicU64::new(0),
+            sysmon_syscalltick: AtomicU32::new(0),
+            sysmon_syscallwhen: AtomicU64::new(0),
+            timers: crate::time::timer::Timers::new(),
         }
     }
 
@@ -100,6 +112,7 @@ impl P {
         match self.status.load(Ordering::Acquire) {
             0 => PStatus::Idle,
             1 => PStatus::Running,
+            2 => PStatus::Syscall,
             3 => PStatus::GcStop,
             _ => PStatus::Dead,
         }

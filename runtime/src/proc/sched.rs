@@ -51,10 +51,9 @@
 //!
 //! # What is not here yet
 //!
-//! Timers and the network poller (their own issues) plug into `find_runnable` where
-//! Go checks them; system-call hand-off (`entersyscall`, `retake` of syscall Ps) is
-//! part of the blocking-primitives issue. GOMAXPROCS is fixed for a runtime's life
-//! (no `procresize` after start).
+//! The network poller (its own issue) plugs into `find_runnable` where Go calls
+//! `netpoll`; until then the "poll" step is a timed sleep until the earliest timer.
+//! GOMAXPROCS is fixed for a runtime's life (no `procresize` after start).
 
 use crate::env::Settings;
 use crate::loom::atomic::{
@@ -130,6 +129,18 @@ pub(crate) struct Sched {
     pub(crate) sysmonwait: AtomicBool,
     /// The sysmon M, once started.
     pub(crate) sysmon_m: AtomicPtr<M>,
+    /// When the poller last ran, in nanotime; 0 while an M is blocked in it
+    /// (`sched.lastpoll`). Until the network poller exists "the poller" is the one
+    /// M that sleeps until the earliest timer instead of parking indefinitely.
+    pub(crate) lastpoll: AtomicI64,
+    /// When the M blocked in the poller will wake by itself, 0 if none
+    /// (`sched.pollUntil`).
+    pub(crate) poll_until: AtomicI64,
+    /// What the poller M sleeps on; [`netpoll_break`] wakes it.
+    pub(crate) pollnote: Note,
+    /// Ms parked because their goroutine is locked to them and not runnable
+    /// (`sched.nmidlelocked`); checkdead does not count them as running.
+    pub(crate) nmidlelocked: AtomicI64,
 }
 
 /// The part of [`Sched`] guarded by `sched.lock`.
@@ -196,6 +207,10 @@ impl Sched {
             sysmonnote: Note::new(),
             sysmonwait: AtomicBool::new(false),
             sysmon_m: AtomicPtr::new(std::ptr::null_mut()),
+            lastpoll: AtomicI64::new(1),
+            poll_until: AtomicI64::new(0),
+            pollnote: Note::new(),
+            nmidlelocked: AtomicI64::new(0),
         }))
     }
 
@@ -514,6 +529,11 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
             continue;
         }
 
+        // `checkTimers`: run this P's due timers (two atomic loads when none is).
+        if pp.timers.wake_time() != 0 {
+            pp.timers.check(sched.nanotime() as i64);
+        }
+
         // Fairness: now and then, the global queue before the local one.
         if pp.schedtick.load(Ordering::Relaxed) % GLOBAL_RUNQ_CHECK == 0
             && sched.runqsize.load(Ordering::Relaxed) > 0
@@ -604,6 +624,39 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
             }
         }
 
+        // Poll: if any P has timers and no other M is already waiting for them,
+        // this M sleeps until the earliest (`netpoll(delay)`; the network poller
+        // issue turns this sleep into epoll_wait). Others park indefinitely.
+        let poll_until = crate::time::timers_wake_time(sched);
+        if poll_until != 0 {
+            if sched.lastpoll.swap(0, Ordering::SeqCst) != 0 {
+                sched.poll_until.store(poll_until, Ordering::SeqCst);
+                let now = sched.nanotime() as i64;
+                if poll_until > now && !sched.shutdown.load(Ordering::Acquire) {
+                    sched
+                        .pollnote
+                        .sleep_for(Duration::from_nanos((poll_until - now) as u64));
+                }
+                sched.poll_until.store(0, Ordering::SeqCst);
+                sched
+                    .lastpoll
+                    .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
+                let pp = {
+                    let mut l = sched.lock.lock();
+                    sched.pidleget(&mut l)
+                };
+                if let Some(pp) = pp {
+                    acquirep(m, pp);
+                }
+                continue 'top;
+            }
+            // Another M waits in the poller: make sure it wakes by our deadline.
+            let pu = sched.poll_until.load(Ordering::SeqCst);
+            if pu == 0 || pu > poll_until {
+                crate::time::netpoll_break(sched);
+            }
+        }
+
         stopm(m);
     }
 }
@@ -625,6 +678,7 @@ fn check_runqs_no_p(sched: &Sched) -> Option<&'static P> {
 fn steal_work(m: &M, pp: &'static P) -> (Option<&'static G>, bool) {
     let sched = m.sched;
     let n = sched.gomaxprocs;
+    let mut now = 0i64;
     for i in 0..STEAL_TRIES {
         let steal_runnext = i == STEAL_TRIES - 1;
         let r = m.cheaprand();
@@ -636,7 +690,23 @@ fn steal_work(m: &M, pp: &'static P) -> (Option<&'static G>, bool) {
             }
             let p2 = &sched.allp[pos as usize];
             pos = (pos + step) % n;
-            if std::ptr::eq(p2, pp) || p2.status() == PStatus::Idle {
+            if std::ptr::eq(p2, pp) {
+                continue;
+            }
+            // The last pass also runs the victim's due timers, idle or not; what
+            // they ready lands in our runnext.
+            if steal_runnext && p2.timers.wake_time() != 0 {
+                if now == 0 {
+                    now = sched.nanotime() as i64;
+                }
+                if p2.timers.check(now) {
+                    if let Some((gp, _)) = pp.runq.get() {
+                        // SAFETY: run queues hold pointers to live Gs.
+                        return (Some(unsafe { G::from_ptr(gp) }), false);
+                    }
+                }
+            }
+            if p2.status() == PStatus::Idle {
                 continue;
             }
             // Go sleeps 3 µs before taking a running P's runnext: it is probably
@@ -943,7 +1013,11 @@ fn checkdead(sched: &Sched, l: &Locked) {
     if waiting == 0 {
         return;
     }
-    // (Timers and network waiters will keep the program alive here once they exist.)
+    // A pending timer may still wake somebody (network waiters join this check
+    // with the poller).
+    if sched.allp.iter().any(|pp| pp.timers.len() > 0) {
+        return;
+    }
     crate::panic::deadlock(sched);
 }
 
