@@ -106,7 +106,11 @@ fn after_func_runs_in_a_goroutine_and_stop_cancels() {
         });
         assert!(cancelled.stop());
         time::sleep(Duration::from_millis(20));
-        assert_eq!(fired.load(Ordering::SeqCst), 1, "a stopped timer never fires");
+        assert_eq!(
+            fired.load(Ordering::SeqCst),
+            1,
+            "a stopped timer never fires"
+        );
     });
 }
 

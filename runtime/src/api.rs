@@ -273,6 +273,12 @@ impl Drop for Runtime {
         }
         sched.sysmonnote.wake();
         sched.pollnote.wake();
+        // Ms parked with a locked goroutine are on no idle list.
+        for m in sched.allm.lock().iter() {
+            if !m.lockedg.load(Ordering::Acquire).is_null() {
+                m.park.wake();
+            }
+        }
         if sched.mcount.load(Ordering::SeqCst) == 0 {
             reclaim_stacks(sched);
         }
@@ -503,6 +509,50 @@ impl<T> JoinHandle<T> {
     pub fn goid(&self) -> u64 {
         self.goid
     }
+}
+
+/// Wires the calling goroutine to its current OS thread (Go's
+/// `runtime.LockOSThread`): until a matching [`unlock_os_thread`], it always runs on
+/// this thread and no other goroutine does. Calls nest. If the goroutine exits
+/// while locked, the thread ends with it (its state may have been changed).
+///
+/// While the goroutine is blocked, its thread sleeps and hands its P to others, so
+/// locking costs a thread, not a processor.
+///
+/// # Panics
+/// Outside a goroutine.
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     gort_runtime::lock_os_thread();
+///     let before = std::thread::current().id();
+///     for _ in 0..10 { gort_runtime::yield_now(); }
+///     assert_eq!(std::thread::current().id(), before);
+///     gort_runtime::unlock_os_thread();
+/// });
+/// ```
+pub fn lock_os_thread() {
+    crate::proc::lockos::lock_os_thread()
+}
+
+/// Undoes one [`lock_os_thread`]; after the last, the goroutine may move between
+/// threads again. Without a matching lock it does nothing (as in Go).
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     gort_runtime::lock_os_thread();
+///     gort_runtime::lock_os_thread();
+///     gort_runtime::unlock_os_thread();
+///     gort_runtime::unlock_os_thread(); // now free to migrate
+///     gort_runtime::unlock_os_thread(); // no-op
+/// });
+/// ```
+pub fn unlock_os_thread() {
+    crate::proc::lockos::unlock_os_thread()
 }
 
 /// Yields the processor: the current goroutine goes to the back of the global run

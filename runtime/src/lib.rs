@@ -8,6 +8,8 @@
 //! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
 //! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
 //! - `sync/` — goroutine-aware waiting: `WaitGroup` and the runtime `Semaphore`.
+//! - `time/` — timers on a per-P heap: `sleep`, `after_func`, `Timer`.
+//! - `syscall.rs` — `blocking(f)`: lend the P while a goroutine blocks its thread.
 //! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, …
 //! - `env.rs` — settings from the builder and from `GOMAXPROCS`/`GODEBUG`.
 //! - `trace.rs` — `schedtrace`/`scheddetail` in Go's format.
@@ -63,6 +65,8 @@ pub mod stw;
 #[cfg(not(loom))]
 pub mod sync;
 #[cfg(not(loom))]
+pub mod syscall;
+#[cfg(not(loom))]
 pub mod time;
 #[cfg(not(loom))]
 mod trace;
@@ -88,8 +92,8 @@ pub mod bench_internals {
 
 #[cfg(not(loom))]
 pub use api::{
-    debug, go, gomaxprocs, num_goroutine, preempt_point, run, spawn, yield_now, Builder,
-    JoinHandle, Runtime,
+    debug, go, gomaxprocs, lock_os_thread, num_goroutine, preempt_point, run, spawn,
+    unlock_os_thread, yield_now, Builder, JoinHandle, Runtime,
 };
 #[cfg(not(loom))]
 pub use env::ConfigError;

@@ -165,6 +165,7 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
                 g.preempt.store(false, Ordering::Relaxed);
             }
         }
+        stop_syscall_ps(sched, &mut l);
         while let Some(id) = l.pidle.pop() {
             sched.npidle.fetch_sub(1, Ordering::SeqCst);
             sched.allp[id as usize].set_status(PStatus::GcStop);
@@ -175,6 +176,11 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
     if wait {
         while !sched.stopnote.sleep_for(Duration::from_micros(100)) {
             preemptall(sched);
+            let mut l = sched.lock.lock();
+            stop_syscall_ps(sched, &mut l);
+            if l.stopwait == 0 {
+                break;
+            }
         }
     }
     debug_assert_eq!(sched.lock.lock().stopwait, 0);
@@ -215,6 +221,27 @@ fn start_the_world(sched: &'static Sched, own_p: Option<&'static P>) {
     }
     sched.worldsema.release();
     wakep(sched);
+}
+
+/// Stops every P whose M is in a system call: the call may never return, so the
+/// world does not wait for it (the M finds its P gone when it comes back). The CAS
+/// races with `exitsyscall`'s and sysmon's; exactly one wins.
+fn stop_syscall_ps(sched: &Sched, l: &mut crate::proc::sched::Locked) {
+    for pp in sched.allp.iter() {
+        if pp
+            .status
+            .compare_exchange(
+                PStatus::Syscall as u32,
+                PStatus::GcStop as u32,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            pp.syscalltick.fetch_add(1, Ordering::Relaxed);
+            l.stopwait -= 1;
+        }
+    }
 }
 
 /// `preemptall`: flag every running goroutine to yield at its next safepoint.

@@ -44,7 +44,10 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
         let l = sched.lock.lock();
         (l.runq.size, l.midle.len(), l.stopwait)
     };
-    let threads = sched.allm.lock().len();
+    // Live M threads (`mcount`): the scheduler's, plus sysmon once it runs. Ms that
+    // ended (a thread whose locked goroutine exited) are no longer counted.
+    let threads = sched.mcount.load(Ordering::Relaxed) as usize
+        + usize::from(!sched.sysmon_m.load(Ordering::Relaxed).is_null());
     let mut s = format!(
         "SCHED {ms}ms: gomaxprocs={} idleprocs={} threads={threads} spinningthreads={} needspinning={} idlethreads={midle} runqueue={runq}",
         sched.gomaxprocs,
@@ -55,8 +58,9 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
     if detail {
         let _ = writeln!(
             s,
-            " gcwaiting={} nmidlelocked=0 stopwait={stopwait} sysmonwait={}",
+            " gcwaiting={} nmidlelocked={} stopwait={stopwait} sysmonwait={}",
             sched.gcwaiting.load(Ordering::Relaxed),
+            sched.nmidlelocked.load(Ordering::Relaxed),
             sched.sysmonwait.load(Ordering::Relaxed)
         );
     } else {
@@ -77,7 +81,7 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
         let mid = (!m.is_null()).then(|| unsafe { &*m }.id);
         let _ = writeln!(
             s,
-            "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} gfreecnt={} timerslen=0",
+            "  P{}: status={} schedtick={} syscalltick={} m={} runqsize={} gfreecnt={} timerslen={}",
             pp.id,
             pp.status() as u32,
             pp.schedtick.load(Ordering::Relaxed),
@@ -85,6 +89,7 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
             id_or_nil(mid),
             pp.runq.len(),
             pp.gfreecnt.load(Ordering::Relaxed),
+            pp.timers.len(),
         );
     }
     for m in sched.allm.lock().iter() {
@@ -93,12 +98,13 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
         let pid = (!pid.is_null()).then(|| unsafe { &*pid }.id as i64);
         let _ = writeln!(
             s,
-            "  M{}: p={} curg={} mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning={} blocked={} lockedg=nil",
+            "  M{}: p={} curg={} mallocing=0 throwing=0 preemptoff= locks=0 dying=0 spinning={} blocked={} lockedg={}",
             m.id,
             id_or_nil(pid),
             id_or_nil(m.curg().map(|g| g.goid() as i64)),
             m.spinning.load(Ordering::Relaxed),
             m.blocked.load(Ordering::Relaxed),
+            id_or_nil(crate::proc::lockos::lockedg(m).map(|g| g.goid() as i64)),
         );
     }
     for g in sched.allgs.lock().iter() {
@@ -117,10 +123,11 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
         let mid = (!m.is_null()).then(|| unsafe { &*m }.id);
         let _ = writeln!(
             s,
-            "  G{}: status={}({reason}) m={} lockedm=nil",
+            "  G{}: status={}({reason}) m={} lockedm={}",
             g.goid(),
             st as u32,
-            id_or_nil(mid)
+            id_or_nil(mid),
+            id_or_nil(crate::proc::lockos::lockedm(g).map(|m| m.id))
         );
     }
     s

@@ -21,7 +21,9 @@
 //! one party moves a G out of `Gwaiting` (`ready`). Everything else is set by the M
 //! that owns the G at the time (the one running it, or the one creating it).
 
-use crate::loom::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::loom::atomic::{
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering,
+};
 use crate::proc::m::M;
 use crate::proc::sched::Sched;
 use crate::stack::Stack;

@@ -49,6 +49,9 @@ pub(crate) enum After {
     /// A `go` goroutine panicked with this message: print it with the goroutine's
     /// backtrace and exit the process with status 2.
     FatalPanic(String),
+    /// `exitsyscall0`: the goroutine left a system call and found no P; run it on an
+    /// idle P if one appeared, else queue it globally and stop this M.
+    ExitSyscall,
 }
 
 /// An M: one OS thread of the runtime.
@@ -75,9 +78,21 @@ pub(crate) struct M {
     pub(crate) after: Cell<After>,
     /// Per-M random state for steal order (`cheaprand`).
     rand: Cell<u64>,
+    /// The P this M held when its goroutine entered a system call (`m.oldp`); it
+    /// tries to take it back on the way out.
+    pub(crate) oldp: AtomicPtr<P>,
+    /// The goroutine locked to this thread (`m.lockedg`), or null.
+    pub(crate) lockedg: AtomicPtr<G>,
+    /// `lock_os_thread` nesting depth (`m.lockedExt`). Touched only by the locked
+    /// goroutine, on this thread.
+    pub(crate) locked_ext: Cell<u32>,
+    /// The thread should end once its locked goroutine has exited (Go's `gdestroy`
+    /// of a locked G: the thread's state may have been changed, so it is not reused).
+    pub(crate) exiting: Cell<bool>,
 }
 
-// SAFETY: the Cell/UnsafeCell fields (`g0_sp`, `after`, `rand`) are touched only on
+// SAFETY: the Cell/UnsafeCell fields (`g0_sp`, `after`, `rand`, `locked_ext`,
+// `exiting`) are touched only on
 // this M's own thread (by g0 or by the goroutine it runs); others read atomics only.
 unsafe impl Sync for M {}
 // SAFETY: as above.
@@ -99,6 +114,10 @@ impl M {
             rand: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ (id as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
             ),
+            oldp: AtomicPtr::new(std::ptr::null_mut()),
+            lockedg: AtomicPtr::new(std::ptr::null_mut()),
+            locked_ext: Cell::new(0),
+            exiting: Cell::new(false),
         }))
     }
 

@@ -4,14 +4,17 @@
 //! runnable goroutines wait), `m.rs` (threads, and how code finds its M), `note.rs`
 //! (how idle threads sleep), `sched.rs` (the scheduler itself, the path of
 //! `go(f)` → `runqput` → `schedule` → `execute` → `goexit0` → `gfput`), and
-//! `sysmon.rs` (the watchdog).
+//! `syscall.rs` (lending the P while a goroutine blocks its thread), `lockos.rs`
+//! (goroutines wired to a thread) and `sysmon.rs` (the watchdog).
 
 pub(crate) mod g;
 #[cfg(all(test, loom))]
 mod idle_model;
+pub(crate) mod lockos;
 pub(crate) mod m;
 pub(crate) mod note;
 pub(crate) mod p;
 pub(crate) mod runq;
 pub(crate) mod sched;
+pub(crate) mod syscall;
 pub(crate) mod sysmon;

@@ -65,6 +65,7 @@ use crate::proc::m::{getm, set_current_m, After, UnlockF, M};
 use crate::proc::note::Note;
 use crate::proc::p::{PStatus, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, P};
 use crate::proc::runq::Overflow;
+use crate::proc::{lockos, syscall};
 use std::time::{Duration, Instant};
 
 /// How often `find_runnable` looks at the global queue before the local one.
@@ -269,14 +270,14 @@ impl Sched {
     }
 
     /// `pidleput`, with the lock held.
-    fn pidleput(&self, l: &mut Locked, pp: &P) {
+    pub(crate) fn pidleput(&self, l: &mut Locked, pp: &P) {
         pp.set_status(PStatus::Idle);
         l.pidle.push(pp.id);
         self.npidle.fetch_add(1, Ordering::SeqCst);
     }
 
     /// `pidleget`, with the lock held.
-    fn pidleget(&self, l: &mut Locked) -> Option<&'static P> {
+    pub(crate) fn pidleget(&self, l: &mut Locked) -> Option<&'static P> {
         let id = l.pidle.pop()?;
         self.npidle.fetch_sub(1, Ordering::SeqCst);
         // A P is about to run: if sysmon sleeps deeply (it decided so under this
@@ -495,9 +496,31 @@ fn reset_spinning(m: &M) {
 
 /// `schedule`: find a runnable goroutine and run it, forever (until shutdown).
 fn schedule(m: &'static M) {
-    while let Some((gp, inherit)) = find_runnable(m) {
+    loop {
+        if m.exiting.get() {
+            // The goroutine locked to this thread exited while locked.
+            return;
+        }
+        if let Some(lg) = lockos::lockedg(m) {
+            // Our goroutine is locked to us: wait for it, running nothing else.
+            if !lockos::stoplockedm(m) {
+                return;
+            }
+            execute(m, lg, false);
+            continue;
+        }
+        let Some((gp, inherit)) = find_runnable(m) else {
+            return;
+        };
         if m.spinning.load(Ordering::Relaxed) {
             reset_spinning(m);
+        }
+        if let Some(lm) = lockos::lockedm(gp) {
+            if !std::ptr::eq(lm, m) {
+                // Locked to another M: give it our P; we go idle.
+                lockos::startlockedm(m, lm);
+                continue;
+            }
         }
         execute(m, gp, inherit);
     }
@@ -771,6 +794,12 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
                 goexit0(m, gp);
                 return;
             }
+            After::ExitSyscall => {
+                if syscall::exitsyscall0(m, gp) {
+                    continue;
+                }
+                return;
+            }
             After::FatalPanic(msg) => crate::panic::die_of_panic(gp, &msg),
             After::None => crate::panic::throw("execute: goroutine switched out without a reason"),
         }
@@ -783,7 +812,17 @@ fn goexit0(m: &'static M, gp: &'static G) {
     gp.waitreason
         .store(WaitReason::Zero as u8, Ordering::Relaxed);
     m.p().expect("goexit0: no P").gcount_add(-1);
+    let locked = lockos::lockedm(gp).is_some();
+    gp.lockedm.store(std::ptr::null_mut(), Ordering::Relaxed);
     gfput(m.sched, m.p().expect("goexit0: no P"), gp);
+    if locked {
+        // Exited while locked to this thread: the thread goes with it (gdestroy).
+        m.lockedg.store(std::ptr::null_mut(), Ordering::Relaxed);
+        m.locked_ext.set(0);
+        m.exiting.set(true);
+        let pp = releasep(m);
+        syscall::handoffp(m.sched, pp);
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -893,6 +932,9 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
 ) -> u64 {
     let m = getm().expect("gort: go/spawn called outside a gort runtime (use Runtime::run)");
     let sched = m.sched;
+    if let Some(gp) = m.curg() {
+        no_runtime_in_syscall(gp);
+    }
     let pp = m.p().expect("newproc: no P");
     let gp = new_g(sched, Some(pp));
     gostartcall(gp, f, entry);
@@ -941,8 +983,21 @@ fn init_g(gp: &G, goid: u64, joinable: bool, parent: u64) {
 pub(crate) unsafe fn gopark(unlockf: Option<UnlockF>, reason: WaitReason) {
     let m = getm().expect("gort: a blocking operation was called outside a goroutine");
     let gp = m.curg().expect("gopark: no goroutine");
+    no_runtime_in_syscall(gp);
     gp.waitreason.store(reason as u8, Ordering::Relaxed);
     m.mcall(gp, After::Park(unlockf));
+}
+
+/// Code running under `syscall::blocking` has given its P away: it may not block,
+/// yield or start goroutines until the call returns.
+fn no_runtime_in_syscall(gp: &G) {
+    if gp.status() == Status::Syscall {
+        panic!(
+            "gort: the runtime was used inside syscall::blocking (goroutine {}); \
+             the closure must only block its thread",
+            gp.goid()
+        );
+    }
 }
 
 /// `goready`/`ready`: makes a parked goroutine runnable. On a goroutine or M of the
@@ -995,7 +1050,9 @@ fn checkdead(sched: &Sched, l: &Locked) {
     {
         return;
     }
-    let run = sched.mcount.load(Ordering::SeqCst) as i64 - l.midle.len() as i64;
+    let run = sched.mcount.load(Ordering::SeqCst) as i64
+        - l.midle.len() as i64
+        - sched.nmidlelocked.load(Ordering::SeqCst);
     if run > 0 || sched.external_inflight.load(Ordering::SeqCst) > 0 {
         return;
     }

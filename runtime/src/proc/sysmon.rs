@@ -1,9 +1,7 @@
 //! sysmon: the monitor thread that runs without a P.
 //!
-//! Models `runtime/proc.go`: `sysmon`, `retake`, `preemptone`, and the schedtrace
-//! call. This issue's sysmon does two of Go's jobs — preemption and schedtrace — and
-//! leaves hooks for the rest (system-call retake, netpoll, forced GC), which the
-//! blocking-primitives, netpoller and collector issues add.
+//! Models `runtime/proc.go`: `sysmon`, `retake`, `preemptone`, the schedtrace
+//! call and the forced-GC clock. Network polling joins with the netpoller issue.
 //!
 //! # Loop
 //!
@@ -14,7 +12,10 @@
 //!
 //! - **retake**: for each running P, if its `schedtick` has not moved for 10 ms
 //!   (`forcePreemptNS`), the same goroutine has been running all that time: flag it
-//!   for preemption (`preemptone`). It yields at its next safepoint.
+//!   for preemption (`preemptone`). It yields at its next safepoint. For each P
+//!   whose M is in a system call (`syscall.rs`): once the call has lasted a sysmon
+//!   tick, take the P and hand it to another M if it has work or nobody else is
+//!   looking for any; after 10 ms, take it regardless.
 //! - **schedtrace**: every `GODEBUG=schedtrace=N` ms, print the SCHED line.
 
 use crate::loom::atomic::Ordering;
@@ -95,11 +96,15 @@ fn sysmon(sched: &'static Sched) {
     }
 }
 
-/// `retake` (the preemption half): flags goroutines that ran 10 ms or more.
-/// Returns whether it did anything.
+/// `retake`: flags goroutines that ran 10 ms or more, and takes Ps from Ms blocked
+/// in system calls (`syscall.rs`). Returns whether it did anything.
 fn retake(sched: &Sched, now: u64) -> bool {
     let mut n = false;
-    for pp in sched.allp.iter() {
+    for pp in sched.leak_ref().allp.iter() {
+        if pp.status() == PStatus::Syscall {
+            n |= crate::proc::syscall::retake_syscall(sched, pp, now);
+            continue;
+        }
         if pp.status() != PStatus::Running {
             continue;
         }

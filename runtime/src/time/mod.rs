@@ -59,7 +59,12 @@ fn current_timers(sched: &'static Sched) -> &'static Timers {
 
 /// Arms `t` for `when` (every `period` ns if > 0) on `sched`, and wakes whoever must
 /// notice an earlier timer.
-pub(crate) fn arm(sched: &'static Sched, t: &Arc<timer::Timer>, when: i64, period: i64) -> Modified {
+pub(crate) fn arm(
+    sched: &'static Sched,
+    t: &Arc<timer::Timer>,
+    when: i64,
+    period: i64,
+) -> Modified {
     let r = t.modify(when, period, || current_timers(sched));
     if let Some(w) = r.wake {
         wake_netpoller(sched, w);
