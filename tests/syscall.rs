@@ -168,7 +168,12 @@ fn a_locked_goroutine_owns_its_thread() {
         for _ in 0..8 {
             wg.add(1);
             let (others, done, wg) = (others.clone(), done.clone(), wg.clone());
+            let lt = locked_tid.clone();
             gort_runtime::go(move || {
+                // Count only from the moment the lock holds.
+                while lt.lock().unwrap().is_none() {
+                    gort_runtime::yield_now();
+                }
                 while !done.load(Ordering::SeqCst) {
                     others.lock().unwrap().insert(std::thread::current().id());
                     gort_runtime::yield_now();

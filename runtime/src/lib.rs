@@ -74,6 +74,13 @@ mod trace;
 #[cfg(not(loom))]
 pub(crate) mod proc;
 
+/// Under loom only the lock-free protocols are compiled, with their models: the
+/// run queue, the M park note, the idle/wake handshake, and the timer heap.
+#[cfg(loom)]
+pub(crate) mod time {
+    pub(crate) mod timer;
+}
+
 /// Under loom only the lock-free protocols are compiled, with their models.
 #[cfg(loom)]
 pub(crate) mod proc {

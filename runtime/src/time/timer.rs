@@ -572,3 +572,90 @@ mod tests {
         assert!(got.windows(2).all(|w| w[0] <= w[1]), "fired out of order");
     }
 }
+
+/// loom models: timer add, stop and reset racing with the scheduler loop running
+/// the heap (`check`). The scheduler loop is one thread calling `check`, as an M
+/// does in `find_runnable`; the other thread is a goroutine using the timer.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+
+    fn counter() -> (Arc<AtomicUsize>, Box<TimerFn>) {
+        let n = Arc::new(AtomicUsize::new(0));
+        let n2 = n.clone();
+        (
+            n,
+            Box::new(move |_, _| {
+                n2.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+    }
+
+    /// `stop` returns true exactly when it prevented the firing.
+    #[test]
+    fn loom_timer_stop_vs_run() {
+        loom::model(|| {
+            let ts: &'static Timers = Box::leak(Box::new(Timers::new()));
+            let (fired, f) = counter();
+            let t = Timer::new(f);
+            t.modify(10, 0, || ts);
+            let t2 = t.clone();
+            let stopper = loom::thread::spawn(move || t2.stop());
+            ts.check(100);
+            let stopped = stopper.join().unwrap();
+            ts.check(100);
+            let n = fired.load(Ordering::SeqCst);
+            assert_eq!(n + stopped as usize, 1, "fired {n}, stop said {stopped}");
+            assert_eq!(ts.len(), 0, "the zombie was cleaned");
+        });
+    }
+
+    /// A reset racing with the firing: the timer fires for the old arming or not,
+    /// `reset` says which, and the new arming fires exactly once.
+    #[test]
+    fn loom_timer_reset_vs_run() {
+        loom::model(|| {
+            let ts: &'static Timers = Box::leak(Box::new(Timers::new()));
+            let (fired, f) = counter();
+            let t = Timer::new(f);
+            t.modify(10, 0, || ts);
+            let t2 = t.clone();
+            let resetter = loom::thread::spawn(move || t2.modify(20, 0, || ts).pending);
+            ts.check(15);
+            let pending = resetter.join().unwrap();
+            ts.check(100);
+            let n = fired.load(Ordering::SeqCst);
+            assert_eq!(n, if pending { 1 } else { 2 }, "pending={pending}");
+            assert_eq!(ts.len(), 0);
+        });
+    }
+
+    /// A timer added from another thread while the owner runs its heap is neither
+    /// lost nor run twice, and the owner's wake-up hint covers it.
+    #[test]
+    fn loom_timer_add_vs_check() {
+        loom::model(|| {
+            let ts: &'static Timers = Box::leak(Box::new(Timers::new()));
+            let (fired, f) = counter();
+            let (other, g) = counter();
+            let a = Timer::new(f);
+            a.modify(10, 0, || ts);
+            let b = Timer::new(g);
+            let b2 = b.clone();
+            let adder = loom::thread::spawn(move || {
+                b2.modify(5, 0, || ts);
+            });
+            ts.check(10);
+            adder.join().unwrap();
+            assert!(
+                ts.len() == 0 || ts.wake_time() == 5,
+                "a pending timer is visible"
+            );
+            ts.check(10);
+            assert_eq!(fired.load(Ordering::SeqCst), 1);
+            assert_eq!(other.load(Ordering::SeqCst), 1);
+            assert_eq!(ts.len(), 0);
+        });
+    }
+}
