@@ -142,6 +142,11 @@ pub(crate) struct Sched {
     /// Ms parked because their goroutine is locked to them and not runnable
     /// (`sched.nmidlelocked`); checkdead does not count them as running.
     pub(crate) nmidlelocked: AtomicI64,
+    /// When the last collection started (nanotime); sysmon forces one after 2
+    /// minutes without.
+    pub(crate) last_gc: AtomicU64,
+    /// Collections sysmon forced (`forcegc`); the collector issue makes them real.
+    pub(crate) forced_gcs: AtomicU64,
 }
 
 /// The part of [`Sched`] guarded by `sched.lock`.
@@ -212,6 +217,8 @@ impl Sched {
             poll_until: AtomicI64::new(0),
             pollnote: Note::new(),
             nmidlelocked: AtomicI64::new(0),
+            last_gc: AtomicU64::new(0),
+            forced_gcs: AtomicU64::new(0),
         }))
     }
 

@@ -16,6 +16,9 @@
 //!   whose M is in a system call (`syscall.rs`): once the call has lasted a sysmon
 //!   tick, take the P and hand it to another M if it has work or nobody else is
 //!   looking for any; after 10 ms, take it regardless.
+//! - **forced GC**: if no collection started for 2 minutes (`forcegcperiod`),
+//!   start one. The collector does not exist yet: the tick is counted
+//!   (`Sched::forced_gcs`) where the collector will hook in.
 //! - **schedtrace**: every `GODEBUG=schedtrace=N` ms, print the SCHED line.
 
 use crate::loom::atomic::Ordering;
@@ -26,6 +29,14 @@ use std::time::Duration;
 
 /// A goroutine running this long without a scheduling point is asked to yield.
 pub(crate) const FORCE_PREEMPT_NS: u64 = 10_000_000;
+/// A collection is forced if none ran for this long (`forcegcperiod`, 2 minutes).
+pub(crate) const FORCEGC_PERIOD_NS: u64 = 2 * 60 * 1_000_000_000;
+
+/// Whether sysmon should force a collection at `now`, the last having started at
+/// `last_gc` (Go's `gcTrigger{kind: gcTriggerTime}.test`).
+pub(crate) fn forcegc_due(last_gc: u64, now: u64) -> bool {
+    now.saturating_sub(last_gc) > FORCEGC_PERIOD_NS
+}
 
 /// Starts sysmon's thread for `sched`.
 pub(crate) fn start(sched: &'static Sched) {
@@ -89,6 +100,12 @@ fn sysmon(sched: &'static Sched) {
         } else {
             idle += 1;
         }
+        if forcegc_due(sched.last_gc.load(Ordering::Relaxed), now) {
+            // The collector (a later issue) starts a cycle here by readying its
+            // forcegc goroutine; until it exists the tick is only counted.
+            sched.last_gc.store(now, Ordering::Relaxed);
+            sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
+        }
         if trace_ms > 0 && now - last_trace >= trace_ms * 1_000_000 {
             last_trace = now;
             crate::trace::schedtrace(sched, sched.settings.scheddetail);
@@ -132,5 +149,22 @@ fn preemptone(pp: &crate::proc::p::P) -> bool {
             true
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_gc_every_two_minutes() {
+        let min = 60 * 1_000_000_000u64;
+        assert!(!forcegc_due(0, 2 * min));
+        assert!(forcegc_due(0, 2 * min + 1));
+        assert!(!forcegc_due(5 * min, 6 * min));
+        assert!(
+            !forcegc_due(10, 5),
+            "a clock that went backwards is not due"
+        );
     }
 }
