@@ -72,6 +72,8 @@ use std::time::{Duration, Instant};
 const GLOBAL_RUNQ_CHECK: u32 = 61;
 /// Passes over all Ps in `steal_work` (`stealTries`).
 const STEAL_TRIES: u32 = 4;
+/// Most M threads a runtime may have (`sched.maxmcount`).
+const MAX_MCOUNT: u32 = 10_000;
 
 /// The runtime-wide scheduler state (Go's `schedt` plus `allp`, `allm`, `allgs`).
 pub(crate) struct Sched {
@@ -403,7 +405,12 @@ pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
         // model in idle_model.rs found the window when this was counted in newm).
         let id = l.mnext;
         l.mnext += 1;
-        sched.mcount.fetch_add(1, Ordering::SeqCst);
+        if sched.mcount.fetch_add(1, Ordering::SeqCst) + 1 > MAX_MCOUNT {
+            // `checkmcount`: threads only multiply this far when something is badly
+            // wrong (every goroutine stuck in a blocking call).
+            eprintln!("runtime: program exceeds {MAX_MCOUNT}-thread limit");
+            crate::panic::fatal("thread exhaustion");
+        }
         drop(l);
         newm(sched.leak_ref(), id, pp, spinning);
     }
