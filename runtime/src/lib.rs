@@ -88,6 +88,8 @@ pub(crate) mod proc {
     mod idle_model;
     pub(crate) mod note;
     pub(crate) mod runq;
+    #[cfg(test)]
+    mod syscall_model;
 }
 
 /// The run queue, reachable from the benchmarks (not a stable API).

@@ -17,4 +17,6 @@ pub(crate) mod p;
 pub(crate) mod runq;
 pub(crate) mod sched;
 pub(crate) mod syscall;
+#[cfg(all(test, loom))]
+mod syscall_model;
 pub(crate) mod sysmon;
