@@ -30,6 +30,6 @@
 //! ```
 
 pub use gort_runtime::{
-    debug, env, go, gomaxprocs, num_goroutine, preempt_point, run, spawn, stack, stw, sync,
+    chan, debug, select, env, go, gomaxprocs, num_goroutine, preempt_point, run, spawn, stack, stw, sync,
     yield_now, Builder, ConfigError, JoinHandle, Runtime, Status, WaitReason,
 };
