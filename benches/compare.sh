@@ -2,7 +2,9 @@
 # Runs the Go baselines (benches/go/{spawn,pingpong,parked}) and their gort mirrors
 # (examples/bench_{spawn,pingpong,parked}.rs) alternately with GOMAXPROCS=2, and
 # prints the best line of each side by side with the ratio gort/Go (below 1: gort
-# is faster, or smaller for parked).
+# is faster, or smaller for parked). Then the channel benchmarks: the Go programs
+# benches/go/{chanpingpong,threadring,prodcons} against examples/bench_chan.rs,
+# which runs all three and prints the same `name: X ms` lines.
 #
 # Each round runs the Go program, then the gort one; a timing program runs
 # REPS reps in-process and reports its best, and the best over ROUNDS rounds is
@@ -28,7 +30,8 @@ BUILD_LOG=$(mktemp)
 GO_BIN=$(mktemp -d)
 trap 'rm -rf "$GO_BIN" "$BUILD_LOG"' EXIT
 if ! (cd "$ROOT" && cargo build --release \
-    --example bench_spawn --example bench_pingpong --example bench_parked) \
+    --example bench_spawn --example bench_pingpong --example bench_parked \
+    --example bench_chan) \
     >"$BUILD_LOG" 2>&1; then
     cat "$BUILD_LOG" >&2
     exit 1
@@ -37,7 +40,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 GORT_BIN=$TARGET/release/examples
 
-for b in spawn pingpong parked; do
+for b in spawn pingpong parked chanpingpong threadring prodcons; do
     (cd "$ROOT/benches/go/$b" && "$GO" build -o "$GO_BIN/$b" .)
 done
 
@@ -82,6 +85,36 @@ RESULTS=()
 bench spawn per_goroutine -reps "$REPS"
 bench pingpong per_roundtrip -reps "$REPS"
 bench parked per_goroutine
+
+# The channel benchmarks: every round runs the three Go programs, then
+# bench_chan (all three in one process); the smallest `name: X ms` of each side
+# over every round and rep is kept.
+declare -A GO_MS GORT_MS
+min_into() { # min_into ARRAY NAME VALUE
+    local -n arr=$1
+    if [[ -z ${arr[$2]:-} ]] || awk -v a="$3" -v b="${arr[$2]}" 'BEGIN { exit !(a < b) }'; then
+        arr[$2]=$3
+    fi
+}
+CHAN_BENCHES=(chanpingpong threadring prodcons)
+echo "== channels: $ROUNDS rounds, go then gort" >&2
+for ((r = 1; r <= ROUNDS; r++)); do
+    for b in "${CHAN_BENCHES[@]}"; do
+        while read -r name value _; do
+            echo "   go $name $value ms" >&2
+            min_into GO_MS "${name%:}" "$value"
+        done < <("$GO_BIN/$b" -reps "$REPS" 2>/dev/null)
+    done
+    while read -r name value _; do
+        echo "   gort $name $value ms" >&2
+        min_into GORT_MS "${name%:}" "$value"
+    done < <("$GORT_BIN/bench_chan" -reps "$REPS" 2>/dev/null)
+done
+for b in "${CHAN_BENCHES[@]}"; do
+    RESULTS+=("$(printf '%-14s go %9.1f ms | gort %9.1f ms | gort/Go %s' "$b" \
+        "${GO_MS[$b]}" "${GORT_MS[$b]}" \
+        "$(awk -v g="${GORT_MS[$b]}" -v o="${GO_MS[$b]}" 'BEGIN { printf "%.2f", g / o }')")")
+done
 
 echo
 echo "GOMAXPROCS=2, best of $ROUNDS rounds x $REPS reps (parked: smallest of $ROUNDS)"

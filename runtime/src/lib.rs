@@ -7,6 +7,7 @@
 //!   carved many to a mapping.
 //! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
 //! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
+//! - `chan/` — channels (`hchan`, direct hand-off, close) and `select!`.
 //! - `sync/` — goroutine-aware waiting: `WaitGroup` and the runtime `Semaphore`.
 //! - `time/` — timers on a per-P heap: `sleep`, `after_func`, `Timer`.
 //! - `syscall.rs` — `blocking(f)`: lend the P while a goroutine blocks its thread.
@@ -47,6 +48,9 @@
 #![warn(missing_docs)]
 
 pub(crate) mod loom;
+
+/// Channels and `select` (compiled under loom too: `chan/loom_model.rs` checks it).
+pub mod chan;
 
 #[cfg(not(loom))]
 mod api;

@@ -1,0 +1,3 @@
+module gortbench/chanpingpong
+
+go 1.22

@@ -1,0 +1,3 @@
+module gortbench/prodcons
+
+go 1.22

@@ -1,0 +1,3 @@
+module gortbench/threadring
+
+go 1.22

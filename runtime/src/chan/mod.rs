@@ -1,0 +1,1411 @@
+//! Channels: Go's `hchan`, with direct hand-off between goroutines.
+//!
+//! Models `runtime/chan.go` (`makechan`, `chansend`, `send`, `chanrecv`, `recv`,
+//! `closechan`, `waitq.enqueue`, `waitq.dequeue`) and the `sudog` of
+//! `runtime/runtime2.go`. `select.rs` beside this file models `select.go`.
+//!
+//! # Design
+//!
+//! A channel is one heap object, [`HChan`], shared by every [`Sender`] and
+//! [`Receiver`] through an `Arc`. It holds a lock and, under it, Go's fields: the
+//! ring buffer (`buf`, `dataqsiz`, `qcount`, `sendx`, `recvx`), the `closed` flag,
+//! and two FIFO wait queues, `recvq` and `sendq`, of parked goroutines. A parked
+//! goroutine is represented by a [`Sudog`] ("pseudo-g") that lives **on the parked
+//! goroutine's own stack**, in the frame of the `send`/`recv`/`select` call that
+//! parked; the queues are intrusive doubly linked lists of pointers to them. No
+//! operation allocates.
+//!
+//! Each operation takes the lock and then does the first thing that applies, in
+//! Go's order:
+//!
+//! * **send** (`chansend`): closed → panic `send on closed channel`; a receiver is
+//!   parked → copy the value straight into that receiver's slot (the `elem` of its
+//!   sudog, on its stack), mark it successful and make it runnable (`send`,
+//!   `goready`: it lands in this P's `runnext`) — the buffer is never touched;
+//!   room in the buffer → `buf[sendx]`; otherwise enqueue a sudog whose `elem`
+//!   points at the value (still on the sender's stack) and park.
+//! * **receive** (`chanrecv`): closed and empty → `None`; a sender is parked →
+//!   `recv`: on an unbuffered channel take its value directly; on a full buffer take
+//!   the head `buf[recvx]` and move the sender's value into the slot just freed (the
+//!   tail, since the ring is full), so FIFO order across buffer and parked senders is
+//!   kept; data in the buffer → take it; otherwise park with an empty slot for a
+//!   sender (or `close`) to fill.
+//! * **close** (`closechan`): closed → panic `close of closed channel`; mark closed,
+//!   dequeue every waiter with `success = false` (receivers then return `None`,
+//!   senders panic), release the lock, and only then wake them all.
+//!
+//! # Where values in flight live
+//!
+//! A value is in exactly one of three places: the sender's hands (a Rust local), a
+//! buffer slot in the heap-allocated `HChan`, or the `elem` slot a sudog points to —
+//! a `MaybeUninit<T>` in the frame of the parked goroutine (a parked sender's value,
+//! or the slot a parked receiver waits to have filled). That frame is on the
+//! goroutine's stack, inside the `[sp, hi)` range that `StoppedWorld::goroutines()`
+//! reports, so a conservative stack scan sees values in flight; the buffer will be
+//! made visible to the collector with the channel object itself.
+//!
+//! # Invariants (all under `lock`)
+//!
+//! * `recvq` non-empty ⇒ the buffer is empty; `sendq` non-empty ⇒ the buffer is
+//!   full (both as in Go; they are what make the three cases above exhaustive).
+//! * A sudog is in at most one queue, and it is there only while its owner is parked
+//!   (or, for a select, until pass 3 takes it out).
+//! * A closed channel has empty wait queues.
+//!
+//! # Memory ordering
+//!
+//! Every field of the channel is read and written under `lock`, whose acquire and
+//! release order them. A sudog is written by the waker (value, `success`) while it
+//! holds the lock and after it dequeued the sudog; the owner reads it after it was
+//! woken: for a goroutine through `ready` → run queue → `execute` (release/acquire
+//! in the run queue), for a thread through [`ThreadParker`]'s `woken` flag
+//! (release store / acquire load). The waker copies what it needs out of the sudog
+//! before it wakes the owner and never touches it afterwards: from that moment the
+//! owner may return and its stack frame is gone. A waker cannot find a goroutine
+//! still running: the goroutine enqueues its sudog under the lock and the lock is
+//! released only by `gopark`'s unlock function on g0, after the switch.
+//!
+//! # What gort simplifies on purpose
+//!
+//! * The element type is a Rust type parameter, so there is no `elemtype`/`elemsize`
+//!   and no `typedmemmove`: a move is a `ptr::read`/`ptr::write`.
+//! * Sudogs are not cached per P (`acquireSudog`): they are plain locals of the
+//!   blocking frame, which costs nothing to create.
+//! * No lock-free fast paths for non-blocking operations on an empty/full channel
+//!   (Go's `full(c)`/`empty(c)` peeks): every operation takes the lock, which is
+//!   uncontended in the common case (one CAS).
+//! * No `nil` channel value: [`never`] (and [`Sender::never`]) build a handle that
+//!   behaves like one (blocks forever, never ready in a select).
+//! * A non-blocking send on a closed channel ([`Sender::try_send`]) returns
+//!   [`TrySendError::Closed`] instead of panicking, so a timer callback running on
+//!   g0 can never panic; a `select!` send arm on a closed channel does panic, as
+//!   Go's `select` does (with or without `default`).
+//! * No `chan` debug hooks (race detector, `blockprofile`, `acquiretime`).
+
+use crate::loom::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+#[cfg(not(loom))]
+use crate::proc::g::{WaitReason, G};
+
+pub mod select;
+
+#[cfg(all(test, loom))]
+mod loom_model;
+
+// ---------------------------------------------------------------------------------
+// The channel lock.
+
+/// The lock of one channel (Go's `hchan.lock`, a runtime `mutex`).
+///
+/// A `parking_lot` raw mutex: one CAS to take and one to release when
+/// uncontended, a short spin and then a futex wait when not. It is never held
+/// across a goroutine switch except through `gopark`'s unlock function, which
+/// releases it on g0 of the same OS thread. Under loom it is a spin lock on a loom
+/// atomic (loom cannot model parking_lot), with the same acquire/release edges.
+pub(crate) struct ChanLock {
+    #[cfg(not(loom))]
+    raw: parking_lot::RawMutex,
+    #[cfg(loom)]
+    held: AtomicBool,
+}
+
+impl ChanLock {
+    fn new() -> Self {
+        ChanLock {
+            #[cfg(not(loom))]
+            raw: <parking_lot::RawMutex as parking_lot::lock_api::RawMutex>::INIT,
+            #[cfg(loom)]
+            held: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn lock(&self) {
+        #[cfg(not(loom))]
+        parking_lot::lock_api::RawMutex::lock(&self.raw);
+        #[cfg(loom)]
+        while self
+            .held
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            loom::thread::yield_now();
+        }
+    }
+
+    /// # Safety
+    /// The caller (or the goroutine g0 is unlocking for) holds the lock.
+    pub(crate) unsafe fn unlock(&self) {
+        // SAFETY: the lock is held, by the contract.
+        #[cfg(not(loom))]
+        unsafe {
+            parking_lot::lock_api::RawMutex::unlock(&self.raw)
+        };
+        #[cfg(loom)]
+        self.held.store(false, Ordering::Release);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Waiters and sudogs.
+
+/// Who to wake when a sudog is served: a goroutine, or a plain OS thread that
+/// called a channel operation outside any runtime.
+#[derive(Clone, Copy)]
+pub(crate) enum Waiter {
+    #[cfg(not(loom))]
+    G(&'static G),
+    /// Points at a parker on the waiting thread's stack; valid until `woken` is set.
+    Thread(*const ThreadParker),
+}
+
+impl Waiter {
+    /// Makes the waiter run again (`goready`, or sets the flag and unparks the
+    /// thread). The last thing a waker does with the sudog's owner.
+    ///
+    /// # Safety
+    /// The waiter was dequeued by the caller, who is the only one to wake it, and it
+    /// has not been woken yet (so a `Thread` parker is still alive).
+    pub(crate) unsafe fn wake(self) {
+        match self {
+            #[cfg(not(loom))]
+            Waiter::G(gp) => crate::proc::sched::ready(gp),
+            Waiter::Thread(p) => {
+                // SAFETY: the thread waits until `woken` is set, so the parker is
+                // alive until the store below; after it we use only our clone.
+                let thread = unsafe { (*p).thread.clone() };
+                // SAFETY: as above.
+                unsafe { (*p).woken.store(true, Ordering::Release) };
+                thread.unpark();
+            }
+        }
+    }
+}
+
+#[cfg(not(loom))]
+type Thread = std::thread::Thread;
+#[cfg(loom)]
+type Thread = loom::thread::Thread;
+
+/// How a thread outside the runtime waits (the runtime's own threads never use it
+/// for goroutines: those park with `gopark`).
+pub(crate) struct ThreadParker {
+    woken: AtomicBool,
+    thread: Thread,
+}
+
+impl ThreadParker {
+    pub(crate) fn new() -> Self {
+        ThreadParker {
+            woken: AtomicBool::new(false),
+            #[cfg(not(loom))]
+            thread: std::thread::current(),
+            #[cfg(loom)]
+            thread: loom::thread::current(),
+        }
+    }
+
+    /// Blocks until [`Waiter::wake`]; its acquire load pairs with the waker's
+    /// release store, so everything the waker wrote to our sudog is visible.
+    pub(crate) fn wait(&self) {
+        while !self.woken.load(Ordering::Acquire) {
+            #[cfg(not(loom))]
+            std::thread::park();
+            #[cfg(loom)]
+            loom::thread::park();
+        }
+    }
+}
+
+/// The shared state of one blocked `select` (Go keeps it in `g.selectDone` and
+/// `g.param`): 0 while undecided, then 1 + the index of the winning case. It lives
+/// in the selecting frame; every sudog of that select points to it.
+pub(crate) struct SelectDone {
+    done: AtomicU32,
+}
+
+impl SelectDone {
+    pub(crate) fn new() -> Self {
+        SelectDone {
+            done: AtomicU32::new(0),
+        }
+    }
+
+    /// The winning case, once woken (`None` before).
+    pub(crate) fn winner(&self) -> Option<usize> {
+        match self.done.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(n as usize - 1),
+        }
+    }
+}
+
+/// A waiting goroutine's entry in a channel queue (Go's `sudog`). Lives in the
+/// blocked frame, on the waiter's stack; the channel only links pointers to it.
+///
+/// Fields are `Cell`s: the owner and the waker touch them at different times (the
+/// owner before it enqueues and after it was woken, the waker under the channel
+/// lock in between), never at once.
+pub(crate) struct Sudog {
+    /// Who to wake.
+    waiter: Cell<Option<Waiter>>,
+    /// The value slot: a sender's `MaybeUninit<T>` holding the value, or a
+    /// receiver's empty `MaybeUninit<T>` to fill. Type-erased; the channel knows `T`.
+    elem: Cell<*mut ()>,
+    next: Cell<*const Sudog>,
+    prev: Cell<*const Sudog>,
+    /// True if the operation completed with a value passed (false: woken by close).
+    success: Cell<bool>,
+    /// The select this sudog belongs to, or null (Go's `isSelect`).
+    sel: Cell<*const SelectDone>,
+    /// Its case index in that select.
+    case: Cell<u32>,
+}
+
+impl Sudog {
+    pub(crate) fn new() -> Self {
+        Sudog {
+            waiter: Cell::new(None),
+            elem: Cell::new(std::ptr::null_mut()),
+            next: Cell::new(std::ptr::null()),
+            prev: Cell::new(std::ptr::null()),
+            success: Cell::new(false),
+            sel: Cell::new(std::ptr::null()),
+            case: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn success(&self) -> bool {
+        self.success.get()
+    }
+
+    pub(crate) fn set_select(&self, sel: &SelectDone, case: usize, w: Waiter) {
+        self.sel.set(sel);
+        self.case.set(case as u32);
+        self.waiter.set(Some(w));
+    }
+
+    pub(crate) fn set_elem(&self, elem: *mut ()) {
+        self.elem.set(elem);
+    }
+
+    fn waiter(&self) -> Waiter {
+        self.waiter.get().expect("sudog without a waiter")
+    }
+}
+
+/// A FIFO of sudogs (Go's `waitq`), intrusive, doubly linked so that a select can
+/// take its sudog out of the middle (`dequeueSudoG`).
+struct WaitQ {
+    first: *const Sudog,
+    last: *const Sudog,
+}
+
+impl WaitQ {
+    const fn new() -> Self {
+        WaitQ {
+            first: std::ptr::null(),
+            last: std::ptr::null(),
+        }
+    }
+
+    /// # Safety
+    /// `sg` stays valid while queued (its owner is parked, or holds the lock).
+    unsafe fn enqueue(&mut self, sg: *const Sudog) {
+        // SAFETY: `sg` and every queued sudog are valid (contract, invariant).
+        unsafe {
+            (*sg).next.set(std::ptr::null());
+            (*sg).prev.set(self.last);
+            if self.last.is_null() {
+                self.first = sg;
+            } else {
+                (*self.last).next.set(sg);
+            }
+        }
+        self.last = sg;
+    }
+
+    /// The oldest sudog that can still be served. A select's sudog whose select
+    /// was already won elsewhere (the `SelectDone` CAS fails) is dropped from the
+    /// queue and skipped: its owner is about to take it out anyway (pass 3).
+    ///
+    /// # Safety
+    /// Called under the channel lock; queued sudogs are valid.
+    unsafe fn dequeue(&mut self) -> Option<&Sudog> {
+        loop {
+            if self.first.is_null() {
+                return None;
+            }
+            // SAFETY: queued sudogs are valid: their owners are parked, and a
+            // select's owner cannot leave its frame before it re-locks this channel.
+            let sg = unsafe { &*self.first };
+            let y = sg.next.get();
+            if y.is_null() {
+                self.first = std::ptr::null();
+                self.last = std::ptr::null();
+            } else {
+                // SAFETY: as above.
+                unsafe { (*y).prev.set(std::ptr::null()) };
+                self.first = y;
+                sg.next.set(std::ptr::null());
+            }
+            let sel = sg.sel.get();
+            if !sel.is_null() {
+                // SAFETY: the SelectDone lives in the selecting frame, which cannot
+                // return before it re-locks this channel (we hold the lock).
+                let won = unsafe { &*sel }.done.compare_exchange(
+                    0,
+                    sg.case.get() + 1,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                if won.is_err() {
+                    continue;
+                }
+            }
+            return Some(sg);
+        }
+    }
+
+    /// Takes `sg` out if it is still queued (Go's `dequeueSudoG`).
+    ///
+    /// # Safety
+    /// Under the channel lock this queue belongs to; `sg` is valid.
+    unsafe fn remove(&mut self, sg: *const Sudog) {
+        // SAFETY: `sg` and its neighbours are valid (queued or `sg` itself).
+        unsafe {
+            let x = (*sg).prev.get();
+            let y = (*sg).next.get();
+            if !x.is_null() {
+                if !y.is_null() {
+                    (*x).next.set(y);
+                    (*y).prev.set(x);
+                } else {
+                    (*x).next.set(std::ptr::null());
+                    self.last = x;
+                }
+            } else if !y.is_null() {
+                (*y).prev.set(std::ptr::null());
+                self.first = y;
+            } else if self.first == sg {
+                self.first = std::ptr::null();
+                self.last = std::ptr::null();
+            } else {
+                // Not queued: a waker dequeued it (and lost the select CAS).
+                return;
+            }
+            (*sg).next.set(std::ptr::null());
+            (*sg).prev.set(std::ptr::null());
+        }
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.first.is_null()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Parking the caller.
+
+/// What a parked caller waits on, for the goroutine's wait reason.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    Send,
+    Recv,
+    Select,
+}
+
+#[cfg(not(loom))]
+impl Wait {
+    fn reason(self) -> WaitReason {
+        match self {
+            Wait::Send => WaitReason::ChanSend,
+            Wait::Recv => WaitReason::ChanReceive,
+            Wait::Select => WaitReason::Select,
+        }
+    }
+}
+
+/// How to release the lock(s) a parking caller holds.
+pub(crate) enum Commit {
+    /// One channel's lock (in the heap-allocated `HChan`).
+    Chan(*const ChanLock),
+    /// A select's locks (see `select::selunlock_raw`).
+    Select(*const select::LockList),
+}
+
+impl Commit {
+    /// # Safety
+    /// As for the unlock functions this dispatches to.
+    unsafe fn release(&self) {
+        match *self {
+            // SAFETY: the caller holds this lock (contract).
+            Commit::Chan(l) => unsafe { (*l).unlock() },
+            // SAFETY: as for `selunlock_raw`.
+            Commit::Select(l) => unsafe { select::selunlock_raw(l) },
+        }
+    }
+}
+
+/// Parks the caller until a waker serves it: `register` (called with the waiter,
+/// locks still held) puts the caller's sudog(s) in the queue(s), then `commit`
+/// releases the locks — after the switch to g0 for a goroutine (`gopark`'s
+/// unlockf), at once for a plain thread, which then sleeps on its parker.
+///
+/// # Safety
+/// The caller holds the locks `commit` releases; `register` must enqueue sudogs
+/// that stay valid until woken (they are in the caller's frame).
+pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit, why: Wait) {
+    #[cfg(not(loom))]
+    if let Some(gp) = crate::proc::m::getg() {
+        register(Waiter::G(gp));
+        let u = match commit {
+            Commit::Chan(l) => crate::proc::m::UnlockF {
+                f: chanparkcommit,
+                data: l as *const (),
+            },
+            Commit::Select(l) => crate::proc::m::UnlockF {
+                f: select::selparkcommit,
+                data: l as *const (),
+            },
+        };
+        // SAFETY: for `Commit::Chan`, `data` is the lock inside the heap-allocated
+        // `HChan`, which the caller's `Arc` keeps alive across the park, and this
+        // goroutine holds it (released by `chanparkcommit` on g0, same thread).
+        // For `Commit::Select`, `data` is on this goroutine's stack, which gopark's
+        // contract normally forbids: `selparkcommit`'s SAFETY comment argues why
+        // this one use is sound.
+        unsafe { crate::proc::sched::gopark(Some(u), why.reason()) };
+        return;
+    }
+    let _ = why;
+    let parker = ThreadParker::new();
+    register(Waiter::Thread(&parker));
+    // SAFETY: we hold the locks (contract).
+    unsafe { commit.release() };
+    parker.wait();
+}
+
+/// g0's half of a channel park (`chanparkcommit`): releases the channel lock.
+///
+/// # Safety
+/// `data` is a `ChanLock` held by the goroutine that just switched out on this
+/// thread.
+#[cfg(not(loom))]
+unsafe fn chanparkcommit(data: *const (), _gp: &'static G) -> bool {
+    // SAFETY: by the contract.
+    unsafe { (*(data as *const ChanLock)).unlock() };
+    true
+}
+
+/// Blocks forever: an operation on a [`never`] channel (Go's nil channel), or a
+/// `select` with no cases.
+pub(crate) fn block_forever(_why: NeverWait) -> ! {
+    loop {
+        #[cfg(not(loom))]
+        if crate::proc::m::getg().is_some() {
+            let reason = match _why {
+                NeverWait::Send => WaitReason::ChanSendNilChan,
+                NeverWait::Recv => WaitReason::ChanReceiveNilChan,
+                NeverWait::Select => WaitReason::Select,
+                NeverWait::SelectNoCases => WaitReason::SelectNoCases,
+            };
+            // SAFETY: no unlock function; nobody will ever ready this goroutine.
+            unsafe { crate::proc::sched::gopark(None, reason) };
+            continue;
+        }
+        #[cfg(not(loom))]
+        std::thread::park();
+        #[cfg(loom)]
+        loom::thread::park();
+    }
+}
+
+/// Why a caller blocks forever.
+#[derive(Clone, Copy)]
+pub(crate) enum NeverWait {
+    Send,
+    Recv,
+    Select,
+    SelectNoCases,
+}
+
+/// A safepoint at the start of every blocking channel operation.
+#[inline]
+fn preempt_check() {
+    #[cfg(not(loom))]
+    crate::proc::sched::preempt_check();
+}
+
+// ---------------------------------------------------------------------------------
+// hchan.
+
+/// Go's `hchan`: the channel object every handle points to.
+pub(crate) struct HChan<T> {
+    lock: ChanLock,
+    /// The buffer's size (`dataqsiz`), fixed at `makechan`; read without the lock.
+    dataqsiz: usize,
+    /// Everything below is guarded by `lock`.
+    s: UnsafeCell<State<T>>,
+}
+
+struct State<T> {
+    /// Elements in the buffer.
+    qcount: usize,
+    /// The buffer: `dataqsiz` slots (none for an unbuffered channel).
+    buf: Box<[MaybeUninit<T>]>,
+    /// Next slot to send into / receive from.
+    sendx: usize,
+    recvx: usize,
+    /// Parked receivers and senders, FIFO.
+    recvq: WaitQ,
+    sendq: WaitQ,
+    closed: bool,
+}
+
+// SAFETY: the state is only touched under `lock`; values of T move between threads
+// (hence T: Send), never shared.
+unsafe impl<T: Send> Send for HChan<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for HChan<T> {}
+
+/// What a non-blocking send did, under the lock.
+pub(crate) enum SendPoll<T> {
+    /// Delivered; wake this receiver (after unlocking) if any.
+    Done(Option<Waiter>),
+    Full(T),
+    Closed(T),
+}
+
+/// What a non-blocking receive did, under the lock.
+pub(crate) enum RecvPoll<T> {
+    /// A value; wake this sender (after unlocking) if any.
+    Value(T, Option<Waiter>),
+    /// Closed and drained.
+    Closed,
+    Empty,
+}
+
+impl<T> HChan<T> {
+    /// `makechan`.
+    fn new(cap: usize) -> Self {
+        let buf = (0..cap).map(|_| MaybeUninit::uninit()).collect();
+        HChan {
+            lock: ChanLock::new(),
+            dataqsiz: cap,
+            s: UnsafeCell::new(State {
+                qcount: 0,
+                buf,
+                sendx: 0,
+                recvx: 0,
+                recvq: WaitQ::new(),
+                sendq: WaitQ::new(),
+                closed: false,
+            }),
+        }
+    }
+
+    pub(crate) fn lock_ref(&self) -> &ChanLock {
+        &self.lock
+    }
+
+    /// # Safety
+    /// The lock is held, and the reference is dropped before it is released.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn state(&self) -> &mut State<T> {
+        // SAFETY: the lock gives exclusive access (contract).
+        unsafe { &mut *self.s.get() }
+    }
+
+    /// The body of `chansend` after `lock`, without blocking: Go's cases 1-3.
+    ///
+    /// # Safety
+    /// The lock is held.
+    pub(crate) unsafe fn send_locked(&self, v: T) -> SendPoll<T> {
+        // SAFETY: the lock is held (contract).
+        let s = unsafe { self.state() };
+        if s.closed {
+            return SendPoll::Closed(v);
+        }
+        // SAFETY: under the lock; queued sudogs are valid.
+        if let Some(sg) = unsafe { s.recvq.dequeue() } {
+            // `send`: straight into the parked receiver's slot, on its stack.
+            // SAFETY: a receiver's elem is an empty MaybeUninit<T> in its frame,
+            // alive until it is woken, and nobody else writes it.
+            unsafe { (sg.elem.get() as *mut T).write(v) };
+            sg.success.set(true);
+            return SendPoll::Done(Some(sg.waiter()));
+        }
+        if s.qcount < s.buf.len() {
+            s.buf[s.sendx].write(v);
+            s.sendx += 1;
+            if s.sendx == s.buf.len() {
+                s.sendx = 0;
+            }
+            s.qcount += 1;
+            return SendPoll::Done(None);
+        }
+        SendPoll::Full(v)
+    }
+
+    /// The body of `chanrecv` after `lock`, without blocking.
+    ///
+    /// # Safety
+    /// The lock is held.
+    pub(crate) unsafe fn recv_locked(&self) -> RecvPoll<T> {
+        // SAFETY: the lock is held (contract).
+        let s = unsafe { self.state() };
+        if s.closed && s.qcount == 0 {
+            return RecvPoll::Closed;
+        }
+        // SAFETY: under the lock; queued sudogs are valid.
+        if let Some(sg) = unsafe { s.sendq.dequeue() } {
+            // `recv`.
+            let src = sg.elem.get() as *const T;
+            let v = if s.buf.is_empty() {
+                // Unbuffered: take the sender's value directly.
+                // SAFETY: a sender's elem holds its value until it is woken;
+                // dequeuing it made us its only reader.
+                unsafe { src.read() }
+            } else {
+                // Full buffer (a sender is parked): take the head, and put the
+                // sender's value in the slot just freed, which is now the tail.
+                // SAFETY: qcount == len (sendq non-empty), so the head slot is
+                // initialised; the sender's value as above.
+                let head = unsafe { s.buf[s.recvx].assume_init_read() };
+                // SAFETY: as above.
+                s.buf[s.recvx].write(unsafe { src.read() });
+                s.recvx += 1;
+                if s.recvx == s.buf.len() {
+                    s.recvx = 0;
+                }
+                s.sendx = s.recvx;
+                head
+            };
+            sg.success.set(true);
+            return RecvPoll::Value(v, Some(sg.waiter()));
+        }
+        if s.qcount > 0 {
+            // SAFETY: qcount > 0: the slot at recvx holds a value.
+            let v = unsafe { s.buf[s.recvx].assume_init_read() };
+            s.recvx += 1;
+            if s.recvx == s.buf.len() {
+                s.recvx = 0;
+            }
+            s.qcount -= 1;
+            return RecvPoll::Value(v, None);
+        }
+        RecvPoll::Empty
+    }
+
+    /// Puts `sg` on the receive or send queue.
+    ///
+    /// # Safety
+    /// The lock is held; `sg` stays valid while queued.
+    pub(crate) unsafe fn enqueue(&self, sg: &Sudog, send: bool) {
+        // SAFETY: the lock is held (contract).
+        let s = unsafe { self.state() };
+        let q = if send { &mut s.sendq } else { &mut s.recvq };
+        // SAFETY: contract.
+        unsafe { q.enqueue(sg) };
+    }
+
+    /// Takes `sg` out of its queue if still there (select pass 3).
+    ///
+    /// # Safety
+    /// The lock is held; `sg` is valid.
+    pub(crate) unsafe fn dequeue_sudog(&self, sg: &Sudog, send: bool) {
+        // SAFETY: the lock is held (contract).
+        let s = unsafe { self.state() };
+        let q = if send { &mut s.sendq } else { &mut s.recvq };
+        // SAFETY: contract.
+        unsafe { q.remove(sg) };
+    }
+
+    /// `chansend` with `block = true`.
+    fn send(&self, v: T) {
+        preempt_check();
+        self.lock.lock();
+        // SAFETY: locked.
+        match unsafe { self.send_locked(v) } {
+            SendPoll::Done(w) => {
+                // SAFETY: locked by us.
+                unsafe { self.lock.unlock() };
+                if let Some(w) = w {
+                    // SAFETY: we dequeued it; nobody else will wake it.
+                    unsafe { w.wake() };
+                }
+            }
+            SendPoll::Closed(v) => {
+                // SAFETY: locked by us.
+                unsafe { self.lock.unlock() };
+                drop(v);
+                panic!("send on closed channel");
+            }
+            SendPoll::Full(v) => {
+                // Park with the value on our stack; a receiver takes it from there.
+                let mut slot = MaybeUninit::new(v);
+                let sg = Sudog::new();
+                sg.elem.set(slot.as_mut_ptr() as *mut ());
+                // SAFETY: we hold the lock; `sg` and `slot` live in this frame,
+                // which stays put until we are woken.
+                unsafe {
+                    park(
+                        |w| {
+                            sg.waiter.set(Some(w));
+                            self.enqueue(&sg, true);
+                        },
+                        Commit::Chan(&self.lock),
+                        Wait::Send,
+                    )
+                };
+                if !sg.success() {
+                    // Woken by close: the value is still ours.
+                    // SAFETY: nobody took it (success is false).
+                    drop(unsafe { slot.assume_init() });
+                    panic!("send on closed channel");
+                }
+            }
+        }
+    }
+
+    /// `chansend` with `block = false`.
+    fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        self.lock.lock();
+        // SAFETY: locked.
+        let r = unsafe { self.send_locked(v) };
+        // SAFETY: locked by us.
+        unsafe { self.lock.unlock() };
+        match r {
+            SendPoll::Done(w) => {
+                if let Some(w) = w {
+                    // SAFETY: we dequeued it; nobody else will wake it.
+                    unsafe { w.wake() };
+                }
+                Ok(())
+            }
+            SendPoll::Full(v) => Err(TrySendError::Full(v)),
+            SendPoll::Closed(v) => Err(TrySendError::Closed(v)),
+        }
+    }
+
+    /// `chanrecv` with `block = true`: None once closed and drained.
+    fn recv(&self) -> Option<T> {
+        preempt_check();
+        self.lock.lock();
+        // SAFETY: locked.
+        match unsafe { self.recv_locked() } {
+            RecvPoll::Value(v, w) => {
+                // SAFETY: locked by us.
+                unsafe { self.lock.unlock() };
+                if let Some(w) = w {
+                    // SAFETY: we dequeued it; nobody else will wake it.
+                    unsafe { w.wake() };
+                }
+                Some(v)
+            }
+            RecvPoll::Closed => {
+                // SAFETY: locked by us.
+                unsafe { self.lock.unlock() };
+                None
+            }
+            RecvPoll::Empty => {
+                let mut slot = MaybeUninit::<T>::uninit();
+                let sg = Sudog::new();
+                sg.elem.set(slot.as_mut_ptr() as *mut ());
+                // SAFETY: we hold the lock; `sg` and `slot` live in this frame.
+                unsafe {
+                    park(
+                        |w| {
+                            sg.waiter.set(Some(w));
+                            self.enqueue(&sg, false);
+                        },
+                        Commit::Chan(&self.lock),
+                        Wait::Recv,
+                    )
+                };
+                // success: a sender filled the slot; otherwise close woke us.
+                // SAFETY: a successful waker wrote the slot before waking us.
+                sg.success().then(|| unsafe { slot.assume_init() })
+            }
+        }
+    }
+
+    /// `chanrecv` with `block = false`.
+    fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.lock.lock();
+        // SAFETY: locked.
+        let r = unsafe { self.recv_locked() };
+        // SAFETY: locked by us.
+        unsafe { self.lock.unlock() };
+        match r {
+            RecvPoll::Value(v, w) => {
+                if let Some(w) = w {
+                    // SAFETY: we dequeued it; nobody else will wake it.
+                    unsafe { w.wake() };
+                }
+                Ok(v)
+            }
+            RecvPoll::Closed => Err(TryRecvError::Closed),
+            RecvPoll::Empty => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// `closechan`.
+    fn close(&self) {
+        self.lock.lock();
+        // SAFETY: locked; `s` is dropped before the unlock below.
+        let s = unsafe { self.state() };
+        if s.closed {
+            // SAFETY: locked by us.
+            unsafe { self.lock.unlock() };
+            panic!("close of closed channel");
+        }
+        s.closed = true;
+        // Collect every waiter (receivers first, as Go does), chained through
+        // `next`, which the dequeue cleared and nobody else now writes.
+        let mut head: *const Sudog = std::ptr::null();
+        let mut tail: *const Sudog = std::ptr::null();
+        for q in [&mut s.recvq, &mut s.sendq] {
+            // SAFETY: under the lock; queued sudogs are valid.
+            while let Some(sg) = unsafe { q.dequeue() } {
+                sg.success.set(false);
+                if tail.is_null() {
+                    head = sg;
+                } else {
+                    // SAFETY: `tail` is a dequeued sudog whose owner is still
+                    // parked (only we can wake it).
+                    unsafe { (*tail).next.set(sg) };
+                }
+                tail = sg;
+            }
+        }
+        // SAFETY: locked by us.
+        unsafe { self.lock.unlock() };
+        // Wake them all, outside the lock. Read `next` before each wake-up: from
+        // then on that sudog's frame may be gone.
+        while !head.is_null() {
+            // SAFETY: dequeued above, owner still parked.
+            let (next, w) = unsafe { ((*head).next.get(), (*head).waiter()) };
+            // SAFETY: we dequeued it; nobody else will wake it.
+            unsafe { w.wake() };
+            head = next;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lock.lock();
+        // SAFETY: locked.
+        let n = unsafe { self.state() }.qcount;
+        // SAFETY: locked by us.
+        unsafe { self.lock.unlock() };
+        n
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock.lock();
+        // SAFETY: locked.
+        let c = unsafe { self.state() }.closed;
+        // SAFETY: locked by us.
+        unsafe { self.lock.unlock() };
+        c
+    }
+
+    fn cap(&self) -> usize {
+        self.dataqsiz
+    }
+}
+
+impl<T> Drop for HChan<T> {
+    fn drop(&mut self) {
+        let s = self.s.get_mut();
+        #[cfg(test)]
+        debug_assert!(s.recvq.is_empty() && s.sendq.is_empty());
+        let cap = s.buf.len();
+        for i in 0..s.qcount {
+            // SAFETY: the qcount slots from recvx (wrapping) hold values.
+            unsafe { s.buf[(s.recvx + i) % cap].assume_init_drop() };
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The public handles.
+
+/// Makes a channel of capacity `cap` (Go's `make(chan T, cap)`); `cap == 0` is an
+/// unbuffered channel, where every send waits for a receiver.
+///
+/// Both halves can be cloned; all clones share the channel. Dropping handles does
+/// not close it: as in Go, a channel is closed only by an explicit
+/// [`Sender::close`].
+///
+/// # Example
+///
+/// ```
+/// gort_runtime::run(|| {
+///     let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
+///     gort_runtime::go(move || {
+///         for i in 0..3 {
+///             tx.send(i);
+///         }
+///         tx.close();
+///     });
+///     let got: Vec<u32> = rx.iter().collect();
+///     assert_eq!(got, [0, 1, 2]);
+/// });
+/// ```
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let c = Arc::new(HChan::new(cap));
+    (Sender { c: Some(c.clone()) }, Receiver { c: Some(c) })
+}
+
+/// A receiver that is never ready: Go's `nil` channel. `recv` blocks forever (the
+/// goroutine parks with wait reason `chan receive (nil chan)`), `try_recv` reports
+/// `Empty`, and a `select!` case on it is never chosen — the usual way to switch a
+/// case off.
+///
+/// # Example
+///
+/// ```
+/// use gort_runtime::chan;
+/// gort_runtime::run(|| {
+///     let (tx, rx) = chan::bounded::<u8>(1);
+///     tx.send(7);
+///     let off = chan::never::<u8>();
+///     let v = gort_runtime::select! {
+///         recv(off) -> _ => unreachable!(),
+///         recv(rx) -> v => v,
+///     };
+///     assert_eq!(v, Some(7));
+/// });
+/// ```
+pub fn never<T>() -> Receiver<T> {
+    Receiver { c: None }
+}
+
+/// The sending half of a channel. Cloning it gives another handle to the same
+/// channel.
+///
+/// # Example
+///
+/// ```
+/// let (tx, rx) = gort_runtime::chan::bounded::<&str>(1);
+/// tx.send("hi");
+/// assert_eq!(rx.recv(), Some("hi"));
+/// ```
+pub struct Sender<T> {
+    pub(crate) c: Option<Arc<HChan<T>>>,
+}
+
+/// The receiving half of a channel. Cloning it gives another handle to the same
+/// channel; iterate it to receive until the channel is closed and drained.
+///
+/// # Example
+///
+/// ```
+/// let (tx, rx) = gort_runtime::chan::bounded::<u8>(2);
+/// tx.send(1);
+/// tx.send(2);
+/// tx.close();
+/// assert_eq!(rx.iter().sum::<u8>(), 3);
+/// ```
+pub struct Receiver<T> {
+    pub(crate) c: Option<Arc<HChan<T>>>,
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        Sender { c: self.c.clone() }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver { c: self.c.clone() }
+    }
+}
+
+impl<T> Sender<T> {
+    /// A sender that is never ready (Go's `nil` channel): `send` blocks forever
+    /// (wait reason `chan send (nil chan)`), `try_send` reports `Full`, and a
+    /// `select!` send arm on it is never chosen.
+    ///
+    /// ```
+    /// let tx = gort_runtime::chan::Sender::<u8>::never();
+    /// assert!(tx.try_send(1).is_err());
+    /// ```
+    pub fn never() -> Self {
+        Sender { c: None }
+    }
+
+    /// Sends `v`, blocking until a receiver takes it (unbuffered) or there is room
+    /// in the buffer (Go's `ch <- v`). A goroutine parks (wait reason `chan send`);
+    /// a plain thread outside the runtime blocks.
+    ///
+    /// # Panics
+    /// `send on closed channel` if the channel is closed, or is closed while this
+    /// send waits.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let (tx, rx) = gort_runtime::chan::bounded(0);
+    ///     gort_runtime::go(move || tx.send(42));
+    ///     assert_eq!(rx.recv(), Some(42));
+    /// });
+    /// ```
+    pub fn send(&self, v: T) {
+        match &self.c {
+            Some(c) => c.send(v),
+            None => block_forever(NeverWait::Send),
+        }
+    }
+
+    /// Sends `v` if that can be done without blocking. Never blocks and never
+    /// panics, so it is safe from a timer callback or any non-goroutine context.
+    ///
+    /// Unlike Go's non-blocking send (`select` with `default`), a closed channel is
+    /// reported as [`TrySendError::Closed`] rather than a panic.
+    ///
+    /// ```
+    /// use gort_runtime::chan::{bounded, TrySendError};
+    /// let (tx, rx) = bounded(1);
+    /// assert!(tx.try_send(1).is_ok());
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// assert_eq!(rx.recv(), Some(1));
+    /// tx.close();
+    /// assert_eq!(tx.try_send(3), Err(TrySendError::Closed(3)));
+    /// ```
+    pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        match &self.c {
+            Some(c) => c.try_send(v),
+            None => Err(TrySendError::Full(v)),
+        }
+    }
+
+    /// Closes the channel (Go's `close(ch)`): parked receivers wake with `None`
+    /// (after the buffer is drained, receivers get `None`), parked senders wake and
+    /// panic.
+    ///
+    /// # Panics
+    /// `close of closed channel` if it is already closed; `close of nil channel` on
+    /// [`Sender::never`].
+    ///
+    /// ```
+    /// let (tx, rx) = gort_runtime::chan::bounded::<u8>(1);
+    /// tx.send(5);
+    /// tx.close();
+    /// assert_eq!(rx.recv(), Some(5));
+    /// assert_eq!(rx.recv(), None);
+    /// ```
+    pub fn close(&self) {
+        match &self.c {
+            Some(c) => c.close(),
+            None => panic!("close of nil channel"),
+        }
+    }
+
+    /// Values in the buffer now (Go's `len(ch)`).
+    ///
+    /// ```
+    /// let (tx, _rx) = gort_runtime::chan::bounded(4);
+    /// tx.send(());
+    /// assert_eq!(tx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.c.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// Whether the buffer is empty now.
+    ///
+    /// ```
+    /// let (tx, _rx) = gort_runtime::chan::bounded::<u8>(4);
+    /// assert!(tx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity (Go's `cap(ch)`); 0 for an unbuffered channel.
+    ///
+    /// ```
+    /// let (tx, _rx) = gort_runtime::chan::bounded::<u8>(4);
+    /// assert_eq!(tx.cap(), 4);
+    /// ```
+    pub fn cap(&self) -> usize {
+        self.c.as_ref().map_or(0, |c| c.cap())
+    }
+
+    /// Whether the channel has been closed.
+    ///
+    /// ```
+    /// let (tx, _rx) = gort_runtime::chan::bounded::<u8>(0);
+    /// tx.close();
+    /// assert!(tx.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.c.as_ref().is_some_and(|c| c.is_closed())
+    }
+
+    pub(crate) fn hchan(&self) -> Option<&HChan<T>> {
+        self.c.as_deref()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a value, blocking until one is available (Go's `v, ok := <-ch`).
+    /// Returns `None` once the channel is closed and its buffer drained. A
+    /// goroutine parks (wait reason `chan receive`); a plain thread blocks.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let (tx, rx) = gort_runtime::chan::bounded(0);
+    ///     gort_runtime::go(move || { tx.send("x"); tx.close(); });
+    ///     assert_eq!(rx.recv(), Some("x"));
+    ///     assert_eq!(rx.recv(), None);
+    /// });
+    /// ```
+    pub fn recv(&self) -> Option<T> {
+        match &self.c {
+            Some(c) => c.recv(),
+            None => block_forever(NeverWait::Recv),
+        }
+    }
+
+    /// Receives a value if one is ready, without blocking.
+    ///
+    /// ```
+    /// use gort_runtime::chan::{bounded, TryRecvError};
+    /// let (tx, rx) = bounded(1);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send(9);
+    /// assert_eq!(rx.try_recv(), Ok(9));
+    /// tx.close();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        match &self.c {
+            Some(c) => c.try_recv(),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// An iterator that receives until the channel is closed and drained (Go's
+    /// `for v := range ch`).
+    ///
+    /// ```
+    /// let (tx, rx) = gort_runtime::chan::bounded(3);
+    /// for i in 0..3 { tx.send(i); }
+    /// tx.close();
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Values in the buffer now (Go's `len(ch)`).
+    ///
+    /// ```
+    /// let (tx, rx) = gort_runtime::chan::bounded(4);
+    /// tx.send(1);
+    /// assert_eq!(rx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.c.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// Whether the buffer is empty now.
+    ///
+    /// ```
+    /// let (_tx, rx) = gort_runtime::chan::bounded::<u8>(4);
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer's capacity (Go's `cap(ch)`).
+    ///
+    /// ```
+    /// let (_tx, rx) = gort_runtime::chan::bounded::<u8>(0);
+    /// assert_eq!(rx.cap(), 0);
+    /// ```
+    pub fn cap(&self) -> usize {
+        self.c.as_ref().map_or(0, |c| c.cap())
+    }
+
+    /// Whether the channel has been closed (values may still be buffered).
+    ///
+    /// ```
+    /// let (tx, rx) = gort_runtime::chan::bounded::<u8>(1);
+    /// tx.send(1);
+    /// tx.close();
+    /// assert!(rx.is_closed());
+    /// assert_eq!(rx.recv(), Some(1));
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.c.as_ref().is_some_and(|c| c.is_closed())
+    }
+
+    pub(crate) fn hchan(&self) -> Option<&HChan<T>> {
+        self.c.as_deref()
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("chan", &self.c.as_ref().map(Arc::as_ptr))
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("chan", &self.c.as_ref().map(Arc::as_ptr))
+            .finish()
+    }
+}
+
+/// Receives until closed and drained; see [`Receiver::iter`].
+///
+/// ```
+/// let (tx, rx) = gort_runtime::chan::bounded(1);
+/// tx.send('a');
+/// tx.close();
+/// let mut it = rx.iter();
+/// assert_eq!(it.next(), Some('a'));
+/// assert_eq!(it.next(), None);
+/// ```
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv()
+    }
+}
+
+/// Receives until closed and drained, owning the receiver (`for v in rx`).
+///
+/// ```
+/// let (tx, rx) = gort_runtime::chan::bounded(2);
+/// tx.send(1);
+/// tx.send(2);
+/// tx.close();
+/// let mut n = 0;
+/// for v in rx { n += v; }
+/// assert_eq!(n, 3);
+/// ```
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+/// Why [`Sender::try_send`] failed; the value is handed back.
+///
+/// ```
+/// use gort_runtime::chan::{bounded, TrySendError};
+/// let (tx, _rx) = bounded::<u8>(0);
+/// match tx.try_send(1) {
+///     Err(TrySendError::Full(v)) => assert_eq!(v, 1), // nobody receiving
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The buffer is full (or, unbuffered, no receiver is waiting).
+    Full(T),
+    /// The channel is closed.
+    Closed(T),
+}
+
+impl<T> TrySendError<T> {
+    /// The value that was not sent.
+    ///
+    /// ```
+    /// let (tx, _rx) = gort_runtime::chan::bounded::<u8>(0);
+    /// assert_eq!(tx.try_send(3).unwrap_err().into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(v) | TrySendError::Closed(v) => v,
+        }
+    }
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("sending on a full channel"),
+            TrySendError::Closed(_) => f.write_str("sending on a closed channel"),
+        }
+    }
+}
+
+impl<T> std::error::Error for TrySendError<T> {}
+
+/// Why [`Receiver::try_recv`] failed.
+///
+/// ```
+/// use gort_runtime::chan::{bounded, TryRecvError};
+/// let (tx, rx) = bounded::<u8>(1);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// tx.close();
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing to receive now.
+    Empty,
+    /// Closed and drained: nothing will ever arrive.
+    Closed,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
+            TryRecvError::Closed => f.write_str("receiving on a closed channel"),
+        }
+    }
+}
+
+impl std::error::Error for TryRecvError {}
