@@ -148,3 +148,101 @@ fn sleep_outside_a_runtime_sleeps_the_thread() {
     time::sleep(Duration::from_millis(2));
     assert!(t.elapsed() >= Duration::from_millis(2));
 }
+
+#[test]
+fn a_timer_delivers_once_and_not_early() {
+    rt(2).run(|| {
+        let start = Instant::now();
+        let t = time::Timer::new(Duration::from_millis(3));
+        let at = t.c().recv().unwrap();
+        assert!(at.duration_since(start) >= Duration::from_millis(3));
+        time::sleep(Duration::from_millis(10));
+        assert!(t.c().try_recv().is_err(), "a one-shot timer fired twice");
+    });
+}
+
+/// Go 1.23's rule: once `stop` or `reset` returns, no value from the earlier
+/// arming is received — even if the timer had already fired into the channel.
+#[test]
+fn stop_and_reset_leave_no_stale_value() {
+    rt(2).run(|| {
+        let t = time::Timer::new(Duration::from_millis(1));
+        time::sleep(Duration::from_millis(10)); // fired; the value sits in the channel
+        assert!(!t.stop(), "it had fired");
+        assert!(t.c().try_recv().is_err(), "stale value after stop");
+
+        let t = time::Timer::new(Duration::from_millis(1));
+        time::sleep(Duration::from_millis(10));
+        let before_reset = Instant::now();
+        assert!(!t.reset(Duration::from_millis(20)));
+        let at = t.c().recv().unwrap();
+        assert!(
+            at >= before_reset + Duration::from_millis(20),
+            "received the old arming's value"
+        );
+    });
+}
+
+#[test]
+fn after_times_out_a_select() {
+    rt(2).run(|| {
+        let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
+        let start = Instant::now();
+        let got = gort_runtime::select! {
+            recv(rx) -> v => v,
+            recv(time::after(Duration::from_millis(5))) -> _ => None,
+        };
+        assert_eq!(got, None);
+        assert!(start.elapsed() >= Duration::from_millis(5));
+        // And a value that arrives first wins over the timeout.
+        gort_runtime::go(move || tx.send(9));
+        let got = gort_runtime::select! {
+            recv(rx) -> v => v,
+            recv(time::after(Duration::from_secs(60))) -> _ => None,
+        };
+        assert_eq!(got, Some(9));
+    });
+}
+
+#[test]
+fn a_ticker_ticks_until_stopped_and_drops_ticks_for_slow_readers() {
+    rt(2).run(|| {
+        let t = time::Ticker::new(Duration::from_millis(1));
+        let mut last = Instant::now();
+        for _ in 0..5 {
+            let at = t.c().recv().unwrap();
+            assert!(at >= last, "ticks go forward");
+            last = at;
+        }
+        // A slow reader: 20 periods pass; one tick waits (the channel holds one),
+        // the rest were dropped rather than queued.
+        time::sleep(Duration::from_millis(20));
+        assert_eq!(t.c().len(), 1);
+        t.stop();
+        time::sleep(Duration::from_millis(5));
+        assert!(t.c().try_recv().is_err(), "ticked after stop");
+        t.reset(Duration::from_millis(1));
+        assert!(t.c().recv().is_some(), "reset restarts it");
+        t.stop();
+    });
+}
+
+#[test]
+fn tick_of_zero_is_never_ready_and_ticker_of_zero_panics() {
+    rt(1).run(|| {
+        let never = time::tick(Duration::ZERO);
+        let ready = gort_runtime::select! {
+            recv(never) -> _ => true,
+            default => false,
+        };
+        assert!(!ready);
+        let h = gort_runtime::spawn(|| time::Ticker::new(Duration::ZERO));
+        let err = h.join().err().expect("panicked");
+        let msg = err
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert_eq!(msg, "non-positive interval for NewTicker");
+    });
+}

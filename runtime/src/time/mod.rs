@@ -1,4 +1,5 @@
-//! Time: `sleep`, `after_func`, and the glue between timers and the scheduler.
+//! Time: `sleep`, `Timer`, `Ticker`, `after`, `tick`, `after_func`, and the glue
+//! between timers and the scheduler.
 //!
 //! Models `runtime/time.go` (`timeSleep`, `resetForSleep`, `goroutineReady`,
 //! `wakeNetPoller`, `AfterFunc`'s `goFunc`) and the timer half of `proc.go`
@@ -30,12 +31,13 @@
 
 pub(crate) mod timer;
 
+use crate::chan::{self, Receiver, Sender};
 use crate::proc::g::{WaitReason, G};
 use crate::proc::m::{getg, getm, UnlockF};
 use crate::proc::sched::{self, Sched};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use timer::{Modified, Timers};
 
 /// Nanoseconds from now to `d` later on `sched`'s clock, saturating.
@@ -166,45 +168,148 @@ fn current_sched(what: &str) -> &'static Sched {
     }
 }
 
-/// A timer: fires once after a duration, unless stopped (Go's `time.Timer`).
+/// The channel side of a channel timer: Go 1.23's guarantee that after `stop` or
+/// `reset` returns, no value from an earlier arming is received.
 ///
-/// Made by [`after_func`] (runs a function in its own goroutine when it fires).
-/// `stop` and `reset` follow Go's rules: `stop` returns whether it prevented a
-/// firing; `reset` re-arms it and returns whether it was still pending.
+/// The timer function sends only if the arming it fired for is still the one in
+/// force (`expected`, compared under `send_lock`); `stop`/`reset` change the arming
+/// and empty the channel under the same lock. So a send either happens before the
+/// emptying (and is emptied) or sees the new arming (and is dropped). This is
+/// Go's `sendLock` + `seq` (`time.go: timer.modify`, `timerchandrain`).
+struct ChanSend {
+    /// The timer sequence number whose firing may send; `u64::MAX` when stopped.
+    expected: parking_lot::Mutex<u64>,
+    tx: Sender<Instant>,
+    rx: Receiver<Instant>,
+}
+
+impl ChanSend {
+    fn drain(&self) {
+        while self.rx.try_recv().is_ok() {}
+    }
+}
+
+/// A timer (Go's `time.Timer`): fires once after a duration, unless stopped.
+///
+/// Made by [`Timer::new`] (delivers the time on its channel, [`Timer::c`]) or by
+/// [`after_func`] (runs a function in its own goroutine; its channel is never
+/// ready, as Go's `C` is nil there). `stop` and `reset` follow Go 1.23: `stop`
+/// returns whether it prevented a firing, `reset` re-arms and returns whether it
+/// was still pending, and after either returns no stale value is received.
 ///
 /// # Example
 ///
 /// ```
 /// use std::time::Duration;
 /// gort_runtime::run(|| {
-///     let t = gort_runtime::time::after_func(Duration::from_secs(3600), || unreachable!());
-///     assert!(t.stop(), "stopped before it fired");
-///     assert!(!t.stop(), "already stopped");
+///     let t = gort_runtime::time::Timer::new(Duration::from_millis(2));
+///     let fired_at = t.c().recv().unwrap();
+///     assert!(!t.stop(), "already fired");
+///     let _ = fired_at;
 /// });
 /// ```
 pub struct Timer {
     inner: Arc<timer::Timer>,
     sched: &'static Sched,
+    c: Receiver<Instant>,
+    chan: Option<Arc<ChanSend>>,
+    period: i64,
+}
+
+/// A timer that sends the time on a channel of capacity 1, every `period` ns if
+/// > 0. A tick that finds the channel full is dropped (a slow reader skips ticks).
+fn chan_timer(what: &str, d: Duration, period: i64) -> Timer {
+    let sched = current_sched(what);
+    let (tx, rx) = chan::bounded(1);
+    let cs = Arc::new(ChanSend {
+        expected: parking_lot::Mutex::new(u64::MAX),
+        tx,
+        rx: rx.clone(),
+    });
+    let cs2 = cs.clone();
+    let inner = timer::Timer::new(Box::new(move |seq, _delay| {
+        let expected = cs2.expected.lock();
+        if *expected == seq {
+            // Never blocks: a full channel means the reader is behind.
+            let _ = cs2.tx.try_send(Instant::now());
+        }
+    }));
+    {
+        let mut expected = cs.expected.lock();
+        *expected = arm(sched, &inner, when_after(sched, d), period).seq;
+    }
+    Timer {
+        inner,
+        sched,
+        c: rx,
+        chan: Some(cs),
+        period,
+    }
 }
 
 impl Timer {
+    /// A timer that sends the current time on its channel once `d` has passed (Go's
+    /// `time.NewTimer`).
+    ///
+    /// # Panics
+    /// Outside a goroutine of a gort runtime.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// gort_runtime::run(|| {
+    ///     let start = Instant::now();
+    ///     let t = gort_runtime::time::Timer::new(Duration::from_millis(3));
+    ///     let at = t.c().recv().unwrap();
+    ///     assert!(at.duration_since(start) >= Duration::from_millis(3));
+    /// });
+    /// ```
+    pub fn new(d: Duration) -> Timer {
+        chan_timer("time::Timer::new", d, 0)
+    }
+
+    /// The channel the time is delivered on (Go's `t.C`). For an [`after_func`]
+    /// timer it is never ready.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// gort_runtime::run(|| {
+    ///     let t = gort_runtime::time::Timer::new(Duration::from_millis(1));
+    ///     assert!(t.c().recv().is_some());
+    /// });
+    /// ```
+    pub fn c(&self) -> &Receiver<Instant> {
+        &self.c
+    }
+
     /// Stops the timer. Returns true if that prevented it from firing, false if it
-    /// had already fired or been stopped. It does not wait for a function already
+    /// had already fired or been stopped. After it returns, the channel holds no
+    /// value from this timer. It does not wait for an `after_func` function already
     /// started.
     ///
     /// ```
     /// use std::time::Duration;
     /// gort_runtime::run(|| {
-    ///     let t = gort_runtime::time::after_func(Duration::from_secs(60), || {});
+    ///     let t = gort_runtime::time::Timer::new(Duration::from_secs(60));
     ///     assert!(t.stop());
+    ///     assert!(t.c().try_recv().is_err());
     /// });
     /// ```
     pub fn stop(&self) -> bool {
-        self.inner.stop()
+        match &self.chan {
+            None => self.inner.stop(),
+            Some(cs) => {
+                let mut expected = cs.expected.lock();
+                let pending = self.inner.stop();
+                *expected = u64::MAX;
+                cs.drain();
+                pending
+            }
+        }
     }
 
     /// Re-arms the timer to fire `d` from now. Returns true if it was still pending
     /// (the earlier firing will not happen), false if it had fired or been stopped.
+    /// A value from the earlier arming still in the channel is discarded.
     ///
     /// ```
     /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
@@ -222,7 +327,21 @@ impl Timer {
     /// });
     /// ```
     pub fn reset(&self, d: Duration) -> bool {
-        arm(self.sched, &self.inner, when_after(self.sched, d), 0).pending
+        self.rearm(d, self.period)
+    }
+
+    fn rearm(&self, d: Duration, period: i64) -> bool {
+        let when = when_after(self.sched, d);
+        match &self.chan {
+            None => arm(self.sched, &self.inner, when, period).pending,
+            Some(cs) => {
+                let mut expected = cs.expected.lock();
+                let m = arm(self.sched, &self.inner, when, period);
+                *expected = m.seq;
+                cs.drain();
+                m.pending
+            }
+        }
     }
 }
 
@@ -256,5 +375,155 @@ where
         sched::newproc(move || f(), std::any::type_name::<F>, false);
     }));
     arm(sched, &inner, when_after(sched, d), 0);
-    Timer { inner, sched }
+    Timer {
+        inner,
+        sched,
+        c: chan::never(),
+        chan: None,
+        period: 0,
+    }
+}
+
+/// A channel that receives the time once `d` has passed (Go's `time.After`).
+///
+/// Each call makes a timer; in a loop, one reused [`Timer`] (`reset`) is cheaper —
+/// `examples/timers.rs` measures the difference. (Go frees an unreferenced
+/// `After` timer at once; gort's stays in its P's heap until it fires.)
+///
+/// # Panics
+/// Outside a goroutine of a gort runtime.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// gort_runtime::run(|| {
+///     let (_tx, rx) = gort_runtime::chan::bounded::<u32>(0);
+///     let timed_out = gort_runtime::select! {
+///         recv(rx) -> _ => false,
+///         recv(gort_runtime::time::after(Duration::from_millis(5))) -> _ => true,
+///     };
+///     assert!(timed_out);
+/// });
+/// ```
+pub fn after(d: Duration) -> Receiver<Instant> {
+    chan_timer("time::after", d, 0).c
+}
+
+/// A ticker (Go's `time.Ticker`): sends the time on its channel every period. A
+/// slow reader skips ticks rather than queueing them.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// gort_runtime::run(|| {
+///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(1));
+///     for _ in 0..3 {
+///         t.c().recv().unwrap();
+///     }
+///     t.stop();
+/// });
+/// ```
+pub struct Ticker {
+    t: Timer,
+}
+
+impl Ticker {
+    /// A ticker with period `d` (Go's `time.NewTicker`).
+    ///
+    /// # Panics
+    /// `non-positive interval for NewTicker` if `d` is zero; outside a goroutine.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// gort_runtime::run(|| {
+    ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(2));
+    ///     t.c().recv().unwrap();
+    /// });
+    /// ```
+    pub fn new(d: Duration) -> Ticker {
+        if d.is_zero() {
+            panic!("non-positive interval for NewTicker");
+        }
+        let p = period_ns(d);
+        Ticker {
+            t: chan_timer("time::Ticker::new", d, p),
+        }
+    }
+
+    /// The channel the ticks arrive on (Go's `t.C`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// gort_runtime::run(|| {
+    ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(1));
+    ///     assert!(t.c().recv().is_some());
+    /// });
+    /// ```
+    pub fn c(&self) -> &Receiver<Instant> {
+        self.t.c()
+    }
+
+    /// Stops the ticker: no more ticks are sent, and none is left in the channel.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// gort_runtime::run(|| {
+    ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(1));
+    ///     t.stop();
+    ///     gort_runtime::time::sleep(Duration::from_millis(5));
+    ///     assert!(t.c().try_recv().is_err());
+    /// });
+    /// ```
+    pub fn stop(&self) {
+        self.t.stop();
+    }
+
+    /// Changes the period to `d` and restarts the count from now.
+    ///
+    /// # Panics
+    /// `non-positive interval for Ticker.Reset` if `d` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// gort_runtime::run(|| {
+    ///     let t = gort_runtime::time::Ticker::new(Duration::from_secs(60));
+    ///     t.reset(Duration::from_millis(1));
+    ///     t.c().recv().unwrap();
+    /// });
+    /// ```
+    pub fn reset(&self, d: Duration) {
+        if d.is_zero() {
+            panic!("non-positive interval for Ticker.Reset");
+        }
+        self.t.rearm(d, period_ns(d));
+    }
+}
+
+fn period_ns(d: Duration) -> i64 {
+    d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+/// A channel that receives the time every `d` (Go's `time.Tick`). The ticker
+/// cannot be stopped; for a zero `d` the channel is never ready (Go returns nil).
+///
+/// # Panics
+/// Outside a goroutine of a gort runtime.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// gort_runtime::run(|| {
+///     let tick = gort_runtime::time::tick(Duration::from_millis(1));
+///     tick.recv().unwrap();
+///     tick.recv().unwrap();
+/// });
+/// ```
+pub fn tick(d: Duration) -> Receiver<Instant> {
+    if d.is_zero() {
+        return chan::never();
+    }
+    Ticker::new(d).t.c
 }

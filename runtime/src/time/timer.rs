@@ -167,11 +167,6 @@ impl Timer {
         }
         pending
     }
-
-    /// The sequence number in force (a fired callback compares its own with it).
-    pub(crate) fn seq(&self) -> u64 {
-        self.mu.lock().seq
-    }
 }
 
 /// What [`Timer::modify`] did.
