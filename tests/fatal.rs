@@ -76,6 +76,18 @@ fn child_entry() {
             wg.add(1);
             wg.wait();
         }),
+        "deadlock_after_timer" => gort::run(|| {
+            // A pending timer keeps the program alive; once it has fired and its
+            // goroutine blocked too, the deadlock is reported.
+            let (tx, rx) = gort::chan::bounded::<u32>(0);
+            gort::go(move || {
+                gort::time::sleep(std::time::Duration::from_millis(30));
+                let (lonely, _keep) = gort::chan::bounded::<u32>(0);
+                lonely.send(1);
+                drop(tx);
+            });
+            rx.recv();
+        }),
         "schedtrace" => gort::run(|| {
             let t = std::time::Instant::now();
             let hs: Vec<_> = (0..4)
@@ -160,6 +172,24 @@ fn all_goroutines_asleep_is_a_deadlock() {
         "the other sleeper is listed too: {err}"
     );
     assert!(err.contains("created by goroutine 1"), "{err}");
+}
+
+#[test]
+fn a_deadlock_is_reported_once_the_last_timer_has_fired() {
+    let t = std::time::Instant::now();
+    let (code, err) = child("deadlock_after_timer", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(30),
+        "reported while a timer was pending"
+    );
+    assert!(
+        err.starts_with(
+            "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [chan receive]:\n"
+        ),
+        "{err}"
+    );
+    assert!(err.contains(" [chan send]:\n"), "{err}");
 }
 
 #[test]
