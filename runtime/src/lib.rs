@@ -82,6 +82,8 @@ pub(crate) mod proc;
 /// run queue, the M park note, the idle/wake handshake, and the timer heap.
 #[cfg(loom)]
 pub(crate) mod time {
+    #[cfg(test)]
+    mod poll_model;
     pub(crate) mod timer;
 }
 

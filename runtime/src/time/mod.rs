@@ -30,6 +30,8 @@
 //! woken by one).
 
 pub(crate) mod timer;
+#[cfg(all(test, loom))]
+mod poll_model;
 
 use crate::chan::{self, Receiver, Sender};
 use crate::proc::g::{WaitReason, G};
