@@ -3,16 +3,19 @@
 //! Run: `cargo run --release --example tour` (add `GOMAXPROCS=4` to change the
 //! number of Ps, `GODEBUG=schedtrace=50,scheddetail=1` for the detail lines).
 //!
-//! Four phases, each printing what to look for in the `SCHED` lines on stderr:
+//! Five phases, each printing what to look for in the `SCHED` lines on stderr:
 //! 1. a burst of 200,000 `go` statements from one goroutine (runnext, the local
 //!    ring overflowing into the global `runqueue=`);
 //! 2. CPU-bound work spawned on one P and stolen by the others (every P's
 //!    `schedticks` climbs; the table shows where the work ran);
-//! 3. goroutine pairs handing a token back and forth (park/ready through
-//!    `runnext`: each pair mostly stays on one P);
-//! 4. a loop that only has safepoints, preempted by sysmon every 10 ms.
+//! 3. goroutine pairs handing a token back and forth over unbuffered channels
+//!    (direct hand-off, park/ready through `runnext`: each pair mostly stays on
+//!    one P);
+//! 4. a loop that only has safepoints, preempted by sysmon every 10 ms;
+//! 5. thousands of sleeping goroutines (timers) beside goroutines blocked in
+//!    system calls (`threads=` grows).
 
-use gort::sync::{Semaphore, WaitGroup};
+use gort::sync::WaitGroup;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,27 +95,27 @@ fn main() {
     }
     println!();
 
-    println!("phase 3: 8 pairs of goroutines pass a token back and forth 20,000 times each (park/ready).");
-    println!("  look for: a woken goroutine goes to its waker's runnext, so a pair shares one P's time slice.");
+    println!("phase 3: 8 pairs of goroutines pass a token back and forth 20,000 times each over unbuffered channels.");
+    println!("  look for: a send hands the value straight to the parked receiver and puts it in the sender's runnext, so a pair shares one P's time slice.");
     let t = Instant::now();
     rt.run(|| {
         let wg = WaitGroup::new();
         for _ in 0..8 {
-            let (ping, pong) = (Arc::new(Semaphore::new(0)), Arc::new(Semaphore::new(0)));
+            let (ping_tx, ping_rx) = gort::chan::bounded::<u32>(0);
+            let (pong_tx, pong_rx) = gort::chan::bounded::<u32>(0);
             wg.add(2);
-            let (p, q, w) = (ping.clone(), pong.clone(), wg.clone());
+            let w = wg.clone();
             gort::go(move || {
-                for _ in 0..20_000 {
-                    p.release();
-                    q.acquire();
+                for i in 0..20_000 {
+                    ping_tx.send(i);
+                    assert_eq!(pong_rx.recv(), Some(i));
                 }
                 w.done();
             });
             let w = wg.clone();
             gort::go(move || {
-                for _ in 0..20_000 {
-                    ping.acquire();
-                    pong.release();
+                for v in ping_rx.iter().take(20_000) {
+                    pong_tx.send(v);
                 }
                 w.done();
             });
@@ -156,5 +159,34 @@ fn main() {
     for (i, s) in shares.iter().enumerate() {
         println!("    spinner {i}: ran {:3} ms of 400", s.as_millis());
     }
+    println!();
+
+    println!("phase 5: 5,000 goroutines sleep 2 ms twenty times, while 4 goroutines block their threads for 200 ms.");
+    println!("  look for: threads= rises above gomaxprocs+1 (each blocking call lends its P to a new thread),");
+    println!("  idleprocs= > 0 while the sleepers wait (one thread sleeps until the earliest timer; nobody spins).");
+    let t = Instant::now();
+    rt.run(|| {
+        let wg = WaitGroup::new();
+        for _ in 0..5_000 {
+            wg.add(1);
+            let w = wg.clone();
+            gort::go(move || {
+                for _ in 0..20 {
+                    gort::time::sleep(Duration::from_millis(2));
+                }
+                w.done();
+            });
+        }
+        for _ in 0..4 {
+            wg.add(1);
+            let w = wg.clone();
+            gort::go(move || {
+                gort::syscall::blocking(|| std::thread::sleep(Duration::from_millis(200)));
+                w.done();
+            });
+        }
+        wg.wait();
+    });
+    println!("  done in {:?}", t.elapsed());
     println!("\nfinal: {}", rt.schedtrace(false).trim_end());
 }
