@@ -7,7 +7,8 @@
 //!   carved many to a mapping.
 //! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
 //! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
-//! - `sync/` — goroutine-aware waiting: `WaitGroup` and the runtime `Semaphore`.
+//! - `sync/` — Go's `sync` (Mutex, RwLock, WaitGroup, Once, Cond, Pool) on a
+//!   `sema.go`-style semaphore table.
 //! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, …
 //! - `env.rs` — settings from the builder and from `GOMAXPROCS`/`GODEBUG`.
 //! - `trace.rs` — `schedtrace`/`scheddetail` in Go's format.
@@ -75,6 +76,16 @@ pub(crate) mod proc {
     mod idle_model;
     pub(crate) mod note;
     pub(crate) mod runq;
+}
+
+/// Under loom, the `sync` state machines (Mutex, WaitGroup) and their models.
+#[cfg(loom)]
+pub(crate) mod sync {
+    #[cfg(test)]
+    mod loom_model;
+    pub(crate) mod mutex;
+    pub(crate) mod runtime;
+    pub(crate) mod waitgroup;
 }
 
 /// The run queue, reachable from the benchmarks (not a stable API).

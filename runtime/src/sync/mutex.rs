@@ -117,6 +117,7 @@ impl<R: SyncRuntime> RawMutex<R> {
 
     /// `Mutex.TryLock`: never waits, and never takes the lock from a starving
     /// waiter.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn try_lock(&self) -> bool {
         let old = self.state.load(Ordering::Relaxed);
         if old & (MUTEX_LOCKED | MUTEX_STARVING) != 0 {

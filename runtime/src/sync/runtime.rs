@@ -19,8 +19,10 @@
 use crate::loom::atomic::AtomicU32;
 
 /// Go's `active_spin`: at most this many spin rounds before queueing.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const ACTIVE_SPIN: u32 = 4;
 /// Go's `active_spin_cnt`: pause instructions per spin round.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const ACTIVE_SPIN_CNT: u32 = 30;
 
 /// What the `sync` state machines need from the runtime (Go's `sync/runtime.go`).

@@ -51,7 +51,11 @@
 //! The one subtle point is the `nwait` fast path, a store-then-load handshake on
 //! both sides: an acquirer increments `nwait` and then re-reads the count; a
 //! releaser increments the count and then reads `nwait`. All four accesses are
-//! `SeqCst`, so at least one side sees the other's store: either the acquirer
+//! `SeqCst`, and each side also puts a `fence(SeqCst)` between its store and its
+//! load (free on x86 after a locked RMW in all but name, and what makes the
+//! handshake hold under loom, whose `SeqCst` accesses only count as `AcqRel`;
+//! `loom_model.rs` found the missed wake-up without them). So at least one side
+//! sees the other's store: either the acquirer
 //! finds the permit (and un-counts itself) or the releaser finds `nwait > 0`, takes
 //! the root lock — which the acquirer holds until it has queued and switched out —
 //! and finds the waiter. The permit handoff (`ticket`) is written before the
@@ -59,7 +63,7 @@
 //! run-queue publication order the two.
 
 use super::{block, Waiter};
-use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::atomic::{fence, AtomicU32, Ordering};
 use crate::proc::g::{Status, WaitReason, G};
 use crate::proc::m::{getg, getm, UnlockF};
 use crossbeam_utils::CachePadded;
@@ -140,6 +144,7 @@ pub(crate) fn semacquire1(addr: &AtomicU32, lifo: bool, reason: WaitReason) {
         // Count ourselves first, so a release either sees us or left a permit we
         // see (the SeqCst handshake in the module comment).
         root.nwait.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         if cansemacquire(addr) {
             root.nwait.fetch_sub(1, Ordering::SeqCst);
             return;
@@ -193,6 +198,7 @@ fn dequeue(queues: &mut Vec<AddrQueue>, addr: usize) -> Option<Sudog> {
 pub(crate) fn semrelease1(addr: &AtomicU32, handoff: bool) {
     let root = root_for(addr);
     addr.fetch_add(1, Ordering::SeqCst);
+    fence(Ordering::SeqCst);
     // Easy case: no waiters? This check must happen after the add above, to avoid a
     // missed wake-up (see the module comment).
     if root.nwait.load(Ordering::SeqCst) == 0 {

@@ -38,7 +38,9 @@
 //! state word, and the add that reaches zero acquires all of them before releasing
 //! the semaphore, whose `SeqCst` operations carry them to the woken waiter. A
 //! `wait` that finds the counter zero loads with `Acquire`, which pairs with the
-//! releases of the adds that brought it there.
+//! releases of the adds that brought it there — or with the `Release` store that
+//! resets the word after waking the waiters (Go's atomics are all sequentially
+//! consistent, so Go needs no such care).
 //!
 //! # Differences from Go
 //!
@@ -88,8 +90,12 @@ impl<R: SyncRuntime> WgState<R> {
         if self.state.load(Ordering::Relaxed) != state {
             panic!("sync: WaitGroup misuse: Add called concurrently with Wait");
         }
-        // Reset the waiter count to 0, then wake every waiter.
-        self.state.store(0, Ordering::Relaxed);
+        // Reset the waiter count to 0, then wake every waiter. Release, not
+        // Relaxed: a `wait` that starts now reads this 0 and returns without
+        // sleeping, so it must see every write the `done`s published (a plain
+        // store does not continue the release sequence of our add; the loom model
+        // `loom_sync_waitgroup_two_waiters` caught the Relaxed version).
+        self.state.store(0, Ordering::Release);
         for _ in 0..w {
             self.rt.semrelease(&self.sema, false);
         }
