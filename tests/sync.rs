@@ -322,12 +322,12 @@ fn once_is_done_after_f_panics() {
     });
 }
 
+/// A Cond test's shared state: (registered waiters, woken ids) and the Cond.
+type CondState = Arc<(Mutex<(usize, Vec<usize>)>, Cond)>;
+
 /// Starts `n` goroutines that each wait once on `c` (no predicate loop: every
 /// wake-up is counted), and returns when all `n` hold a ticket.
-fn start_cond_waiters(
-    n: usize,
-    state: &Arc<(Mutex<(usize, Vec<usize>)>, Cond)>,
-) -> Vec<gort::JoinHandle<()>> {
+fn start_cond_waiters(n: usize, state: &CondState) -> Vec<gort::JoinHandle<()>> {
     let hs = (0..n)
         .map(|i| {
             let s = state.clone();
@@ -357,7 +357,7 @@ fn cond_signal_wakes_exactly_the_longest_waiter_and_broadcast_all() {
         let state = Arc::new((Mutex::new((0usize, Vec::new())), Cond::new()));
         let hs = start_cond_waiters(5, &state);
         state.1.signal();
-        while state.0.lock().1.len() < 1 {
+        while state.0.lock().1.is_empty() {
             gort::yield_now();
         }
         for _ in 0..200 {

@@ -59,9 +59,12 @@ struct Local<T> {
     victim_shared: VecDeque<T>,
 }
 
+/// One P's slot, on its own cache line (Go pads `poolLocal` to 128 bytes).
+type Slot<T> = CachePadded<parking_lot::Mutex<Local<T>>>;
+
 struct PoolInner<T> {
     /// Per-P slots, sized on first use.
-    locals: OnceLock<Box<[CachePadded<parking_lot::Mutex<Local<T>>>]>>,
+    locals: OnceLock<Box<[Slot<T>]>>,
     new: Box<dyn Fn() -> T + Send + Sync>,
 }
 
@@ -169,7 +172,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// `pin`: the slot array and the caller's index into it. See the module
     /// comment for why the goroutine stays on this P while it uses the slot.
-    fn pin(&self) -> (&[CachePadded<parking_lot::Mutex<Local<T>>>], usize) {
+    fn pin(&self) -> (&[Slot<T>], usize) {
         let m = crate::proc::m::getm();
         let locals = self.inner.locals.get_or_init(|| {
             let n = m.map_or(1, |m| m.sched.gomaxprocs as usize).max(1);
@@ -213,11 +216,7 @@ impl<T: Send + 'static> Pool<T> {
 
     /// `getSlow`: steal from the other Ps, then try the victims.
     #[cold]
-    fn get_slow(
-        &self,
-        locals: &[CachePadded<parking_lot::Mutex<Local<T>>>],
-        pid: usize,
-    ) -> Option<T> {
+    fn get_slow(&self, locals: &[Slot<T>], pid: usize) -> Option<T> {
         let n = locals.len();
         for i in 1..n {
             if let Some(x) = locals[(pid + i) % n].lock().shared.pop_back() {
