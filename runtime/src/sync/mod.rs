@@ -2,7 +2,7 @@
 //!
 //! # Layout (read in this order)
 //!
-//! - `mod.rs` (this file) — [`Waiter`] and [`block`]: the one way every primitive
+//! - `mod.rs` (this file) — `Waiter` and `block`: the one way every primitive
 //!   here (and the channels) registers a sleeper under a lock and parks it
 //!   (`gopark(unlockf)`), or blocks the thread when called from outside a runtime.
 //! - `sema.rs` — Go's `runtime/sema.go`: the address-keyed semaphore table
