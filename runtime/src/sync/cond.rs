@@ -64,7 +64,7 @@ impl Cond {
     /// let c = gort_runtime::sync::Cond::new();
     /// c.signal(); // nobody waits: nothing happens
     /// ```
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Cond {
             notify: NotifyList::new(),
         }

@@ -93,6 +93,9 @@ fn fatal(msg: &str) -> ! {
 }
 
 impl<R: SyncRuntime> RawMutex<R> {
+    /// A mutex on any runtime (the loom models' `ModelRt`); the runtime's own is
+    /// `new_rt`, which is `const`.
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn new(rt: R) -> Self {
         RawMutex {
             state: AtomicU32::new(0),
@@ -286,6 +289,20 @@ impl<R: SyncRuntime> RawMutex<R> {
 }
 
 #[cfg(not(loom))]
+impl RawMutex<super::runtime::Rt> {
+    /// The runtime's mutex, in a `const` context (so `Mutex`, `RwLock`, `Once` and
+    /// `Cond` can be `static`s). loom's atomics have no `const` constructor, hence
+    /// the separate function.
+    pub(crate) const fn new_rt() -> Self {
+        RawMutex {
+            state: AtomicU32::new(0),
+            sema: AtomicU32::new(0),
+            rt: super::runtime::Rt,
+        }
+    }
+}
+
+#[cfg(not(loom))]
 pub use guarded::{Mutex, MutexGuard};
 
 #[cfg(not(loom))]
@@ -356,15 +373,19 @@ mod guarded {
     unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
     impl<T> Mutex<T> {
-        /// A new, unlocked mutex holding `value`.
+        /// A new, unlocked mutex holding `value`. `const`, so a `Mutex` can be a
+        /// `static` (Go's zero-value `var mu sync.Mutex`).
         ///
         /// ```
-        /// let m = gort_runtime::sync::Mutex::new(5);
+        /// use gort_runtime::sync::Mutex;
+        /// static NAMES: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+        /// NAMES.lock().push("gopher");
+        /// let m = Mutex::new(5);
         /// assert_eq!(*m.lock(), 5);
         /// ```
-        pub fn new(value: T) -> Self {
+        pub const fn new(value: T) -> Self {
             Mutex {
-                raw: RawMutex::new(Rt),
+                raw: RawMutex::new_rt(),
                 data: UnsafeCell::new(value),
             }
         }

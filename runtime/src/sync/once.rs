@@ -15,8 +15,8 @@
 //! without running anything. Rust's `std::sync::Once` instead *poisons*; the Go
 //! behaviour is what this module teaches.
 //!
-//! Go's `Once` is a value (`var once sync.Once`); ours is too (it can sit in a
-//! `static`-like place behind an `Arc`, and is `Sync`).
+//! Go's `Once` is a value (`var once sync.Once`); ours is too: `Once::new` is
+//! `const`, so a `Once` can be a `static`.
 
 use super::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,13 +50,16 @@ pub struct Once {
 }
 
 impl Once {
-    /// A `Once` that has not run yet.
+    /// A `Once` that has not run yet (`const`: it can be a `static`).
     ///
     /// ```
+    /// static INIT: gort_runtime::sync::Once = gort_runtime::sync::Once::new();
+    /// INIT.call_once(|| println!("initialised"));
+    /// assert!(INIT.is_completed());
     /// let o = gort_runtime::sync::Once::new();
     /// assert!(!o.is_completed());
     /// ```
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Once {
             done: AtomicBool::new(false),
             m: Mutex::new(()),

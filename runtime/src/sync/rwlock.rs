@@ -117,15 +117,17 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
 impl<T> RwLock<T> {
-    /// A new, unlocked lock holding `value`.
+    /// A new, unlocked lock holding `value` (`const`: it can be a `static`).
     ///
     /// ```
+    /// static CONFIG: gort_runtime::sync::RwLock<u32> = gort_runtime::sync::RwLock::new(1);
+    /// assert_eq!(*CONFIG.read(), 1);
     /// let l = gort_runtime::sync::RwLock::new(vec![1, 2]);
     /// assert_eq!(l.read().len(), 2);
     /// ```
-    pub fn new(value: T) -> Self {
+    pub const fn new(value: T) -> Self {
         RwLock {
-            w: RawMutex::new(Rt),
+            w: RawMutex::new_rt(),
             writer_sem: AtomicU32::new(0),
             reader_sem: AtomicU32::new(0),
             reader_count: AtomicI64::new(0),
