@@ -312,6 +312,21 @@ mod handle {
         }
 
         #[test]
+        fn add_while_the_last_round_still_has_waiters_is_gos_misuse_panic() {
+            let wg = WaitGroup::new();
+            // The window Go's check guards: the counter reached 0 but the waiter it
+            // must release is still registered (the reset has not happened yet).
+            wg.inner
+                .state
+                .store(1, std::sync::atomic::Ordering::Relaxed);
+            let e = std::panic::catch_unwind(|| wg.add(1)).unwrap_err();
+            assert_eq!(
+                e.downcast_ref::<&str>().copied(),
+                Some("sync: WaitGroup misuse: Add called concurrently with Wait")
+            );
+        }
+
+        #[test]
         fn a_plain_thread_waits_for_plain_threads() {
             let wg = WaitGroup::new();
             let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
