@@ -412,6 +412,9 @@ mod guarded {
         /// ```
         #[inline]
         pub fn lock(&self) -> MutexGuard<'_, T> {
+            // A safepoint even on the fast path: a loop of uncontended locks makes
+            // no other runtime call, and would otherwise never yield to sysmon's
+            // preemption request (Go preempts it asynchronously instead).
             crate::proc::sched::preempt_check();
             self.raw.lock();
             MutexGuard { mutex: self }
