@@ -8,8 +8,10 @@
 //! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
 //! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
 //! - `chan/` — channels (`hchan`, direct hand-off, close) and `select!`.
-//! - `sync/` — goroutine-aware waiting: `WaitGroup` and the runtime `Semaphore`.
-//! - `time/` — timers on a per-P heap: `sleep`, `after_func`, `Timer`.
+//! - `sync/` — Go's `sync` (Mutex, RwLock, WaitGroup, Once, Cond, Pool) on a
+//!   `sema.go`-style semaphore table.
+//! - `time/` — timers on a per-P heap: `sleep`, `after`, `tick`, `Timer`,
+//!   `Ticker`, `after_func`.
 //! - `syscall.rs` — `blocking(f)`: lend the P while a goroutine blocks its thread.
 //! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, …
 //! - `env.rs` — settings from the builder and from `GOMAXPROCS`/`GODEBUG`.
@@ -96,6 +98,16 @@ pub(crate) mod proc {
     pub(crate) mod runq;
     #[cfg(test)]
     mod syscall_model;
+}
+
+/// Under loom, the `sync` state machines (Mutex, WaitGroup) and their models.
+#[cfg(loom)]
+pub(crate) mod sync {
+    #[cfg(test)]
+    mod loom_model;
+    pub(crate) mod mutex;
+    pub(crate) mod runtime;
+    pub(crate) mod waitgroup;
 }
 
 /// The run queue, reachable from the benchmarks (not a stable API).

@@ -1,19 +1,70 @@
-//! Goroutine-aware synchronisation. For now: the waiter record every blocking
-//! primitive uses, `WaitGroup`, and the runtime `Semaphore`.
+//! Go's `sync` package for goroutines, on a `sema.go`-style semaphore.
 //!
-//! Models `sync/waitgroup.go` and the waiting half of `runtime/sema.go`. Blocking
-//! parks the goroutine (`gopark`), never the OS thread; the same calls made from a
-//! plain thread outside any runtime block that thread instead, so a program can wait
-//! for goroutines from `main`.
+//! # Layout (read in this order)
 //!
-//! The rest of `sync` (Mutex with starvation mode, RwLock, Once, Cond, Pool) and a
-//! full `sema.go`-style semaphore table arrive with the blocking-primitives issue,
-//! which will rebuild `WaitGroup` on that semaphore.
+//! - `mod.rs` (this file) — `Waiter` and `block`: the one way every primitive
+//!   here (and the channels) registers a sleeper under a lock and parks it
+//!   (`gopark(unlockf)`), or blocks the thread when called from outside a runtime.
+//! - `sema.rs` — Go's `runtime/sema.go`: the address-keyed semaphore table
+//!   (`semacquire1`, `semrelease1`, handoff, LIFO requeue), `notifyList` (the
+//!   ticket queue under `Cond`), and the public [`Semaphore`].
+//! - `runtime.rs` — Go's `sync/runtime.go`: the handful of runtime hooks the
+//!   state machines call (`runtime_SemacquireMutex`, `runtime_canSpin`, …), as a
+//!   trait so the loom models can run the real state machines on a model semaphore.
+//! - `mutex.rs` — `internal/sync/mutex.go`: [`Mutex`] with normal and starvation mode.
+//! - `rwlock.rs` — `sync/rwmutex.go`: [`RwLock`], writer-preferring.
+//! - `waitgroup.rs` — `sync/waitgroup.go`: [`WaitGroup`] on one 64-bit state word.
+//! - `once.rs` — `sync/once.go`: [`Once`].
+//! - `cond.rs` — `sync/cond.go`: [`Cond`] on a `notifyList`.
+//! - `pool.rs` — `sync/pool.go`: [`Pool`], per-P caches with a victim generation.
+//! - `loom_model.rs` — loom models of the Mutex and WaitGroup state machines.
+//!
+//! Every blocking call parks the goroutine (with Go's wait reason:
+//! `sync.Mutex.Lock`, `sync.RWMutex.RLock`, `sync.RWMutex.Lock`,
+//! `sync.WaitGroup.Wait`, `sync.Cond.Wait`, `semacquire`), never the OS thread; the
+//! same calls made from a plain thread outside any runtime block that thread, so a
+//! program can wait for goroutines from `main`.
+//!
+//! `docs/sync.md` walks through these files beside Go's.
+//!
+//! # Example
+//!
+//! ```
+//! use gort_runtime::sync::{Mutex, WaitGroup};
+//! use std::sync::Arc;
+//! gort_runtime::run(|| {
+//!     let total = Arc::new(Mutex::new(0u64));
+//!     let wg = WaitGroup::new();
+//!     for i in 1..=10 {
+//!         let total = total.clone();
+//!         wg.go(move || *total.lock() += i);
+//!     }
+//!     wg.wait();
+//!     assert_eq!(*total.lock(), 55);
+//! });
+//! ```
+
+mod cond;
+mod mutex;
+mod once;
+mod pool;
+mod runtime;
+mod rwlock;
+mod sema;
+mod waitgroup;
+
+pub use cond::Cond;
+pub use mutex::{Mutex, MutexGuard};
+pub use once::Once;
+pub use pool::{pool_cleanup, Pool};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use sema::Semaphore;
+pub use waitgroup::WaitGroup;
 
 use crate::proc::g::{WaitReason, G};
 use crate::proc::m::getg;
 use crate::proc::m::UnlockF;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Someone blocked on a primitive: a goroutine, or a thread outside the runtime.
@@ -90,232 +141,4 @@ unsafe fn unlock_raw_mutex(data: *const (), _gp: &'static G) -> bool {
     // same OS thread the goroutine locked it on).
     unsafe { (*(data as *const parking_lot::RawMutex)).unlock() };
     true
-}
-
-/// Waits for a collection of goroutines to finish (Go's `sync.WaitGroup`).
-///
-/// `add` the number of goroutines, have each call `done`, and `wait` for the
-/// counter to reach zero. Clones share one counter. A negative counter panics with
-/// Go's message.
-///
-/// # Example
-///
-/// ```
-/// gort_runtime::run(|| {
-///     let wg = gort_runtime::sync::WaitGroup::new();
-///     for _ in 0..10 {
-///         wg.add(1);
-///         let wg = wg.clone();
-///         gort_runtime::go(move || wg.done());
-///     }
-///     wg.wait();
-/// });
-/// ```
-#[derive(Clone, Default)]
-pub struct WaitGroup {
-    inner: Arc<WgInner>,
-}
-
-#[derive(Default)]
-struct WgInner {
-    counter: AtomicI64,
-    waiters: parking_lot::Mutex<Vec<Waiter>>,
-}
-
-impl WaitGroup {
-    /// A WaitGroup with counter zero.
-    ///
-    /// ```
-    /// let wg = gort_runtime::sync::WaitGroup::new();
-    /// wg.wait(); // zero: returns at once
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds `delta` (which may be negative) to the counter; at zero, releases every
-    /// waiter.
-    ///
-    /// # Panics
-    /// `sync: negative WaitGroup counter` if the counter goes below zero.
-    ///
-    /// ```
-    /// let wg = gort_runtime::sync::WaitGroup::new();
-    /// wg.add(2);
-    /// wg.add(-2);
-    /// wg.wait();
-    /// ```
-    pub fn add(&self, delta: i64) {
-        let v = self.inner.counter.fetch_add(delta, Ordering::AcqRel) + delta;
-        if v < 0 {
-            panic!("sync: negative WaitGroup counter");
-        }
-        if v == 0 && delta != 0 {
-            let waiters = std::mem::take(&mut *self.inner.waiters.lock());
-            for w in waiters {
-                w.wake();
-            }
-        }
-    }
-
-    /// Decrements the counter by one.
-    ///
-    /// ```
-    /// let wg = gort_runtime::sync::WaitGroup::new();
-    /// wg.add(1);
-    /// wg.done();
-    /// wg.wait();
-    /// ```
-    pub fn done(&self) {
-        self.add(-1);
-    }
-
-    /// Blocks until the counter is zero: parks the goroutine (wait reason
-    /// `sync.WaitGroup.Wait`), or blocks the thread outside a runtime.
-    ///
-    /// ```
-    /// gort_runtime::run(|| {
-    ///     let wg = gort_runtime::sync::WaitGroup::new();
-    ///     wg.add(1);
-    ///     let w = wg.clone();
-    ///     gort_runtime::go(move || w.done());
-    ///     wg.wait();
-    /// });
-    /// ```
-    pub fn wait(&self) {
-        crate::proc::sched::preempt_check();
-        if self.inner.counter.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        let guard = self.inner.waiters.lock();
-        if self.inner.counter.load(Ordering::Acquire) == 0 {
-            return;
-        }
-        block(
-            &self.inner.waiters,
-            guard,
-            |ws, w| ws.push(w),
-            WaitReason::SyncWaitGroupWait,
-        );
-    }
-}
-
-/// A counting semaphore that parks goroutines: Go's runtime semaphore
-/// (`sema.go`: `semacquire`/`semrelease`), the wait queue Go's `sync` types are
-/// built on.
-///
-/// `release` adds a permit and wakes the oldest waiter; the woken goroutine then
-/// competes for the permit (Go's default, non-handoff mode), so a goroutine that
-/// arrives meanwhile may take it and the waiter parks again.
-///
-/// # Example
-///
-/// ```
-/// use std::sync::Arc;
-/// gort_runtime::run(|| {
-///     let (ping, pong) = (Arc::new(gort_runtime::sync::Semaphore::new(0)), Arc::new(gort_runtime::sync::Semaphore::new(0)));
-///     let (p2, q2) = (ping.clone(), pong.clone());
-///     gort_runtime::go(move || for _ in 0..100 { p2.acquire(); q2.release(); });
-///     for _ in 0..100 { ping.release(); pong.acquire(); }
-/// });
-/// ```
-pub struct Semaphore {
-    /// Available permits.
-    count: std::sync::atomic::AtomicU32,
-    /// Waiters registered (Go's `semaRoot.nwait`), read lock-free by `release`.
-    nwait: std::sync::atomic::AtomicU32,
-    waiters: parking_lot::Mutex<std::collections::VecDeque<Waiter>>,
-}
-
-impl Semaphore {
-    /// A semaphore holding `permits`.
-    ///
-    /// ```
-    /// let s = gort_runtime::sync::Semaphore::new(1);
-    /// assert!(s.try_acquire());
-    /// assert!(!s.try_acquire());
-    /// ```
-    pub fn new(permits: u32) -> Self {
-        Semaphore {
-            count: std::sync::atomic::AtomicU32::new(permits),
-            nwait: std::sync::atomic::AtomicU32::new(0),
-            waiters: parking_lot::Mutex::new(std::collections::VecDeque::new()),
-        }
-    }
-
-    /// Takes a permit if one is available (`cansemacquire`).
-    ///
-    /// ```
-    /// let s = gort_runtime::sync::Semaphore::new(0);
-    /// assert!(!s.try_acquire());
-    /// s.release();
-    /// assert!(s.try_acquire());
-    /// ```
-    pub fn try_acquire(&self) -> bool {
-        let mut v = self.count.load(Ordering::SeqCst);
-        while v > 0 {
-            match self
-                .count
-                .compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::SeqCst)
-            {
-                Ok(_) => return true,
-                Err(x) => v = x,
-            }
-        }
-        false
-    }
-
-    /// Takes a permit, parking the goroutine (wait reason `semacquire`) until one is
-    /// released.
-    ///
-    /// ```
-    /// let s = gort_runtime::sync::Semaphore::new(1);
-    /// s.acquire();
-    /// ```
-    pub fn acquire(&self) {
-        self.acquire_reason(WaitReason::Semacquire)
-    }
-
-    pub(crate) fn acquire_reason(&self, reason: WaitReason) {
-        crate::proc::sched::preempt_check();
-        loop {
-            if self.try_acquire() {
-                return;
-            }
-            let q = self.waiters.lock();
-            // Count ourselves before the last look, so a release either sees us or
-            // left a permit we see (both sides store, then load: SeqCst).
-            self.nwait.fetch_add(1, Ordering::SeqCst);
-            if self.try_acquire() {
-                self.nwait.fetch_sub(1, Ordering::SeqCst);
-                return;
-            }
-            block(&self.waiters, q, |q, w| q.push_back(w), reason);
-        }
-    }
-
-    /// Adds a permit and wakes the oldest waiter, if any.
-    ///
-    /// ```
-    /// let s = gort_runtime::sync::Semaphore::new(0);
-    /// s.release();
-    /// s.acquire();
-    /// ```
-    pub fn release(&self) {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        if self.nwait.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        let w = {
-            let mut q = self.waiters.lock();
-            let w = q.pop_front();
-            if w.is_some() {
-                self.nwait.fetch_sub(1, Ordering::SeqCst);
-            }
-            w
-        };
-        if let Some(w) = w {
-            w.wake();
-        }
-    }
 }

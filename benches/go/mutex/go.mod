@@ -1,0 +1,3 @@
+module gortbench/mutex
+
+go 1.22
