@@ -104,13 +104,17 @@ mod loom_model;
 /// A `parking_lot` raw mutex: one CAS to take and one to release when
 /// uncontended, a short spin and then a futex wait when not. It is never held
 /// across a goroutine switch except through `gopark`'s unlock function, which
-/// releases it on g0 of the same OS thread. Under loom it is a spin lock on a loom
-/// atomic (loom cannot model parking_lot), with the same acquire/release edges.
+/// releases it on g0 of the same OS thread. Under loom it is loom's mutex (loom
+/// cannot model parking_lot), its guard kept in the lock between `lock` and
+/// `unlock` so that the same raw lock/unlock shape is checked.
 pub(crate) struct ChanLock {
     #[cfg(not(loom))]
     raw: parking_lot::RawMutex,
     #[cfg(loom)]
-    held: AtomicBool,
+    m: loom::sync::Mutex<()>,
+    /// The holder's guard; touched only by the thread holding `m`.
+    #[cfg(loom)]
+    guard: UnsafeCell<Option<loom::sync::MutexGuard<'static, ()>>>,
 }
 
 impl ChanLock {
@@ -119,7 +123,9 @@ impl ChanLock {
             #[cfg(not(loom))]
             raw: <parking_lot::RawMutex as parking_lot::lock_api::RawMutex>::INIT,
             #[cfg(loom)]
-            held: AtomicBool::new(false),
+            m: loom::sync::Mutex::new(()),
+            #[cfg(loom)]
+            guard: UnsafeCell::new(None),
         }
     }
 
@@ -127,12 +133,13 @@ impl ChanLock {
         #[cfg(not(loom))]
         parking_lot::lock_api::RawMutex::lock(&self.raw);
         #[cfg(loom)]
-        while self
-            .held
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
         {
-            loom::thread::yield_now();
+            let g = self.m.lock().unwrap();
+            // SAFETY: the guard borrows `self.m` and is dropped in `unlock`, before
+            // the lock (kept alive by the channel's `Arc`) can go away.
+            let g: loom::sync::MutexGuard<'static, ()> = unsafe { std::mem::transmute(g) };
+            // SAFETY: we hold `m`, so nobody else touches `guard`.
+            unsafe { *self.guard.get() = Some(g) };
         }
     }
 
@@ -145,7 +152,11 @@ impl ChanLock {
             parking_lot::lock_api::RawMutex::unlock(&self.raw)
         };
         #[cfg(loom)]
-        self.held.store(false, Ordering::Release);
+        {
+            // SAFETY: we hold `m` (contract), so `guard` is ours.
+            let g = unsafe { (*self.guard.get()).take() };
+            drop(g.expect("unlock of an unlocked channel"));
+        }
     }
 }
 
@@ -549,9 +560,15 @@ pub(crate) struct HChan<T> {
     lock: ChanLock,
     /// The buffer's size (`dataqsiz`), fixed at `makechan`; read without the lock.
     dataqsiz: usize,
-    /// Everything below is guarded by `lock`.
-    s: UnsafeCell<State<T>>,
+    /// Everything below is guarded by `lock`. Under loom a tracked cell: loom then
+    /// checks that every access is ordered after the previous one by the lock.
+    s: StateCell<State<T>>,
 }
+
+#[cfg(not(loom))]
+type StateCell<S> = UnsafeCell<S>;
+#[cfg(loom)]
+type StateCell<S> = loom::cell::UnsafeCell<S>;
 
 struct State<T> {
     /// Elements in the buffer.
@@ -597,7 +614,7 @@ impl<T> HChan<T> {
         HChan {
             lock: ChanLock::new(),
             dataqsiz: cap,
-            s: UnsafeCell::new(State {
+            s: StateCell::new(State {
                 qcount: 0,
                 buf,
                 sendx: 0,
@@ -618,7 +635,16 @@ impl<T> HChan<T> {
     #[allow(clippy::mut_from_ref)]
     unsafe fn state(&self) -> &mut State<T> {
         // SAFETY: the lock gives exclusive access (contract).
-        unsafe { &mut *self.s.get() }
+        #[cfg(not(loom))]
+        return unsafe { &mut *self.s.get() };
+        // loom checks the access when it starts (`get_mut`): it must happen after
+        // every earlier one, which only the lock can ensure.
+        #[cfg(loom)]
+        {
+            let p = self.s.get_mut();
+            // SAFETY: as above.
+            unsafe { &mut *(p.deref() as *mut State<T>) }
+        }
     }
 
     /// The body of `chansend` after `lock`, without blocking: Go's cases 1-3.
@@ -922,7 +948,8 @@ impl<T> HChan<T> {
 
 impl<T> Drop for HChan<T> {
     fn drop(&mut self) {
-        let s = self.s.get_mut();
+        // SAFETY: `&mut self`: nobody else can touch the state.
+        let s = unsafe { self.state() };
         #[cfg(test)]
         debug_assert!(s.recvq.is_empty() && s.sendq.is_empty());
         let cap = s.buf.len();
