@@ -30,6 +30,6 @@
 //! ```
 
 pub use gort_runtime::{
-    chan, debug, select, env, go, gomaxprocs, num_goroutine, preempt_point, run, spawn, stack, stw, sync,
-    yield_now, Builder, ConfigError, JoinHandle, Runtime, Status, WaitReason,
+    chan, debug, env, go, gomaxprocs, num_goroutine, preempt_point, run, select, spawn, stack, stw,
+    sync, yield_now, Builder, ConfigError, JoinHandle, Runtime, Status, WaitReason,
 };

@@ -53,7 +53,11 @@ fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
 fn an_unbuffered_send_waits_for_its_receiver() {
     rt(2).run(|| {
         let (tx, rx) = chan::bounded::<u32>(0);
-        assert_eq!(tx.try_send(1), Err(TrySendError::Full(1)), "no receiver yet");
+        assert_eq!(
+            tx.try_send(1),
+            Err(TrySendError::Full(1)),
+            "no receiver yet"
+        );
         let sent = Arc::new(AtomicBool::new(false));
         let s = sent.clone();
         let h = gort::spawn(move || {
@@ -65,7 +69,10 @@ fn an_unbuffered_send_waits_for_its_receiver() {
         for _ in 0..100 {
             gort::yield_now();
         }
-        assert!(!sent.load(Ordering::SeqCst), "send returned without a receiver");
+        assert!(
+            !sent.load(Ordering::SeqCst),
+            "send returned without a receiver"
+        );
         assert_eq!(rx.recv(), Some(7));
         h.join().unwrap();
         assert!(sent.load(Ordering::SeqCst));
@@ -95,7 +102,10 @@ fn receives_drain_a_closed_channel_before_reporting_closed() {
     tx.send("b".into());
     tx.close();
     assert!(rx.is_closed());
-    assert_eq!(tx.try_send("c".into()), Err(TrySendError::Closed("c".into())));
+    assert_eq!(
+        tx.try_send("c".into()),
+        Err(TrySendError::Closed("c".into()))
+    );
     assert_eq!(rx.recv().as_deref(), Some("a"));
     assert_eq!(rx.try_recv().as_deref(), Ok("b"));
     assert_eq!(rx.recv(), None);
@@ -262,7 +272,10 @@ fn many_producers_and_consumers_deliver_every_value_exactly_once() {
             }
             seen
         });
-        assert!(seen.iter().all(|&n| n == 1), "cap {cap}: a value lost or duplicated");
+        assert!(
+            seen.iter().all(|&n| n == 1),
+            "cap {cap}: a value lost or duplicated"
+        );
     }
 }
 

@@ -308,7 +308,10 @@ fn a_send_arm_on_a_closed_channel_panics_with_or_without_default() {
         });
         wait_parked(WaitReason::Select, 1);
         tx.close();
-        assert_eq!(panic_message(h.join().unwrap_err()), "send on closed channel");
+        assert_eq!(
+            panic_message(h.join().unwrap_err()),
+            "send on closed channel"
+        );
     });
 }
 

@@ -546,7 +546,10 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
     }
 
     // Lock order: by channel address, each channel once.
-    let addr = |c: &Case<'_>| c.c.lock().map_or(std::ptr::null(), |l| l as *const ChanLock);
+    let addr = |c: &Case<'_>| {
+        c.c.lock()
+            .map_or(std::ptr::null(), |l| l as *const ChanLock)
+    };
     let mut lockorder = pollorder;
     lockorder[..n].sort_unstable_by_key(|&i| addr(&cases[i]));
     let mut locks = [std::ptr::null::<ChanLock>(); N];
