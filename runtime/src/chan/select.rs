@@ -529,8 +529,8 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
     // Poll order: a random permutation of the cases on real channels.
     let mut pollorder = [0usize; N];
     let mut n = 0;
-    for i in 0..N {
-        if cases[i].c.lock().is_none() {
+    for (i, case) in cases.iter().enumerate() {
+        if case.c.lock().is_none() {
             continue;
         }
         let j = cheaprandn(n + 1);
