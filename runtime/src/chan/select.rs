@@ -689,11 +689,16 @@ macro_rules! select {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
-    // recv(rx) -> pat => { block } [,]
+    // recv(rx) -> pat => { block }, ...   and   recv(rx) -> pat => { block } ...
     (@cases ($($c:tt)*) @default ($($d:tt)*)
-     @rest recv($rx:expr) -> $v:pat => $body:block $(, $($rest:tt)*)?) => {
+     @rest recv($rx:expr) -> $v:pat => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($c)* [__gort_case recv ($rx) ($v) ($body)])
-            @default ($($d)*) @rest $($($rest)*)?)
+            @default ($($d)*) @rest $($rest)*)
+    };
+    (@cases ($($c:tt)*) @default ($($d:tt)*)
+     @rest recv($rx:expr) -> $v:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)* [__gort_case recv ($rx) ($v) ($body)])
+            @default ($($d)*) @rest $($rest)*)
     };
     // recv(rx) -> pat => expr, ...
     (@cases ($($c:tt)*) @default ($($d:tt)*)
@@ -707,11 +712,16 @@ macro_rules! __select_parse {
         $crate::__select_parse!(@cases ($($c)* [__gort_case recv ($rx) ($v) ($body)])
             @default ($($d)*) @rest)
     };
-    // send(tx, v) => { block } [,]
+    // send(tx, v) => { block } [,] ...
     (@cases ($($c:tt)*) @default ($($d:tt)*)
-     @rest send($tx:expr, $val:expr) => $body:block $(, $($rest:tt)*)?) => {
+     @rest send($tx:expr, $val:expr) => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($c)* [__gort_case send ($tx, $val) (_) ($body)])
-            @default ($($d)*) @rest $($($rest)*)?)
+            @default ($($d)*) @rest $($rest)*)
+    };
+    (@cases ($($c:tt)*) @default ($($d:tt)*)
+     @rest send($tx:expr, $val:expr) => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)* [__gort_case send ($tx, $val) (_) ($body)])
+            @default ($($d)*) @rest $($rest)*)
     };
     (@cases ($($c:tt)*) @default ($($d:tt)*)
      @rest send($tx:expr, $val:expr) => $body:expr, $($rest:tt)*) => {
@@ -723,10 +733,14 @@ macro_rules! __select_parse {
         $crate::__select_parse!(@cases ($($c)* [__gort_case send ($tx, $val) (_) ($body)])
             @default ($($d)*) @rest)
     };
-    // default => { block } [,]
+    // default => { block } [,] ...
     (@cases ($($c:tt)*) @default ()
-     @rest default => $body:block $(, $($rest:tt)*)?) => {
-        $crate::__select_parse!(@cases ($($c)*) @default (($body)) @rest $($($rest)*)?)
+     @rest default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)*) @default (($body)) @rest $($rest)*)
+    };
+    (@cases ($($c:tt)*) @default ()
+     @rest default => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)*) @default (($body)) @rest $($rest)*)
     };
     (@cases ($($c:tt)*) @default ()
      @rest default => $body:expr, $($rest:tt)*) => {
