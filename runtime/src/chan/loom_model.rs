@@ -29,6 +29,9 @@
 //! * `loom_chan_select_done_cas`: two senders race to complete one blocked select
 //!   over two channels; exactly one case wins (the CAS), the other value stays in
 //!   its channel, nothing is lost or delivered twice.
+//! * `loom_chan_select_close_races_a_receiver`: a close on one case's channel
+//!   races a receiver taking the other case's value: exactly one wins, and the
+//!   send arm's value is delivered if and only if that arm fired.
 
 use super::{bounded, select};
 use loom::thread;
@@ -93,5 +96,29 @@ fn loom_chan_select_done_cas() {
         let mut all: Vec<u32> = rest.iter().flatten().copied().chain(won).collect();
         all.sort();
         assert_eq!(all, [1, 2]);
+    });
+}
+
+#[test]
+fn loom_chan_select_close_races_a_receiver() {
+    loom::model(|| {
+        let (tx1, rx1) = bounded::<u32>(0);
+        let (tx2, rx2) = bounded::<u32>(0);
+        // One thread closes the channel the select receives from; another tries to
+        // take the value the select offers on the other channel.
+        let a = thread::spawn(move || tx1.close());
+        let b = thread::spawn(move || rx2.try_recv().ok());
+        let mut c1 = select::RecvCase::new(&rx1);
+        let mut c2 = select::SendCase::new(&tx2, 9);
+        assert!(select::select([c1.case(), c2.case()], false));
+        assert!(c1.fired() != c2.fired(), "exactly one case wins");
+        a.join().unwrap();
+        let taken = b.join().unwrap();
+        if c1.fired() {
+            assert_eq!(c1.take(), None, "woken by close");
+            assert_eq!(taken, None, "the send arm lost: its value went nowhere");
+        } else {
+            assert_eq!(taken, Some(9));
+        }
     });
 }
