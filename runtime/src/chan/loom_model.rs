@@ -2,9 +2,9 @@
 //!
 //! Unlike `proc/idle_model.rs`, nothing is restated here: under `--cfg loom` the
 //! real `chan/mod.rs` and `chan/select.rs` are compiled, with two substitutions
-//! made inside them: the channel lock ([`ChanLock`](super::ChanLock)) is a spin lock
+//! made inside them: the channel lock (`ChanLock`(super::ChanLock)) is a spin lock
 //! on a loom atomic instead of parking_lot, and a blocked caller always takes the
-//! plain-thread path ([`ThreadParker`](super::ThreadParker): a loom atomic flag
+//! plain-thread path (`ThreadParker`(super::ThreadParker): a loom atomic flag
 //! and loom's park/unpark) instead of `gopark`. That path registers the sudog under
 //! the lock and releases the lock before sleeping, exactly the order `gopark`'s
 //! unlock function gives a goroutine, so the protocol checked is the one goroutines

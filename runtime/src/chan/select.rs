@@ -8,13 +8,13 @@
 //! # Design
 //!
 //! Each arm becomes a [`RecvCase`] or [`SendCase`]: the channel, the case's
-//! [`Sudog`], and the value slot (the value to send, or room for the value
+//! `Sudog`, and the value slot (the value to send, or room for the value
 //! received). They live in the caller's frame — on the goroutine's stack — and are
 //! passed to `select` as an array of type-erased [`Case`]s, so arms of different
 //! element types mix freely. `select` then runs Go's `selectgo`:
 //!
 //! 1. **Poll order**: a random permutation of the cases (`cheaprandn` per M), cases
-//!    on a [`never`](super::never) channel left out — that is what makes the choice
+//!    on a [`never()`](super::never) channel left out — that is what makes the choice
 //!    among ready cases uniform.
 //! 2. **Lock order**: the cases sorted by channel address; every channel is locked
 //!    once, in that order (`sellock`), so two selects over the same channels cannot
@@ -23,7 +23,7 @@
 //!    non-blocking send/receive, under the lock). None ready: with a `default` arm,
 //!    unlock and take it.
 //! 4. **Pass 2**: enqueue the case's sudog on every channel — all pointing at one
-//!    [`SelectDone`] record in this frame — and park (`select`); the unlock function
+//!    `SelectDone` record in this frame — and park (`select`); the unlock function
 //!    releases every channel lock (`selparkcommit`).
 //! 5. A waker on some channel dequeues one of our sudogs. The dequeue CASes the
 //!    shared record from 0 to 1 + case index; only one CAS can succeed, so exactly
@@ -37,7 +37,7 @@
 //! Go keeps the done flag (`g.selectDone`) and the winning sudog (`g.param`) in
 //! the `g`; gort keeps both in the `SelectDone` record on the selecting frame,
 //! which is valid for as long as any of our sudogs can be found in a queue (see
-//! [`selparkcommit`] for the one subtle point).
+//! `selparkcommit` for the one subtle point).
 //!
 //! # What gort simplifies on purpose
 //!
@@ -394,7 +394,7 @@ impl<T> Drop for SendCase<'_, T> {
     }
 }
 
-/// The distinct locks of one select, in lock order, for [`selparkcommit`]: a
+/// The distinct locks of one select, in lock order, for `selparkcommit`: a
 /// pointer to an array in the selecting frame and its length.
 pub(crate) struct LockList {
     locks: *const *const ChanLock,
@@ -437,7 +437,7 @@ pub(crate) unsafe fn selunlock_raw(l: *const LockList) {
 ///
 /// # Safety
 ///
-/// `data` is a [`LockList`] **on the parked goroutine's own stack**, which
+/// `data` is a `LockList` **on the parked goroutine's own stack**, which
 /// `gopark`'s contract normally forbids, because the goroutine may be resumed on
 /// another M as soon as it is published. Here it is sound, by Go's argument:
 /// the goroutine's sudogs are published in the channel queues, and the first waker
@@ -650,7 +650,7 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 /// * Among arms ready at once, one is chosen uniformly at random (Go's poll
 ///   order). Without `default`, the goroutine parks (wait reason `select`) until
 ///   one arm can complete; exactly one does. `select! {}` parks forever
-///   (`select (no cases)`). Arms on [`never`](crate::chan::never) channels are
+///   (`select (no cases)`). Arms on [`never()`](crate::chan::never) channels are
 ///   never chosen.
 /// * Bodies run after every channel is unlocked, so they may use `break`,
 ///   `continue`, `return`, `?` and further channel operations.
