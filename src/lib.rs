@@ -1,14 +1,17 @@
 //! gort: Go's runtime rebuilt in Rust, to be read, run and watched.
 //!
 //! Goroutines run on Go's GMP work-stealing scheduler (P-local run queues, a global
-//! queue, `runnext`, spinning Ms, sysmon), with Go's `schedtrace` output. The span
-//! allocator, the concurrent collector, channels, timers and the network poller
-//! arrive in later steps; `README.md` and `docs/scheduler.md` describe what exists.
+//! queue, `runnext`, spinning Ms, sysmon), with Go's `schedtrace` output; they block
+//! on channels and `select!`, Go's `sync` types, timers and system calls without
+//! blocking their threads. The span allocator, the concurrent collector and the
+//! network poller arrive in later steps; `README.md` and `docs/` describe what
+//! exists.
 //!
 //! # Layout
 //!
 //! This crate re-exports the workspace's public surface:
-//! - `gort-runtime` (`runtime/`): goroutines, the scheduler, sysmon, traces;
+//! - `gort-runtime` (`runtime/`): goroutines, the scheduler, sysmon, traces,
+//!   channels, `sync`, `time`, `syscall`;
 //! - `gort-alloc` (`alloc/`): the span allocator (to come);
 //! - `gort-gc` (`gc/`): the collector (to come).
 //!

@@ -265,7 +265,7 @@ fn many_producers_and_consumers_deliver_every_value_exactly_once() {
                 let mut last = [None::<usize>; PRODUCERS];
                 for v in got {
                     let p = v / PER;
-                    assert!(last[p].is_none_or(|l| l < v), "out of order: {v}");
+                    assert!(last[p].map_or(true, |l| l < v), "out of order: {v}");
                     last[p] = Some(v);
                     seen[v] += 1;
                 }
@@ -409,4 +409,84 @@ fn a_try_send_from_outside_the_runtime_readies_a_parked_goroutine() {
     });
     feeder.join().unwrap();
     assert_eq!(got, (0..100).collect::<Vec<_>>());
+}
+
+/// The child side of the deadlock tests below: runs the scenario named by
+/// `GORT_CHAN_CHILD` (this test binary run again) and never returns from it.
+#[test]
+fn deadlock_child_entry() {
+    let Ok(name) = std::env::var("GORT_CHAN_CHILD") else {
+        return;
+    };
+    match name.as_str() {
+        "recv" => gort::run(|| {
+            let (_tx, rx) = chan::bounded::<u8>(0);
+            rx.recv();
+        }),
+        "nil" => gort::run(|| {
+            chan::never::<u8>().recv();
+        }),
+        "select" => gort::run(|| {
+            let (tx, _rx) = chan::bounded::<u8>(0);
+            let (_tx2, rx2) = chan::bounded::<u8>(0);
+            gort::select! {
+                send(tx, 1) => {},
+                recv(rx2) -> _ => {},
+            }
+        }),
+        other => panic!("unknown scenario {other}"),
+    }
+    std::process::exit(0);
+}
+
+fn deadlock_child(name: &str) -> (i32, String) {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "deadlock_child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("GORT_CHAN_CHILD", name)
+        .env_remove("GOMAXPROCS")
+        .env_remove("GODEBUG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
+        s
+    });
+    // A missed deadlock is a hang: fail it after 60 s instead of stalling.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("child scenario {name:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    (status.code().unwrap_or(-1), reader.join().unwrap())
+}
+
+#[test]
+fn a_goroutine_blocked_on_a_channel_forever_is_reported_as_gos_deadlock() {
+    for (scenario, reason) in [
+        ("recv", "chan receive"),
+        ("nil", "chan receive (nil chan)"),
+        ("select", "select"),
+    ] {
+        let (code, err) = deadlock_child(scenario);
+        assert_eq!(code, 2, "{scenario}: {err}");
+        let want = format!(
+            "fatal error: all goroutines are asleep - deadlock!\n\ngoroutine 1 [{reason}]:\n"
+        );
+        assert!(err.starts_with(&want), "{scenario}: {err}");
+    }
 }

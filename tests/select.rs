@@ -414,3 +414,23 @@ fn a_plain_thread_can_block_in_select() {
     });
     assert_eq!(thread.join().unwrap(), N * (N - 1) / 2);
 }
+
+#[test]
+fn arm_syntax_variants_parse() {
+    let (tx, rx) = chan::bounded::<u8>(1);
+    // Only a default, with a trailing comma.
+    assert_eq!(select! { default => 0, }, 0);
+    // Default first; block bodies without commas; last arm without a comma.
+    let r = select! {
+        default => { 1 }
+        recv(rx) -> _ => { 2 }
+        send(tx, 9) => 3
+    };
+    assert_eq!(r, 3); // room in the buffer: the send arm is ready
+                      // A reference to a handle, and an owned temporary channel.
+    let r = select! {
+        recv(&rx) -> v => v,
+        recv(chan::never::<u8>()) -> _ => unreachable!(),
+    };
+    assert_eq!(r, Some(9));
+}

@@ -51,7 +51,7 @@
 
 pub(crate) mod loom;
 
-/// Channels and `select` (compiled under loom too: `chan/loom_model.rs` checks it).
+// Channels and `select` (compiled under loom too: `chan/loom_model.rs` checks it).
 pub mod chan;
 
 #[cfg(not(loom))]

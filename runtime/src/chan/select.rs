@@ -8,13 +8,13 @@
 //! # Design
 //!
 //! Each arm becomes a [`RecvCase`] or [`SendCase`]: the channel, the case's
-//! [`Sudog`], and the value slot (the value to send, or room for the value
+//! `Sudog`, and the value slot (the value to send, or room for the value
 //! received). They live in the caller's frame — on the goroutine's stack — and are
 //! passed to `select` as an array of type-erased [`Case`]s, so arms of different
 //! element types mix freely. `select` then runs Go's `selectgo`:
 //!
 //! 1. **Poll order**: a random permutation of the cases (`cheaprandn` per M), cases
-//!    on a [`never`](super::never) channel left out — that is what makes the choice
+//!    on a [`never()`](super::never) channel left out — that is what makes the choice
 //!    among ready cases uniform.
 //! 2. **Lock order**: the cases sorted by channel address; every channel is locked
 //!    once, in that order (`sellock`), so two selects over the same channels cannot
@@ -23,7 +23,7 @@
 //!    non-blocking send/receive, under the lock). None ready: with a `default` arm,
 //!    unlock and take it.
 //! 4. **Pass 2**: enqueue the case's sudog on every channel — all pointing at one
-//!    [`SelectDone`] record in this frame — and park (`select`); the unlock function
+//!    `SelectDone` record in this frame — and park (`select`); the unlock function
 //!    releases every channel lock (`selparkcommit`).
 //! 5. A waker on some channel dequeues one of our sudogs. The dequeue CASes the
 //!    shared record from 0 to 1 + case index; only one CAS can succeed, so exactly
@@ -37,7 +37,7 @@
 //! Go keeps the done flag (`g.selectDone`) and the winning sudog (`g.param`) in
 //! the `g`; gort keeps both in the `SelectDone` record on the selecting frame,
 //! which is valid for as long as any of our sudogs can be found in a queue (see
-//! [`selparkcommit`] for the one subtle point).
+//! `selparkcommit` for the one subtle point).
 //!
 //! # What gort simplifies on purpose
 //!
@@ -394,7 +394,7 @@ impl<T> Drop for SendCase<'_, T> {
     }
 }
 
-/// The distinct locks of one select, in lock order, for [`selparkcommit`]: a
+/// The distinct locks of one select, in lock order, for `selparkcommit`: a
 /// pointer to an array in the selecting frame and its length.
 pub(crate) struct LockList {
     locks: *const *const ChanLock,
@@ -437,7 +437,7 @@ pub(crate) unsafe fn selunlock_raw(l: *const LockList) {
 ///
 /// # Safety
 ///
-/// `data` is a [`LockList`] **on the parked goroutine's own stack**, which
+/// `data` is a `LockList` **on the parked goroutine's own stack**, which
 /// `gopark`'s contract normally forbids, because the goroutine may be resumed on
 /// another M as soon as it is published. Here it is sound, by Go's argument:
 /// the goroutine's sudogs are published in the channel queues, and the first waker
@@ -529,8 +529,8 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
     // Poll order: a random permutation of the cases on real channels.
     let mut pollorder = [0usize; N];
     let mut n = 0;
-    for i in 0..N {
-        if cases[i].c.lock().is_none() {
+    for (i, case) in cases.iter().enumerate() {
+        if case.c.lock().is_none() {
             continue;
         }
         let j = cheaprandn(n + 1);
@@ -546,7 +546,10 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
     }
 
     // Lock order: by channel address, each channel once.
-    let addr = |c: &Case<'_>| c.c.lock().map_or(std::ptr::null(), |l| l as *const ChanLock);
+    let addr = |c: &Case<'_>| {
+        c.c.lock()
+            .map_or(std::ptr::null(), |l| l as *const ChanLock)
+    };
     let mut lockorder = pollorder;
     lockorder[..n].sort_unstable_by_key(|&i| addr(&cases[i]));
     let mut locks = [std::ptr::null::<ChanLock>(); N];
@@ -647,7 +650,7 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 /// * Among arms ready at once, one is chosen uniformly at random (Go's poll
 ///   order). Without `default`, the goroutine parks (wait reason `select`) until
 ///   one arm can complete; exactly one does. `select! {}` parks forever
-///   (`select (no cases)`). Arms on [`never`](crate::chan::never) channels are
+///   (`select (no cases)`). Arms on [`never()`](crate::chan::never) channels are
 ///   never chosen.
 /// * Bodies run after every channel is unlocked, so they may use `break`,
 ///   `continue`, `return`, `?` and further channel operations.
@@ -686,11 +689,16 @@ macro_rules! select {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_parse {
-    // recv(rx) -> pat => { block } [,]
+    // recv(rx) -> pat => { block }, ...   and   recv(rx) -> pat => { block } ...
     (@cases ($($c:tt)*) @default ($($d:tt)*)
-     @rest recv($rx:expr) -> $v:pat => $body:block $(, $($rest:tt)*)?) => {
+     @rest recv($rx:expr) -> $v:pat => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($c)* [__gort_case recv ($rx) ($v) ($body)])
-            @default ($($d)*) @rest $($($rest)*)?)
+            @default ($($d)*) @rest $($rest)*)
+    };
+    (@cases ($($c:tt)*) @default ($($d:tt)*)
+     @rest recv($rx:expr) -> $v:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)* [__gort_case recv ($rx) ($v) ($body)])
+            @default ($($d)*) @rest $($rest)*)
     };
     // recv(rx) -> pat => expr, ...
     (@cases ($($c:tt)*) @default ($($d:tt)*)
@@ -704,11 +712,16 @@ macro_rules! __select_parse {
         $crate::__select_parse!(@cases ($($c)* [__gort_case recv ($rx) ($v) ($body)])
             @default ($($d)*) @rest)
     };
-    // send(tx, v) => { block } [,]
+    // send(tx, v) => { block } [,] ...
     (@cases ($($c:tt)*) @default ($($d:tt)*)
-     @rest send($tx:expr, $val:expr) => $body:block $(, $($rest:tt)*)?) => {
+     @rest send($tx:expr, $val:expr) => $body:block, $($rest:tt)*) => {
         $crate::__select_parse!(@cases ($($c)* [__gort_case send ($tx, $val) (_) ($body)])
-            @default ($($d)*) @rest $($($rest)*)?)
+            @default ($($d)*) @rest $($rest)*)
+    };
+    (@cases ($($c:tt)*) @default ($($d:tt)*)
+     @rest send($tx:expr, $val:expr) => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)* [__gort_case send ($tx, $val) (_) ($body)])
+            @default ($($d)*) @rest $($rest)*)
     };
     (@cases ($($c:tt)*) @default ($($d:tt)*)
      @rest send($tx:expr, $val:expr) => $body:expr, $($rest:tt)*) => {
@@ -720,10 +733,14 @@ macro_rules! __select_parse {
         $crate::__select_parse!(@cases ($($c)* [__gort_case send ($tx, $val) (_) ($body)])
             @default ($($d)*) @rest)
     };
-    // default => { block } [,]
+    // default => { block } [,] ...
     (@cases ($($c:tt)*) @default ()
-     @rest default => $body:block $(, $($rest:tt)*)?) => {
-        $crate::__select_parse!(@cases ($($c)*) @default (($body)) @rest $($($rest)*)?)
+     @rest default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)*) @default (($body)) @rest $($rest)*)
+    };
+    (@cases ($($c:tt)*) @default ()
+     @rest default => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@cases ($($c)*) @default (($body)) @rest $($rest)*)
     };
     (@cases ($($c:tt)*) @default ()
      @rest default => $body:expr, $($rest:tt)*) => {

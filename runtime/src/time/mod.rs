@@ -29,9 +29,9 @@
 //! timer, `checkdead` does not report a deadlock (a goroutine may be about to be
 //! woken by one).
 
-pub(crate) mod timer;
 #[cfg(all(test, loom))]
 mod poll_model;
+pub(crate) mod timer;
 
 use crate::chan::{self, Receiver, Sender};
 use crate::proc::g::{WaitReason, G};
