@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Go baselines (benches/go/{spawn,pingpong,parked}) and their gort mirrors
-# (examples/bench_{spawn,pingpong,parked}.rs) alternately with GOMAXPROCS=2, and
+# Runs the Go baselines (benches/go/{spawn,parked,sleepers}) and their gort mirrors
+# (examples/bench_{spawn,parked,sleepers}.rs) alternately with GOMAXPROCS=2, and
 # prints the best line of each side by side with the ratio gort/Go (below 1: gort
 # is faster, or smaller for parked). Then the channel benchmarks: the Go programs
 # benches/go/{chanpingpong,threadring,prodcons} against examples/bench_chan.rs,
@@ -30,7 +30,7 @@ BUILD_LOG=$(mktemp)
 GO_BIN=$(mktemp -d)
 trap 'rm -rf "$GO_BIN" "$BUILD_LOG"' EXIT
 if ! (cd "$ROOT" && cargo build --release \
-    --example bench_spawn --example bench_pingpong --example bench_parked \
+    --example bench_spawn --example bench_parked --example bench_sleepers \
     --example bench_chan) \
     >"$BUILD_LOG" 2>&1; then
     cat "$BUILD_LOG" >&2
@@ -40,7 +40,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 GORT_BIN=$TARGET/release/examples
 
-for b in spawn pingpong parked chanpingpong threadring prodcons; do
+for b in spawn parked sleepers chanpingpong threadring prodcons; do
     (cd "$ROOT/benches/go/$b" && "$GO" build -o "$GO_BIN/$b" .)
 done
 
@@ -83,8 +83,8 @@ bench() {
 
 RESULTS=()
 bench spawn per_goroutine -reps "$REPS"
-bench pingpong per_roundtrip -reps "$REPS"
 bench parked per_goroutine
+bench sleepers cpu -reps "$REPS"
 
 # The channel benchmarks: every round runs the three Go programs, then
 # bench_chan (all three in one process); the smallest `name: X ms` of each side

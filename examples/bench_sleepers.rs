@@ -3,7 +3,7 @@
 //! per run. Mirror of `benches/go/sleepers`; `benches/compare.sh` runs both.
 //!
 //! ```text
-//! GOMAXPROCS=2 cargo run --release --example bench_sleep -- -g 10000 -n 100
+//! GOMAXPROCS=2 cargo run --release --example bench_sleepers -- -g 10000 -n 100
 //! ```
 
 #[path = "bench_common/mod.rs"]
@@ -29,7 +29,7 @@ fn main() {
         ("us", &mut us),
         ("reps", &mut reps),
     ]);
-    let rt = bench_common::runtime("bench_sleep");
+    let rt = bench_common::runtime("bench_sleepers");
     let d = Duration::from_micros(us);
     let mut best = Duration::MAX;
     for _ in 0..reps {

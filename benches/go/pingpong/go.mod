@@ -1,3 +1,0 @@
-module gortbench/pingpong
-
-go 1.22
