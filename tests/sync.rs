@@ -514,3 +514,28 @@ fn semaphore_limits_concurrency() {
         assert!(!sem.try_acquire());
     });
 }
+
+/// The goroutine holding a stopped world may unlock a mutex in starvation mode:
+/// the direct hand-off must not make it yield (it has to keep running to start
+/// the world again).
+#[test]
+fn unlocking_a_starving_mutex_while_the_world_is_stopped() {
+    gort::Runtime::builder().procs(1).build().unwrap().run(|| {
+        let m = std::sync::Arc::new(gort::sync::Mutex::new(0u32));
+        let g = m.lock();
+        let m2 = m.clone();
+        let waiter = gort::spawn(move || *m2.lock() += 1);
+        gort::time::sleep(std::time::Duration::from_millis(5));
+        drop(g);
+        // The woken waiter has not run yet: barge in, so that when it runs it
+        // finds the lock taken after waiting over 1 ms and switches to starvation.
+        let g = m.lock();
+        gort::yield_now();
+        gort::time::sleep(std::time::Duration::from_millis(2));
+        let world = gort::stw::stop_the_world();
+        drop(g); // hand-off to the starving waiter, with the world stopped
+        drop(world);
+        waiter.join().unwrap();
+        assert_eq!(*m.lock(), 1);
+    });
+}

@@ -210,3 +210,27 @@ fn exiting_while_locked_ends_the_thread() {
         assert!(!seen.contains(&tid));
     });
 }
+
+/// A blocking primitive used inside `blocking` panics before it registers
+/// anything: the primitive stays usable afterwards.
+#[test]
+fn a_misused_primitive_is_left_intact() {
+    rt(2).run(|| {
+        let sem = Arc::new(gort_runtime::sync::Semaphore::new(0));
+        let s2 = sem.clone();
+        let h = gort_runtime::spawn(move || syscall::blocking(|| s2.acquire()));
+        assert!(h.join().is_err());
+        sem.release();
+        sem.acquire();
+        let m = Arc::new(gort_runtime::sync::Mutex::new(0));
+        let m2 = m.clone();
+        let h = gort_runtime::spawn(move || syscall::blocking(|| *m2.lock() += 1));
+        assert!(h.join().is_err());
+        *m.lock() += 1;
+        assert_eq!(*m.lock(), 1);
+        let h = gort_runtime::spawn(|| syscall::blocking(gort_runtime::yield_now));
+        let err = h.join().unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("inside syscall::blocking"), "{msg}");
+    });
+}

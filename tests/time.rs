@@ -168,13 +168,20 @@ fn stop_and_reset_leave_no_stale_value() {
     rt(2).run(|| {
         let t = time::Timer::new(Duration::from_millis(1));
         time::sleep(Duration::from_millis(10)); // fired; the value sits in the channel
-        assert!(!t.stop(), "it had fired");
+        assert!(
+            t.stop(),
+            "stop drained the value: it prevented the delivery"
+        );
         assert!(t.c().try_recv().is_err(), "stale value after stop");
+        assert!(!t.stop(), "nothing left to prevent");
 
         let t = time::Timer::new(Duration::from_millis(1));
         time::sleep(Duration::from_millis(10));
         let before_reset = Instant::now();
-        assert!(!t.reset(Duration::from_millis(20)));
+        assert!(
+            t.reset(Duration::from_millis(20)),
+            "reset drained the old value"
+        );
         let at = t.c().recv().unwrap();
         assert!(
             at >= before_reset + Duration::from_millis(20),
@@ -245,4 +252,48 @@ fn tick_of_zero_is_never_ready_and_ticker_of_zero_panics() {
             .unwrap_or_default();
         assert_eq!(msg, "non-positive interval for NewTicker");
     });
+}
+
+/// The pre-1.23 idiom `if !t.Stop() { <-t.C }` must never block: stop reports
+/// false only when the value is gone (received) and nothing is in flight.
+#[test]
+fn the_stop_then_drain_idiom_never_blocks() {
+    rt(2).run(|| {
+        for i in 0..200u64 {
+            let t = time::Timer::new(Duration::from_micros(i % 20));
+            if i % 3 == 0 {
+                time::sleep(Duration::from_micros(30));
+            }
+            if !t.stop() {
+                // Go's idiom: a false stop means the value was already received or
+                // is about to be; with gort's guarantee nothing is left either way,
+                // so only a non-blocking look is safe and it finds nothing.
+                assert!(t.c().try_recv().is_err());
+            }
+            assert!(t.c().try_recv().is_err(), "stale value after stop");
+        }
+    });
+}
+
+/// A ticker nobody can receive from any more leaves its heap at its next tick.
+#[test]
+fn a_dropped_ticker_leaves_the_heap() {
+    let r = rt(1);
+    let timerslen = |r: &Runtime| -> u64 {
+        r.schedtrace(true)
+            .lines()
+            .filter_map(|l| l.split("timerslen=").nth(1))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .sum()
+    };
+    r.run(|| {
+        let t = time::Ticker::new(Duration::from_millis(1));
+        t.c().recv().unwrap();
+        drop(t);
+        let rx = time::tick(Duration::from_millis(1));
+        rx.recv().unwrap();
+        drop(rx);
+        time::sleep(Duration::from_millis(20));
+    });
+    assert_eq!(timerslen(&r), 0, "{}", r.schedtrace(true));
 }

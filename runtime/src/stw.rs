@@ -149,6 +149,10 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
         .and_then(|m| m.p());
     let wait = {
         let mut l = sched.lock.lock();
+        // A wake-up left over from the previous stop (its last P stopped after the
+        // stopper had already seen `stopwait == 0`) must not end this one early.
+        // Every wake happens under this lock, so clearing here is exact.
+        sched.stopnote.clear();
         l.stopwait = sched.gomaxprocs as i32;
         sched.gcwaiting.store(true, Ordering::SeqCst);
         // Our own P stops first, so that preemptall (which flags goroutines on
@@ -174,12 +178,19 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
         l.stopwait > 0
     };
     if wait {
-        while !sched.stopnote.sleep_for(Duration::from_micros(100)) {
-            preemptall(sched);
+        // `stopwait` under the lock is the truth; the note only hurries us along.
+        loop {
+            let woken = sched.stopnote.sleep_for(Duration::from_micros(100));
             let mut l = sched.lock.lock();
-            stop_syscall_ps(sched, &mut l);
+            if !woken {
+                stop_syscall_ps(sched, &mut l);
+            }
             if l.stopwait == 0 {
                 break;
+            }
+            drop(l);
+            if !woken {
+                preemptall(sched);
             }
         }
     }

@@ -100,6 +100,15 @@ impl<T> Clone for Receiver<T> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// How many handles (senders and receivers) share this channel; 0 for
+    /// [`never`](super::never). A channel timer uses it to notice that nobody but
+    /// itself can receive any more.
+    pub(crate) fn handle_count(&self) -> usize {
+        self.c.as_ref().map_or(0, Arc::strong_count)
+    }
+}
+
 impl<T> Sender<T> {
     /// A sender that is never ready (Go's `nil` channel): `send` blocks forever
     /// (wait reason `chan send (nil chan)`), `try_send` reports `Full`, and a

@@ -84,8 +84,11 @@ pub(crate) fn stoplockedm(m: &'static M) -> bool {
     // checkdead must not count us as running: we wait for a goroutine like any
     // idle M. Under sched.lock, where checkdead reads it.
     {
-        let _l = sched.lock.lock();
+        let l = sched.lock.lock();
         sched.nmidlelocked.fetch_add(1, Ordering::SeqCst);
+        // Go's `incidlelocked(1)` judges: this may have been the last running M
+        // (an M that went idle just before us counted us as running).
+        crate::proc::sched::checkdead(sched, &l);
     }
     loop {
         if sched.shutdown.load(Ordering::SeqCst) {

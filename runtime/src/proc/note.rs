@@ -46,6 +46,12 @@ impl Note {
         std::mem::replace(&mut *w, false)
     }
 
+    /// `noteclear`: forgets a wake-up nobody has consumed yet.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn clear(&self) {
+        *self.woken.lock() = false;
+    }
+
     /// `notewakeup`: wakes the sleeper, or makes its next sleep return at once.
     pub(crate) fn wake(&self) {
         let mut w = self.woken.lock();

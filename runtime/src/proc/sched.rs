@@ -450,6 +450,14 @@ fn mstart(m: &'static M) {
 /// Called as an M thread ends after shutdown; the last one returns the stacks of
 /// dead goroutines to the process-wide pool.
 fn m_exited(sched: &Sched) {
+    if !sched.shutdown.load(Ordering::SeqCst) {
+        // A thread whose locked goroutine exited (`mexit`): one running M fewer,
+        // so judge as an M going idle would (under the lock checkdead reads).
+        let l = sched.lock.lock();
+        sched.mcount.fetch_sub(1, Ordering::SeqCst);
+        checkdead(sched, &l);
+        return;
+    }
     if sched.mcount.fetch_sub(1, Ordering::SeqCst) == 1 {
         crate::api::reclaim_stacks(sched);
     }
@@ -631,7 +639,8 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
         sched.pidleput(&mut l, pp);
         drop(l);
 
-        if m.spinning.load(Ordering::Relaxed) {
+        let was_spinning = m.spinning.load(Ordering::Relaxed);
+        if was_spinning {
             // The delicate part: stop spinning, *then* look at every queue again,
             // with a StoreLoad fence between (see the module comment).
             m.spinning.store(false, Ordering::Relaxed);
@@ -684,6 +693,11 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
                 };
                 if let Some(pp) = pp {
                     acquirep(m, pp);
+                    // Go's `wasSpinning`: an M that was spinning before it slept
+                    // goes on looking for work as a spinning M.
+                    if was_spinning {
+                        become_spinning(m);
+                    }
                 }
                 continue 'top;
             }
@@ -997,13 +1011,20 @@ fn init_g(gp: &G, goid: u64, joinable: bool, parent: u64) {
 pub(crate) unsafe fn gopark(unlockf: Option<UnlockF>, reason: WaitReason) {
     let m = getm().expect("gort: a blocking operation was called outside a goroutine");
     let gp = m.curg().expect("gopark: no goroutine");
-    no_runtime_in_syscall(gp);
+    if gp.status() == Status::Syscall {
+        // Too late to unwind: the caller has registered a waiter and may hold a
+        // lock it forgot (see sync::block). The safepoint every blocking entry
+        // passes first reports this as a panic; reaching here is a runtime bug.
+        crate::panic::throw("gopark: goroutine is in a system call (inside syscall::blocking)");
+    }
     gp.waitreason.store(reason as u8, Ordering::Relaxed);
     m.mcall(gp, After::Park(unlockf));
 }
 
 /// Code running under `syscall::blocking` has given its P away: it may not block,
-/// yield or start goroutines until the call returns.
+/// yield or start goroutines until the call returns. Every blocking entry point
+/// passes a safepoint ([`preempt_check`]) before it registers anything, and the
+/// check there panics cleanly; `newproc` checks too.
 fn no_runtime_in_syscall(gp: &G) {
     if gp.status() == Status::Syscall {
         panic!(
@@ -1036,6 +1057,7 @@ pub(crate) fn ready(gp: &'static G) {
 pub(crate) fn gosched() {
     let m = getm().expect("gort: yield_now called outside a goroutine");
     let gp = m.curg().expect("gosched: no goroutine");
+    no_runtime_in_syscall(gp);
     m.mcall(gp, After::Gosched);
 }
 
@@ -1044,6 +1066,9 @@ pub(crate) fn gosched() {
 #[inline]
 pub(crate) fn preempt_check() {
     if let Some(gp) = crate::proc::m::getg() {
+        // Inside syscall::blocking the goroutine has no P: any runtime call is a
+        // misuse, reported here before the caller has registered anything.
+        no_runtime_in_syscall(gp);
         // Never switch while unwinding (std's panic count is per thread): the
         // request stays set for the next safepoint after the panic is caught.
         if gp.preempt.load(Ordering::Relaxed) && !std::thread::panicking() {
@@ -1055,7 +1080,7 @@ pub(crate) fn preempt_check() {
 
 /// Called with `sched.lock` held as an M goes idle: if no M is running and a main
 /// goroutine is still waiting, nothing can ever wake it — Go's deadlock.
-fn checkdead(sched: &Sched, l: &Locked) {
+pub(crate) fn checkdead(sched: &Sched, l: &Locked) {
     // While the world is stopped the Ms park on purpose, and the stopper may be a
     // thread outside the runtime that will start it again.
     if sched.nmain.load(Ordering::SeqCst) <= 0

@@ -71,6 +71,7 @@ fn entersyscall_gcwait(sched: &Sched, pp: &P) {
             )
             .is_ok()
     {
+        pp.syscalltick.fetch_add(1, Ordering::Relaxed);
         l.stopwait -= 1;
         if l.stopwait == 0 {
             sched.stopnote.wake();

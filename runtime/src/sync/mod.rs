@@ -105,8 +105,13 @@ pub(crate) fn block<T>(
         Some(g) => {
             register(&mut guard, Waiter::G(g));
             std::mem::forget(guard);
-            // SAFETY: the raw mutex lives in the primitive, not on this stack, and
-            // outlives the park (the caller borrows it for the whole call).
+            // SAFETY: `raw` is the primitive's own lock, borrowed by the caller for
+            // the whole call. It is usually not on this goroutine's stack; when it is
+            // (a primitive living in some goroutine's frame), it is still sound: the
+            // unlock on g0 is the last access to it through `data`, and until that
+            // unlock releases it nobody else can take the lock, so nobody can be
+            // done with the primitive and free it (the same argument as for unlocking
+            // std's Mutex just before another thread drops it).
             let raw = unsafe { mutex.raw() } as *const parking_lot::RawMutex as *const ();
             let u = UnlockF {
                 f: unlock_raw_mutex,

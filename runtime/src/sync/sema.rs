@@ -234,7 +234,17 @@ pub(crate) fn semrelease1(addr: &AtomicU32, handoff: bool) {
 /// this goroutine keeps its locality. A no-op on a plain thread and while
 /// unwinding (a goroutine must not switch with a panic in flight).
 pub(crate) fn goyield() {
-    if getg().is_none() || std::thread::panicking() {
+    let Some(gp) = getg() else { return };
+    // Not while unwinding, and not inside syscall::blocking (no P to yield).
+    if std::thread::panicking() || gp.status() == crate::proc::g::Status::Syscall {
+        return;
+    }
+    // The goroutine holding a stopped world must keep running (Go skips the yield
+    // while `m.locks` is held, as it is across stop-the-world).
+    let stopped = crate::proc::m::getm()
+        .and_then(|m| m.p())
+        .is_some_and(|pp| pp.status() == crate::proc::p::PStatus::GcStop);
+    if stopped {
         return;
     }
     let u = UnlockF {

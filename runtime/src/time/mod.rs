@@ -174,20 +174,41 @@ fn current_sched(what: &str) -> &'static Sched {
 /// `reset` returns, no value from an earlier arming is received.
 ///
 /// The timer function sends only if the arming it fired for is still the one in
-/// force (`expected`, compared under `send_lock`); `stop`/`reset` change the arming
+/// force (`expected`, compared under the lock); `stop`/`reset` change the arming
 /// and empty the channel under the same lock. So a send either happens before the
 /// emptying (and is emptied) or sees the new arming (and is dropped). This is
 /// Go's `sendLock` + `seq` (`time.go: timer.modify`, `timerchandrain`).
 struct ChanSend {
-    /// The timer sequence number whose firing may send; `u64::MAX` when stopped.
-    expected: parking_lot::Mutex<u64>,
+    state: parking_lot::Mutex<SendState>,
     tx: Sender<Instant>,
     rx: Receiver<Instant>,
 }
 
+struct SendState {
+    /// The timer sequence number whose firing may send; [`DISARMED`] when stopped.
+    expected: u64,
+    /// The last arming whose firing was handled (sent, or found nobody listening).
+    delivered: u64,
+}
+
+const DISARMED: u64 = u64::MAX;
+
 impl ChanSend {
-    fn drain(&self) {
-        while self.rx.try_recv().is_ok() {}
+    /// Empties the channel; returns whether a value was removed.
+    fn drain(&self) -> bool {
+        let mut any = false;
+        while self.rx.try_recv().is_ok() {
+            any = true;
+        }
+        any
+    }
+
+    /// What `stop`/`reset` report besides the timer's own `pending`: a one-shot
+    /// firing of the current arming that they are about to cancel counts as
+    /// prevented (Go's `isSending`), and so does a value they drain.
+    fn prevented(&self, st: &SendState, one_shot: bool) -> bool {
+        let in_flight = one_shot && st.expected != DISARMED && st.delivered != st.expected;
+        in_flight | self.drain()
     }
 }
 
@@ -196,8 +217,14 @@ impl ChanSend {
 /// Made by [`Timer::new`] (delivers the time on its channel, [`Timer::c`]) or by
 /// [`after_func`] (runs a function in its own goroutine; its channel is never
 /// ready, as Go's `C` is nil there). `stop` and `reset` follow Go 1.23: `stop`
-/// returns whether it prevented a firing, `reset` re-arms and returns whether it
-/// was still pending, and after either returns no stale value is received.
+/// returns whether it prevented a delivery — counting a value it drained from the
+/// channel — so `if !t.stop() { t.c().recv(); }` never blocks; `reset` re-arms and
+/// answers the same way; after either returns no stale value is received.
+///
+/// A channel timer nobody can receive from any more (the `Timer` and every clone
+/// of its channel dropped) removes itself from its heap when it next fires. Go
+/// drops it at once; until then it occupies a heap entry — and, as any pending
+/// timer does, keeps a deadlock from being reported.
 ///
 /// # Example
 ///
@@ -206,7 +233,7 @@ impl ChanSend {
 /// gort_runtime::run(|| {
 ///     let t = gort_runtime::time::Timer::new(Duration::from_millis(2));
 ///     let fired_at = t.c().recv().unwrap();
-///     assert!(!t.stop(), "already fired");
+///     assert!(!t.stop(), "already fired and received");
 ///     let _ = fired_at;
 /// });
 /// ```
@@ -224,21 +251,36 @@ fn chan_timer(what: &str, d: Duration, period: i64) -> Timer {
     let sched = current_sched(what);
     let (tx, rx) = chan::bounded(1);
     let cs = Arc::new(ChanSend {
-        expected: parking_lot::Mutex::new(u64::MAX),
+        state: parking_lot::Mutex::new(SendState {
+            expected: DISARMED,
+            delivered: DISARMED,
+        }),
         tx,
         rx: rx.clone(),
     });
     let cs2 = cs.clone();
-    let inner = timer::Timer::new(Box::new(move |seq, _delay| {
-        let expected = cs2.expected.lock();
-        if *expected == seq {
+    let inner = timer::Timer::new_cyclic(move |me| {
+        Box::new(move |seq, _delay| {
+            let mut st = cs2.state.lock();
+            if st.expected != seq {
+                return; // an arming that stop/reset overtook
+            }
+            st.delivered = seq;
+            if cs2.rx.handle_count() <= 2 {
+                // Only our own two handles are left: nobody can ever receive.
+                drop(st);
+                if let Some(t) = me.upgrade() {
+                    t.stop();
+                }
+                return;
+            }
             // Never blocks: a full channel means the reader is behind.
             let _ = cs2.tx.try_send(Instant::now());
-        }
-    }));
+        })
+    });
     {
-        let mut expected = cs.expected.lock();
-        *expected = arm(sched, &inner, when_after(sched, d), period).seq;
+        let mut st = cs.state.lock();
+        st.expected = arm(sched, &inner, when_after(sched, d), period).seq;
     }
     Timer {
         inner,
@@ -300,11 +342,11 @@ impl Timer {
         match &self.chan {
             None => self.inner.stop(),
             Some(cs) => {
-                let mut expected = cs.expected.lock();
+                let mut st = cs.state.lock();
                 let pending = self.inner.stop();
-                *expected = u64::MAX;
-                cs.drain();
-                pending
+                let prevented = cs.prevented(&st, self.period == 0);
+                st.expected = DISARMED;
+                pending || prevented
             }
         }
     }
@@ -337,11 +379,12 @@ impl Timer {
         match &self.chan {
             None => arm(self.sched, &self.inner, when, period).pending,
             Some(cs) => {
-                let mut expected = cs.expected.lock();
+                let mut st = cs.state.lock();
+                let one_shot = self.period == 0;
                 let m = arm(self.sched, &self.inner, when, period);
-                *expected = m.seq;
-                cs.drain();
-                m.pending
+                let prevented = cs.prevented(&st, one_shot);
+                st.expected = m.seq;
+                m.pending || prevented
             }
         }
     }

@@ -97,7 +97,15 @@ pub(crate) struct Timers {
 impl Timer {
     /// A stopped timer that will call `f` each time it fires.
     pub(crate) fn new(f: Box<TimerFn>) -> Arc<Timer> {
-        Arc::new(Timer {
+        Self::new_cyclic(|_| f)
+    }
+
+    /// Like [`Timer::new`], for a function that needs to reach its own timer (to
+    /// stop it): `make` gets a weak handle to the timer being built.
+    pub(crate) fn new_cyclic(
+        make: impl FnOnce(std::sync::Weak<Timer>) -> Box<TimerFn>,
+    ) -> Arc<Timer> {
+        Arc::new_cyclic(|me| Timer {
             mu: Mutex::new(TimerState {
                 when: 0,
                 period: 0,
@@ -106,7 +114,7 @@ impl Timer {
                 modified: false,
                 zombie: false,
             }),
-            f,
+            f: make(me.clone()),
         })
     }
 
