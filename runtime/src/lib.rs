@@ -31,7 +31,10 @@
 //!   Go's `fatal error: stack overflow`, not a silent crash.
 //! - Deadlock detection assumes every wake-up comes from a goroutine: a goroutine
 //!   waiting for something only a plain OS thread will deliver is reported as
-//!   deadlocked once every goroutine sleeps.
+//!   deadlocked once every goroutine sleeps. A pending timer counts as a possible
+//!   wake-up (as in Go), so a live `Ticker` keeps a deadlock from being reported.
+//! - Code inside `syscall::blocking` runs without a P and must not use the runtime
+//!   (channels, `sync`, `time::sleep`, `go`): doing so panics.
 //!
 //! # Example
 //!
