@@ -4,50 +4,12 @@
 //! use from plain OS threads.
 
 use gort::chan::{self, TryRecvError, TrySendError};
-use gort::{Runtime, WaitReason};
+use gort::WaitReason;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
-
-/// Goroutines parked with `reason` right now.
-fn parked(reason: WaitReason) -> usize {
-    let world = gort::stw::stop_the_world();
-    world
-        .goroutines()
-        .iter()
-        .filter(|g| g.wait_reason == reason)
-        .count()
-}
-
-/// Yields until at least `n` goroutines are parked with `reason`.
-fn wait_parked(reason: WaitReason, n: usize) {
-    while parked(reason) < n {
-        gort::yield_now();
-    }
-}
-
-/// Deadlock detection assumes every wake-up comes from a goroutine: while a
-/// goroutine waits for a plain thread, keep one goroutine runnable until `stop`.
-fn keep_alive(stop: Arc<AtomicBool>) {
-    gort::go(move || {
-        while !stop.load(Ordering::Acquire) {
-            gort::yield_now();
-        }
-    });
-}
-
-fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = e.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = e.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic>".into()
-    }
-}
+mod common;
+use common::{keep_alive, panic_message, parked, rt, wait_parked};
 
 #[test]
 fn an_unbuffered_send_waits_for_its_receiver() {
@@ -440,39 +402,7 @@ fn deadlock_child_entry() {
 }
 
 fn deadlock_child(name: &str) -> (i32, String) {
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "deadlock_child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("GORT_CHAN_CHILD", name)
-        .env_remove("GOMAXPROCS")
-        .env_remove("GODEBUG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
-        s
-    });
-    // A missed deadlock is a hang: fail it after 60 s instead of stalling.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("child scenario {name:?} hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    (status.code().unwrap_or(-1), reader.join().unwrap())
+    common::run_child("deadlock_child_entry", "GORT_CHAN_CHILD", name, &[])
 }
 
 #[test]

@@ -1,42 +1,11 @@
 //! Fatal paths, each in a child process (this test binary run again with
 //! `GORT_CHILD=<scenario>`): the output on stderr and exit status 2, as in Go.
 
-use std::process::Command;
+mod common;
 
 /// Runs scenario `name` in a child process; returns (exit code, stderr).
 fn child(name: &str, env: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env("GORT_CHILD", name);
-    cmd.env_remove("GOMAXPROCS").env_remove("GODEBUG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    // A hang is a failure too (the deadlock detector once missed a case and the
-    // child slept for ever): give each child 60 s.
-    let mut child = cmd
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
-        s
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("child scenario {name:?} hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    };
-    (status.code().unwrap_or(-1), reader.join().unwrap())
+    common::run_child("child_entry", "GORT_CHILD", name, env)
 }
 
 fn recurse(n: u64) -> u64 {

@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
+mod common;
+use common::rt;
 
 #[test]
 fn a_million_goroutines_all_run() {

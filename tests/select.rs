@@ -3,38 +3,12 @@
 //! blocked select winning exactly one case, close while selecting, Go's panics.
 
 use gort::chan::{self, TryRecvError, TrySendError};
-use gort::{select, Runtime, WaitReason};
+use gort::{select, WaitReason};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
-
-fn parked(reason: WaitReason) -> usize {
-    let world = gort::stw::stop_the_world();
-    world
-        .goroutines()
-        .iter()
-        .filter(|g| g.wait_reason == reason)
-        .count()
-}
-
-fn wait_parked(reason: WaitReason, n: usize) {
-    while parked(reason) < n {
-        gort::yield_now();
-    }
-}
-
-fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = e.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = e.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic>".into()
-    }
-}
+mod common;
+use common::{panic_message, parked, rt, wait_parked};
 
 #[test]
 fn default_is_taken_when_nothing_is_ready() {

@@ -3,24 +3,12 @@
 //! reasons a parked goroutine shows, and starvation mode's guarantee.
 
 use gort::sync::{Cond, Mutex, Once, Pool, RwLock, Semaphore, WaitGroup};
-use gort::{Runtime, Status, WaitReason};
+use gort::{Status, WaitReason};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
-
-/// The panic message a joined goroutine died with.
-fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = e.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = e.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string panic>".into()
-    }
-}
+mod common;
+use common::{panic_message, rt};
 
 /// Yields until goroutine `goid` is parked with `reason` (seen with the world
 /// stopped). Returns when it is; a wrong reason keeps the loop going and the test

@@ -7,18 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
+mod common;
+use common::{rt, trace_sum};
 
-fn threads(r: &Runtime) -> usize {
-    let t = r.schedtrace(false);
-    t.split("threads=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap()
+fn threads(r: &Runtime) -> u64 {
+    trace_sum(&r.schedtrace(false), "threads=")
 }
 
 /// With one P, a goroutine blocked in a call waits for a message that only another

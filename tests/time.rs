@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
-}
+mod common;
+use common::{rt, trace_sum};
 
 #[test]
 fn sleep_is_never_early() {
@@ -72,13 +71,7 @@ fn ten_thousand_sleepers_share_a_few_threads() {
     });
     assert_eq!(woke, 10_000);
     let trace = r.schedtrace(false);
-    let threads: usize = trace
-        .split("threads=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let threads = trace_sum(&trace, "threads=");
     assert!(
         threads <= 8,
         "sleeping goroutines must not take a thread each: {trace}"
@@ -279,13 +272,7 @@ fn the_stop_then_drain_idiom_never_blocks() {
 #[test]
 fn a_dropped_ticker_leaves_the_heap() {
     let r = rt(1);
-    let timerslen = |r: &Runtime| -> u64 {
-        r.schedtrace(true)
-            .lines()
-            .filter_map(|l| l.split("timerslen=").nth(1))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .sum()
-    };
+    let timerslen = |r: &Runtime| trace_sum(&r.schedtrace(true), "timerslen=");
     r.run(|| {
         let t = time::Ticker::new(Duration::from_millis(1));
         t.c().recv().unwrap();

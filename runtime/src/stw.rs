@@ -235,23 +235,10 @@ fn start_the_world(sched: &'static Sched, own_p: Option<&'static P>) {
 }
 
 /// Stops every P whose M is in a system call: the call may never return, so the
-/// world does not wait for it (the M finds its P gone when it comes back). The CAS
-/// races with `exitsyscall`'s and sysmon's; exactly one wins.
+/// world does not wait for it (the M finds its P gone when it comes back).
 fn stop_syscall_ps(sched: &Sched, l: &mut crate::proc::sched::Locked) {
     for pp in sched.allp.iter() {
-        if pp
-            .status
-            .compare_exchange(
-                PStatus::Syscall as u32,
-                PStatus::GcStop as u32,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
-            pp.syscalltick.fetch_add(1, Ordering::Relaxed);
-            l.stopwait -= 1;
-        }
+        crate::proc::syscall::stop_syscall_p(l, pp);
     }
 }
 

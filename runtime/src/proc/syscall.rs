@@ -33,10 +33,10 @@
 //! into the runtime (spawn, channels, sleep). gort checks this and panics.
 
 use crate::loom::atomic::Ordering;
-use crate::proc::g::Status;
+use crate::proc::g::{Status, G};
 use crate::proc::m::{getm, After, M};
 use crate::proc::p::{PStatus, P};
-use crate::proc::sched::{acquirep, startm, Sched};
+use crate::proc::sched::{acquirep, startm, Locked, Sched};
 
 /// `reentersyscall`: the current goroutine is about to block its thread.
 pub(crate) fn entersyscall() {
@@ -60,23 +60,47 @@ pub(crate) fn entersyscall() {
 /// Stop-the-world is pending: give it our P at once.
 fn entersyscall_gcwait(sched: &Sched, pp: &P) {
     let mut l = sched.lock.lock();
-    if l.stopwait > 0
-        && pp
-            .status
-            .compare_exchange(
-                PStatus::Syscall as u32,
-                PStatus::GcStop as u32,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    {
+    if l.stopwait > 0 && stop_syscall_p(&mut l, pp) && l.stopwait == 0 {
+        sched.stopnote.wake();
+    }
+}
+
+/// With `sched.lock` held (`l`): if `pp`'s M is in a system call, stop the P for
+/// a pending stop-the-world and count it. The CAS races with `exitsyscall`'s fast
+/// path and sysmon's retake; exactly one of them gets the P. Used by
+/// `entersyscall` and by the stopper (`stw.rs`).
+pub(crate) fn stop_syscall_p(l: &mut Locked, pp: &P) -> bool {
+    let stopped = pp
+        .status
+        .compare_exchange(
+            PStatus::Syscall as u32,
+            PStatus::GcStop as u32,
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        )
+        .is_ok();
+    if stopped {
         pp.syscalltick.fetch_add(1, Ordering::Relaxed);
         l.stopwait -= 1;
-        if l.stopwait == 0 {
-            sched.stopnote.wake();
-        }
     }
+    stopped
+}
+
+/// `exitsyscallfast_pidle`: take any idle P and run on. False if none is idle or a
+/// stop-the-world is pending.
+fn exitsyscall_pidle(m: &'static M, gp: &G) -> bool {
+    let sched = m.sched;
+    if sched.gcwaiting.load(Ordering::SeqCst) {
+        return false;
+    }
+    let pp = {
+        let mut l = sched.lock.lock();
+        sched.pidleget(&mut l)
+    };
+    let Some(pp) = pp else { return false };
+    acquirep(m, pp);
+    gp.cas_status(Status::Syscall, Status::Running);
+    true
 }
 
 /// `exitsyscall`: the call returned; get a P back before running Go code again.
@@ -103,38 +127,19 @@ pub(crate) fn exitsyscall() {
         gp.cas_status(Status::Syscall, Status::Running);
         return;
     }
-    // `exitsyscallfast_pidle`: any idle P will do.
-    if sched.npidle.load(Ordering::SeqCst) > 0 && !sched.gcwaiting.load(Ordering::SeqCst) {
-        let pp = {
-            let mut l = sched.lock.lock();
-            sched.pidleget(&mut l)
-        };
-        if let Some(pp) = pp {
-            acquirep(m, pp);
-            gp.cas_status(Status::Syscall, Status::Running);
-            return;
-        }
+    // Any idle P will do.
+    if sched.npidle.load(Ordering::SeqCst) > 0 && exitsyscall_pidle(m, gp) {
+        return;
     }
     if std::thread::panicking() {
         // Unwinding out of the call: switching goroutines now would hand std's
         // per-thread panic count to whichever goroutine runs next on this thread.
         // Wait on this thread for a P instead (rare: every P busy while a call
         // panics).
-        loop {
+        while !exitsyscall_pidle(m, gp) {
             std::thread::sleep(std::time::Duration::from_micros(50));
-            if sched.gcwaiting.load(Ordering::SeqCst) {
-                continue;
-            }
-            let pp = {
-                let mut l = sched.lock.lock();
-                sched.pidleget(&mut l)
-            };
-            if let Some(pp) = pp {
-                acquirep(m, pp);
-                gp.cas_status(Status::Syscall, Status::Running);
-                return;
-            }
         }
+        return;
     }
     // Slow path: g0 queues us and parks this M (`exitsyscall0`); some M with a P
     // resumes us later, and the call returns then.
@@ -143,7 +148,7 @@ pub(crate) fn exitsyscall() {
 
 /// `exitsyscall0`, on g0 of an M without a P after `gp` switched out. Returns true
 /// if it found a P, in which case the caller resumes `gp` at once.
-pub(crate) fn exitsyscall0(m: &'static M, gp: &'static crate::proc::g::G) -> bool {
+pub(crate) fn exitsyscall0(m: &'static M, gp: &'static G) -> bool {
     let sched = m.sched;
     let mut l = sched.lock.lock();
     gp.cas_status(Status::Syscall, Status::Runnable);

@@ -42,7 +42,7 @@
 //! Go's `f(arg, seq, delay)` carries `arg` in the closure here.
 
 use crate::loom::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
-use crate::loom::Mutex;
+use crate::loom::{Mutex, MutexGuard};
 use std::sync::Arc;
 
 /// Children per heap node (`timerHeapN`): a 4-ary heap is shallower than a binary
@@ -261,26 +261,44 @@ impl Timers {
     fn clean_head(&self, heap: &mut Vec<TimerWhen>) {
         while let Some(top) = heap.first() {
             let t = top.timer.clone();
-            let mut s = t.mu.lock();
-            if s.zombie {
-                s.zombie = false;
-                s.modified = false;
-                s.ts = None;
-                drop(s);
-                self.zombies.fetch_sub(1, Ordering::Relaxed);
-                self.delete_min(heap);
-                continue;
+            if self.repair_top(heap, t.mu.lock()).is_some() {
+                break;
             }
-            if s.modified {
-                s.modified = false;
-                heap[0].when = s.when;
-                drop(s);
-                sift_down(heap, 0);
-                self.update_min_when_heap(heap);
-                continue;
-            }
-            break;
         }
+    }
+
+    /// The top entry, with its timer locked (`s`): a zombie is dropped from the heap,
+    /// a modified timer re-filed at its new `when` (both return None: look at the
+    /// new top); a live, current one is handed back still locked.
+    fn repair_top<'a>(
+        &self,
+        heap: &mut Vec<TimerWhen>,
+        mut s: MutexGuard<'a, TimerState>,
+    ) -> Option<MutexGuard<'a, TimerState>> {
+        if s.zombie {
+            self.unheap_zombie(&mut s);
+            drop(s);
+            self.delete_min(heap);
+            return None;
+        }
+        if s.modified {
+            s.modified = false;
+            heap[0].when = s.when;
+            drop(s);
+            sift_down(heap, 0);
+            self.update_min_when_heap(heap);
+            return None;
+        }
+        Some(s)
+    }
+
+    /// A stopped timer leaves the heap: clear its marks and the zombie count. The
+    /// caller removes its entry.
+    fn unheap_zombie(&self, s: &mut TimerState) {
+        s.zombie = false;
+        s.modified = false;
+        s.ts = None;
+        self.zombies.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// `deleteMin`: removes the top entry.
@@ -311,11 +329,8 @@ impl Timers {
             let t = heap[i].timer.clone();
             let mut s = t.mu.lock();
             if s.zombie {
-                s.zombie = false;
-                s.modified = false;
-                s.ts = None;
+                self.unheap_zombie(&mut s);
                 drop(s);
-                self.zombies.fetch_sub(1, Ordering::Relaxed);
                 heap.swap_remove(i);
                 continue;
             }
@@ -370,24 +385,7 @@ impl Timers {
     /// modified or drops it if stopped (returning None), else takes it off the heap
     /// (or re-arms a periodic timer) and returns what its function gets.
     fn run_top(&self, heap: &mut Vec<TimerWhen>, t: &Arc<Timer>, now: i64) -> Option<(u64, i64)> {
-        let mut s = t.mu.lock();
-        if s.zombie {
-            s.zombie = false;
-            s.modified = false;
-            s.ts = None;
-            drop(s);
-            self.zombies.fetch_sub(1, Ordering::Relaxed);
-            self.delete_min(heap);
-            return None;
-        }
-        if s.modified {
-            s.modified = false;
-            heap[0].when = s.when;
-            drop(s);
-            sift_down(heap, 0);
-            self.update_min_when_heap(heap);
-            return None;
-        }
+        let mut s = self.repair_top(heap, t.mu.lock())?;
         let delay = now - s.when;
         let seq = s.seq;
         if s.period > 0 {
