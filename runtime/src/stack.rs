@@ -20,7 +20,7 @@
 //!
 //! Linux limits a process to `vm.max_map_count` mappings (65,530 by default). A
 //! stack mapped alone with an `mprotect`ed guard page costs two, so that design stops
-//! near 32,000 goroutines. gort reserves a *region* of [`STACKS_PER_REGION`] stack
+//! near 32,000 goroutines. gort reserves a *region* of `STACKS_PER_REGION` stack
 //! slots with one `mmap` (`MAP_NORESERVE`: address space only) and marks each slot's
 //! lowest page as a guard with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which
 //! makes touching the page fault without splitting the mapping: a whole region stays

@@ -14,7 +14,7 @@
 //!    stopped: it keeps it, Go's way.
 //! 3. Each running goroutine reaches a safepoint (any runtime call, or
 //!    `preempt_point()`), yields, and its M, back in `find_runnable`, sees `gcwaiting`
-//!    and calls [`gcstopm`]: its P becomes `_Pgcstop`, `stopwait -= 1`, the last one
+//!    and calls `gcstopm`: its P becomes `_Pgcstop`, `stopwait -= 1`, the last one
 //!    wakes the stopper, and the M parks.
 //! 4. The stopper waits on `stopnote` in 100 µs slices, re-flagging running
 //!    goroutines each time (a goroutine may have been scheduled in between).

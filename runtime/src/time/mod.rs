@@ -13,7 +13,7 @@
 //!    goroutine has switched out — so the timer can never fire for a goroutine that
 //!    is still running.
 //! 2. Arming puts the timer in the heap of the P the M holds (`timer.rs`). If it is
-//!    now that heap's earliest, [`wake_netpoller`] makes sure somebody will look
+//!    now that heap's earliest, `wake_netpoller` makes sure somebody will look
 //!    in time: it breaks the sleep of the M waiting for timers if that M would
 //!    wake too late, or else starts a spinning M (`wakep`).
 //! 3. Due timers run from the scheduler loop: the P's owner at the top of
