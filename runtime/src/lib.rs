@@ -64,6 +64,8 @@ mod arch;
 #[cfg(not(loom))]
 pub mod env;
 #[cfg(not(loom))]
+mod lock_futex;
+#[cfg(not(loom))]
 mod panic;
 #[cfg(not(loom))]
 mod signal;

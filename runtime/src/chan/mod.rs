@@ -103,15 +103,16 @@ mod loom_model;
 
 /// The lock of one channel (Go's `hchan.lock`, a runtime `mutex`).
 ///
-/// A `parking_lot` raw mutex: one CAS to take and one to release when
-/// uncontended, a short spin and then a futex wait when not. It is never held
+/// The runtime's futex mutex (`lock_futex.rs`): one CAS to take and one swap to
+/// release when uncontended, Go's short spin and then a futex wait when not. It
+/// is never held
 /// across a goroutine switch except through `gopark`'s unlock function, which
 /// releases it on g0 of the same OS thread. Under loom it is loom's mutex (loom
 /// cannot model parking_lot), its guard kept in the lock between `lock` and
 /// `unlock` so that the same raw lock/unlock shape is checked.
 pub(crate) struct ChanLock {
     #[cfg(not(loom))]
-    raw: parking_lot::RawMutex,
+    raw: crate::lock_futex::RawLock,
     #[cfg(loom)]
     m: loom::sync::Mutex<()>,
     /// The holder's guard; touched only by the thread holding `m`.
@@ -123,7 +124,7 @@ impl ChanLock {
     fn new() -> Self {
         ChanLock {
             #[cfg(not(loom))]
-            raw: <parking_lot::RawMutex as parking_lot::lock_api::RawMutex>::INIT,
+            raw: crate::lock_futex::RawLock::new(),
             #[cfg(loom)]
             m: loom::sync::Mutex::new(()),
             #[cfg(loom)]
@@ -133,7 +134,7 @@ impl ChanLock {
 
     pub(crate) fn lock(&self) {
         #[cfg(not(loom))]
-        parking_lot::lock_api::RawMutex::lock(&self.raw);
+        self.raw.lock();
         #[cfg(loom)]
         {
             let g = self.m.lock().unwrap();
@@ -151,7 +152,7 @@ impl ChanLock {
         // SAFETY: the lock is held, by the contract.
         #[cfg(not(loom))]
         unsafe {
-            parking_lot::lock_api::RawMutex::unlock(&self.raw)
+            self.raw.unlock()
         };
         #[cfg(loom)]
         {
