@@ -41,7 +41,7 @@
 //! until they fire (the `time` module says so). Timer functions get `(seq, delay)`;
 //! Go's `f(arg, seq, delay)` carries `arg` in the closure here.
 
-use crate::loom::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
+use crate::loom::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, Ordering};
 use crate::loom::{Mutex, MutexGuard};
 use std::sync::Arc;
 
@@ -58,6 +58,10 @@ pub(crate) type TimerFn = dyn Fn(u64, i64) + Send + Sync;
 pub(crate) struct Timer {
     mu: Mutex<TimerState>,
     f: Box<TimerFn>,
+    /// Mirror of `modified || zombie`, written under `mu`, read without it by
+    /// `clean_head` to skip locking a clean top entry (Go's `t.astate`). A stale
+    /// read only costs a lock or leaves the top for the next look.
+    dirty: AtomicBool,
 }
 
 struct TimerState {
@@ -115,6 +119,7 @@ impl Timer {
                 zombie: false,
             }),
             f: make(me.clone()),
+            dirty: AtomicBool::new(false),
         })
     }
 
@@ -140,6 +145,7 @@ impl Timer {
         if let Some(ts) = s.ts {
             // In a heap: mark it and let the owner repair the entry.
             s.modified = true;
+            self.dirty.store(true, Ordering::Relaxed);
             if s.zombie {
                 s.zombie = false;
                 ts.zombies.fetch_sub(1, Ordering::Relaxed);
@@ -168,6 +174,7 @@ impl Timer {
         s.seq = s.seq.wrapping_add(1);
         if let Some(ts) = s.ts {
             s.modified = true;
+            self.dirty.store(true, Ordering::Relaxed);
             if !s.zombie {
                 s.zombie = true;
                 ts.zombies.fetch_add(1, Ordering::Relaxed);
@@ -244,24 +251,25 @@ impl Timers {
         s.ts = Some(self);
         s.modified = false;
         drop(s);
-        heap.push(TimerWhen {
-            timer: t.clone(),
-            when,
-        });
-        let i = heap.len() - 1;
-        sift_up(&mut heap, i);
-        self.len.store(heap.len() as u32, Ordering::Relaxed);
-        let top = heap[0].when;
-        self.min_when_heap.store(top, Ordering::Release);
-        (top == when).then_some(when)
+        self.push(
+            &mut heap,
+            TimerWhen {
+                timer: t.clone(),
+                when,
+            },
+        );
+        (heap[0].when == when).then_some(when)
     }
 
     /// `cleanHead`: drops zombies and repairs modified timers at the top of the heap,
     /// so the top is a live entry with a correct `when`.
     fn clean_head(&self, heap: &mut Vec<TimerWhen>) {
         while let Some(top) = heap.first() {
+            if !top.timer.dirty.load(Ordering::Relaxed) {
+                return;
+            }
             let t = top.timer.clone();
-            if self.repair_top(heap, t.mu.lock()).is_some() {
+            if self.repair_top(heap, &t, t.mu.lock()).is_some() {
                 break;
             }
         }
@@ -273,16 +281,18 @@ impl Timers {
     fn repair_top<'a>(
         &self,
         heap: &mut Vec<TimerWhen>,
+        t: &Timer,
         mut s: MutexGuard<'a, TimerState>,
     ) -> Option<MutexGuard<'a, TimerState>> {
         if s.zombie {
-            self.unheap_zombie(&mut s);
+            self.unheap_zombie(t, &mut s);
             drop(s);
             self.delete_min(heap);
             return None;
         }
         if s.modified {
             s.modified = false;
+            t.dirty.store(false, Ordering::Relaxed);
             heap[0].when = s.when;
             drop(s);
             sift_down(heap, 0);
@@ -294,21 +304,32 @@ impl Timers {
 
     /// A stopped timer leaves the heap: clear its marks and the zombie count. The
     /// caller removes its entry.
-    fn unheap_zombie(&self, s: &mut TimerState) {
+    fn unheap_zombie(&self, t: &Timer, s: &mut TimerState) {
         s.zombie = false;
         s.modified = false;
         s.ts = None;
+        t.dirty.store(false, Ordering::Relaxed);
         self.zombies.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// `deleteMin`: removes the top entry.
-    fn delete_min(&self, heap: &mut Vec<TimerWhen>) {
+    /// `deleteMin`: removes the top entry and hands it back.
+    fn delete_min(&self, heap: &mut Vec<TimerWhen>) -> TimerWhen {
         let last = heap.len() - 1;
         heap.swap(0, last);
-        heap.pop();
+        let e = heap.pop().expect("delete_min: empty heap");
         if !heap.is_empty() {
             sift_down(heap, 0);
         }
+        self.len.store(heap.len() as u32, Ordering::Relaxed);
+        self.update_min_when_heap(heap);
+        e
+    }
+
+    /// Puts an entry (back) into the heap.
+    fn push(&self, heap: &mut Vec<TimerWhen>, e: TimerWhen) {
+        heap.push(e);
+        let i = heap.len() - 1;
+        sift_up(heap, i);
         self.len.store(heap.len() as u32, Ordering::Relaxed);
         self.update_min_when_heap(heap);
     }
@@ -329,13 +350,14 @@ impl Timers {
             let t = heap[i].timer.clone();
             let mut s = t.mu.lock();
             if s.zombie {
-                self.unheap_zombie(&mut s);
+                self.unheap_zombie(&t, &mut s);
                 drop(s);
                 heap.swap_remove(i);
                 continue;
             }
             if s.modified {
                 s.modified = false;
+                t.dirty.store(false, Ordering::Relaxed);
                 heap[i].when = s.when;
             }
             i += 1;
@@ -368,8 +390,7 @@ impl Timers {
             if top.when > now {
                 break;
             }
-            let t = top.timer.clone();
-            if let Some((seq, delay)) = self.run_top(&mut heap, &t, now) {
+            if let Some((t, seq, delay)) = self.run_top(&mut heap, now) {
                 // `unlockAndRun`: the function may take other locks, add timers
                 // (even to this heap) or ready goroutines.
                 drop(heap);
@@ -381,11 +402,27 @@ impl Timers {
         ran
     }
 
-    /// `run` for the top entry, whose `when` has passed: re-files it if it was
-    /// modified or drops it if stopped (returning None), else takes it off the heap
-    /// (or re-arms a periodic timer) and returns what its function gets.
-    fn run_top(&self, heap: &mut Vec<TimerWhen>, t: &Arc<Timer>, now: i64) -> Option<(u64, i64)> {
-        let mut s = self.repair_top(heap, t.mu.lock())?;
+    /// `run` for the top entry, whose `when` has passed. The entry comes off the
+    /// heap and is judged under its timer's lock: a zombie is dropped and a
+    /// modified timer goes back at its new `when` (both return None); a due timer
+    /// is returned with what its function gets — after going back at its next tick
+    /// if it is periodic. Taking the entry out first moves its `Arc` instead of
+    /// cloning it on the common path (a one-shot timer firing).
+    fn run_top(&self, heap: &mut Vec<TimerWhen>, now: i64) -> Option<(Arc<Timer>, u64, i64)> {
+        let mut e = self.delete_min(heap);
+        let mut s = e.timer.mu.lock();
+        if s.zombie {
+            self.unheap_zombie(&e.timer, &mut s);
+            return None;
+        }
+        if s.modified {
+            s.modified = false;
+            e.timer.dirty.store(false, Ordering::Relaxed);
+            e.when = s.when;
+            drop(s);
+            self.push(heap, e);
+            return None;
+        }
         let delay = now - s.when;
         let seq = s.seq;
         if s.period > 0 {
@@ -394,17 +431,16 @@ impl Timers {
             if s.when < 0 {
                 s.when = i64::MAX;
             }
-            heap[0].when = s.when;
+            e.when = s.when;
             drop(s);
-            sift_down(heap, 0);
-            self.update_min_when_heap(heap);
-        } else {
-            s.when = 0;
-            s.ts = None;
-            drop(s);
-            self.delete_min(heap);
+            let t = e.timer.clone();
+            self.push(heap, e);
+            return Some((t, seq, delay));
         }
-        Some((seq, delay))
+        s.when = 0;
+        s.ts = None;
+        drop(s);
+        Some((e.timer, seq, delay))
     }
 }
 
