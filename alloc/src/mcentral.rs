@@ -1,0 +1,200 @@
+//! `mcentral`: the spans of one span class that no mcache holds, in four sets.
+//!
+//! Models `runtime/mcentral.go` (`mcentral`, `cacheSpan`, `uncacheSpan`, `grow`,
+//! `partialSwept`, `partialUnswept`, `fullSwept`, `fullUnswept`) and the
+//! `spanSet` of `runtime/mspanset.go`.
+//!
+//! # Design
+//!
+//! There is one mcentral per span class (136). It keeps spans in `partial` (some
+//! free slots) and `full` (none) sets, and each of those twice: one set holds spans
+//! already swept in this cycle, the other spans still to sweep. Which index is
+//! which flips with every collection: the swept set is `[sweepgen / 2 % 2]`, the
+//! unswept set the other one. Since the heap's `sweepgen` grows by 2 when a sweep
+//! cycle starts, every swept set becomes the unswept set at that moment without
+//! moving a single span — Go's sweepgen trick.
+//!
+//! `cache_span` (an mcache needs a span with free slots):
+//! 1. pop a partial swept span;
+//! 2. else pop partial unswept spans, claim one (`sweepgen` CAS `sg−2 → sg−1`: the
+//!    background sweeper may be racing for it), sweep it and use it — a span that
+//!    had free slots before the sweep still has them after;
+//! 3. else do the same with full unswept spans, keeping the first one that the
+//!    sweep freed a slot in, and putting the ones still full on the full swept set;
+//!    steps 2–3 give up after 100 spans (`spanBudget`) so one allocation never
+//!    sweeps a whole class;
+//! 4. else `grow`: a fresh span from the mheap.
+//!
+//! `uncache_span` (the mcache is done with it): if the span's `sweepgen` is
+//! `sg + 1`, a sweep cycle started while it was cached, so it is swept now;
+//! otherwise it goes back on the partial or full swept set.
+//!
+//! # Memory ordering
+//!
+//! A span in a set belongs to the set; popping it under the set's lock transfers
+//! ownership (the lock's release/acquire orders the previous owner's writes to
+//! its `Cell` fields before the new owner's reads). Spans in an unswept set can be
+//! popped by two parties — `cache_span` and the background sweeper — but each pop
+//! is exclusive, and the CAS on `sweepgen` decides sweeping rights against spans
+//! that the sweeper reached by other means. See the loom model in `sweep.rs`.
+//!
+//! # What gort simplifies
+//!
+//! Go's `spanSet` is a lock-free growable array of blocks; ours is a `Vec` behind a
+//! mutex per set (the same operations, push and pop). It is touched once per span,
+//! not per object, and the mutexes are per set and per class, so contention is
+//! rare. Go charges sweep credit (`deductSweepCredit`) and counts `heapLive` here;
+//! gort has no pacer yet.
+
+use crate::loom::Mutex;
+use crate::mheap::Heap;
+use crate::sizeclass::CLASS_TO_ALLOCNPAGES;
+use crate::span::{MSpan, SpanClass};
+use std::ptr::NonNull;
+
+/// A span pointer that may be sent between threads: spans live in the heap's span
+/// fixalloc for the heap's lifetime, and ownership is passed by the protocols
+/// described in each module.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct SpanPtr(pub(crate) NonNull<MSpan>);
+// SAFETY: see the type's comment; MSpan itself is Sync.
+unsafe impl Send for SpanPtr {}
+
+impl SpanPtr {
+    /// The span.
+    #[inline]
+    pub(crate) fn get<'a>(self) -> &'a MSpan {
+        // SAFETY: span structs are never deallocated while the heap lives, and a
+        // SpanPtr never outlives its heap (it is held by the heap's own structures
+        // or by an mcache that keeps the heap alive through an Arc).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+/// A set of spans (Go's `spanSet`).
+pub(crate) struct SpanSet(Mutex<Vec<SpanPtr>>);
+
+impl SpanSet {
+    fn new() -> SpanSet {
+        SpanSet(Mutex::new(Vec::new()))
+    }
+    pub(crate) fn push(&self, s: SpanPtr) {
+        self.0.lock().push(s);
+    }
+    pub(crate) fn pop(&self) -> Option<SpanPtr> {
+        self.0.lock().pop()
+    }
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+}
+
+/// The central free lists of one span class (Go's `mcentral`).
+pub(crate) struct MCentral {
+    pub(crate) spanclass: SpanClass,
+    partial: [SpanSet; 2],
+    full: [SpanSet; 2],
+}
+
+/// How many spans `cache_span` may sweep before it grows the heap (Go's `spanBudget`).
+const SPAN_BUDGET: usize = 100;
+
+impl MCentral {
+    pub(crate) fn new(spanclass: SpanClass) -> MCentral {
+        MCentral {
+            spanclass,
+            partial: [SpanSet::new(), SpanSet::new()],
+            full: [SpanSet::new(), SpanSet::new()],
+        }
+    }
+
+    /// Spans with free slots, swept this cycle.
+    pub(crate) fn partial_swept(&self, sg: u32) -> &SpanSet {
+        &self.partial[(sg / 2 % 2) as usize]
+    }
+    /// Spans with free slots as of the last cycle, not swept yet.
+    pub(crate) fn partial_unswept(&self, sg: u32) -> &SpanSet {
+        &self.partial[(1 - sg / 2 % 2) as usize]
+    }
+    /// Full spans, swept this cycle.
+    pub(crate) fn full_swept(&self, sg: u32) -> &SpanSet {
+        &self.full[(sg / 2 % 2) as usize]
+    }
+    /// Full spans as of the last cycle, not swept yet.
+    pub(crate) fn full_unswept(&self, sg: u32) -> &SpanSet {
+        &self.full[(1 - sg / 2 % 2) as usize]
+    }
+
+    /// A span with at least one free slot, for an mcache (Go's `cacheSpan`).
+    /// Returns it owned by the caller, swept, with `alloc_cache` set up.
+    pub(crate) fn cache_span(&self, heap: &Heap) -> SpanPtr {
+        let sg = heap.sweepgen();
+        let s = 'havespan: {
+            if let Some(s) = self.partial_swept(sg).pop() {
+                break 'havespan s;
+            }
+            let mut budget = SPAN_BUDGET;
+            while budget > 0 {
+                let Some(s) = self.partial_unswept(sg).pop() else { break };
+                budget -= 1;
+                if s.get().try_acquire_sweep(sg) {
+                    crate::sweep::sweep(heap, s, true);
+                    break 'havespan s;
+                }
+                // The background sweeper claimed it; it will file it.
+            }
+            while budget > 0 {
+                let Some(s) = self.full_unswept(sg).pop() else { break };
+                budget -= 1;
+                if s.get().try_acquire_sweep(sg) {
+                    crate::sweep::sweep(heap, s, true);
+                    let span = s.get();
+                    let free = span.next_free_index();
+                    if free != span.nelems() {
+                        // next_free_index moved freeindex past the slot; give it
+                        // back (the cache window is re-seeded below).
+                        span.freeindex.set(free);
+                        break 'havespan s;
+                    }
+                    self.full_swept(sg).push(s);
+                }
+            }
+            return self.grow(heap);
+        };
+        let span = s.get();
+        debug_assert!(span.alloc_count() < span.nelems(), "cache_span: span has no free slots");
+        // Seed the cache window at freeindex (cacheSpan's tail).
+        let free = span.freeindex.get();
+        span.refill_alloc_cache(free & !63);
+        span.alloc_cache.set(span.alloc_cache.get() >> (free % 64));
+        s
+    }
+
+    /// Takes back a span from an mcache (Go's `uncacheSpan`).
+    pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr) {
+        let span = s.get();
+        let sg = heap.sweepgen();
+        let stale = span.sweepgen() == sg.wrapping_add(1);
+        if stale {
+            // Cached before this sweep cycle began: we own it, so mark it "being
+            // swept" (no CAS needed: no one else can reach it) and sweep it, which
+            // files it or frees it.
+            span.sweepgen.store(sg.wrapping_sub(1), crate::loom::atomic::Ordering::Relaxed);
+            crate::sweep::sweep(heap, s, false);
+        } else {
+            span.sweepgen.store(sg, crate::loom::atomic::Ordering::Release);
+            if span.alloc_count() < span.nelems() {
+                self.partial_swept(sg).push(s);
+            } else {
+                self.full_swept(sg).push(s);
+            }
+        }
+    }
+
+    /// A fresh span of this class from the heap (Go's `mcentral.grow`).
+    fn grow(&self, heap: &Heap) -> SpanPtr {
+        let npages = CLASS_TO_ALLOCNPAGES[self.spanclass.sizeclass() as usize] as usize;
+        heap.alloc_span(npages, self.spanclass)
+    }
+}

@@ -1,0 +1,395 @@
+//! `mheap`: the heap — arenas, the page allocator, spans, and the mcentrals.
+//!
+//! Models `runtime/mheap.go` (`mheap`, `allocSpan`, `initSpan`, `grow`, `freeSpan`,
+//! `freeSpanLocked`, `allocNeedsZero`, `spanOf`, `spanOfHeap`) and `findObject`
+//! from `runtime/mbitmap.go`.
+//!
+//! # Design
+//!
+//! [`Heap`] owns everything below the per-P caches:
+//!
+//! - the arena index (`arena.rs`) mapping addresses to spans;
+//! - under one lock (Go's `mheap_.lock`): the regions' page bitmaps
+//!   (`pagealloc.rs`), the reservations themselves, and the span fixalloc
+//!   (`fixalloc.rs`);
+//! - 136 [`MCentral`]s, one per span class, each on its own cache line;
+//! - the heap's `sweepgen`, and the statistics.
+//!
+//! `alloc_span(npages, spanclass)` (Go's `allocSpan`) takes the lock, finds pages
+//! first-fit (growing the heap if none fit), takes an `mspan` from the fixalloc,
+//! notes whether the pages may be dirty (`needzero`: they were used since the
+//! region was reserved), drops the lock, initialises the span, and publishes it in
+//! the arena index. `free_span` undoes it: the pages go back to the bitmap (where
+//! they coalesce with free neighbours) and the struct to the fixalloc.
+//!
+//! `grow(npages)` (Go's `mheap.grow`) extends the current arena in 4 MiB steps; when
+//! the arena is used up it reserves a new one (or, for an object bigger than an
+//! arena, a run of arenas of its own).
+//!
+//! # Memory ordering
+//!
+//! The lock orders everything about pages and span structs. A span is initialised
+//! by its allocating thread, which owns it until it hands it on (to an mcache, via
+//! the caller; to an mcentral set, via the set's lock). The arena index entries are
+//! stored with release after the span's state, see `arena.rs`.
+//!
+//! # What gort simplifies
+//!
+//! Go serves spans under 16 pages from a per-P page cache (`pcache`) without the
+//! lock; gort always takes the lock (once per span, i.e. per 8 KiB or more of
+//! allocation). Go's `reclaim` sweeps before growing when sweeping lags; gort's
+//! `cache_span` sweeps within its class only. No `specials`, no user arenas.
+
+use crate::arena::{ArenaIndex, Reservation, HEAP_ARENA_BYTES, PAGES_PER_ARENA};
+use crate::fixalloc::FixAlloc;
+use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::Mutex;
+use crate::mcache::MCache;
+use crate::mcentral::{MCentral, SpanPtr};
+use crate::pagealloc::{Region, PALLOC_CHUNK_PAGES};
+use crate::sizeclass::PAGE_SHIFT;
+use crate::span::{MSpan, MSpanState, SpanClass, NUM_SPAN_CLASSES};
+use crate::stats::HeapStats;
+use std::sync::Arc;
+
+/// An mcentral on its own cache line(s), so classes do not false-share.
+#[repr(align(128))]
+pub(crate) struct PaddedCentral(pub(crate) MCentral);
+
+/// A region of pages and the reservation backing it.
+pub(crate) struct HeapRegion {
+    pub(crate) pages: Region,
+    pub(crate) res: Reservation,
+}
+
+/// What `Heap.lock` protects.
+pub(crate) struct HeapLocked {
+    /// In address order.
+    pub(crate) regions: Vec<HeapRegion>,
+    /// The region `grow` extends (Go's `curArena`).
+    cur: Option<usize>,
+    spanalloc: FixAlloc<MSpan>,
+}
+
+/// The heap (Go's `mheap`): arenas, pages, spans and the mcentrals.
+///
+/// Make one with [`Heap::new`] (or use the process-wide [`Heap::global`]), then
+/// allocate through per-thread [`MCache`]s.
+///
+/// ```
+/// let heap = gort_alloc::Heap::new();
+/// let mut cache = heap.new_mcache();
+/// let p = cache.alloc(40, false);
+/// // SAFETY (of this example): 40 fresh bytes are ours.
+/// unsafe { p.write_bytes(0xab, 40) };
+/// assert_eq!(heap.find_object(p as usize + 39).unwrap().1, p as usize);
+/// ```
+pub struct Heap {
+    pub(crate) lock: Mutex<HeapLocked>,
+    /// Advanced by 2 when a sweep cycle starts (Go's `mheap_.sweepgen`).
+    pub(crate) sweepgen: AtomicU32,
+    pub(crate) central: Box<[PaddedCentral]>,
+    pub(crate) arenas: ArenaIndex,
+    pub(crate) stats: HeapStats,
+    /// The span every mcache slot starts at: no free slots, so the first
+    /// allocation takes the slow path (Go's `emptymspan`).
+    pub(crate) empty_span: Box<MSpan>,
+    pub(crate) sweep: crate::sweep::SweepState,
+}
+
+impl Heap {
+    /// A new, empty heap. It reserves its arena index (32 MiB of address space,
+    /// committed only where used) now and arenas on first use.
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// assert_eq!(heap.mem_stats().heap_sys, 0);
+    /// ```
+    pub fn new() -> Arc<Heap> {
+        let arenas = ArenaIndex::new().expect("gort-alloc: cannot reserve the arena index");
+        let central = (0..NUM_SPAN_CLASSES)
+            .map(|i| PaddedCentral(MCentral::new(SpanClass(i as u8))))
+            .collect();
+        Arc::new(Heap {
+            lock: Mutex::new(HeapLocked { regions: Vec::new(), cur: None, spanalloc: FixAlloc::new() }),
+            // Start at 2 rather than 0 so that `sg − 2` never wraps in the first cycle.
+            sweepgen: AtomicU32::new(2),
+            central,
+            arenas,
+            stats: HeapStats::new(),
+            empty_span: Box::new(MSpan::new()),
+            sweep: crate::sweep::SweepState::new(),
+        })
+    }
+
+    /// The process-wide heap, made on first use (what `gort` allocates from, and
+    /// what [`crate::debug`] reports on).
+    ///
+    /// ```
+    /// let a = gort_alloc::Heap::global();
+    /// assert!(std::sync::Arc::ptr_eq(a, gort_alloc::Heap::global()));
+    /// ```
+    pub fn global() -> &'static Arc<Heap> {
+        static GLOBAL: std::sync::OnceLock<Arc<Heap>> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(Heap::new)
+    }
+
+    /// A new per-thread (per-P) cache allocating from this heap.
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let mut c1 = heap.new_mcache();
+    /// let mut c2 = heap.new_mcache();
+    /// // Two caches never hand out the same slot: each takes its own span.
+    /// assert_ne!(c1.alloc(8, true), c2.alloc(8, true));
+    /// ```
+    pub fn new_mcache(self: &Arc<Self>) -> MCache {
+        MCache::new(self.clone())
+    }
+
+    /// The heap's current `sweepgen` (even; +2 per sweep cycle).
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let before = heap.sweepgen();
+    /// heap.start_sweep();
+    /// assert_eq!(heap.sweepgen(), before + 2);
+    /// ```
+    #[inline]
+    pub fn sweepgen(&self) -> u32 {
+        self.sweepgen.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn central(&self, spc: SpanClass) -> &MCentral {
+        &self.central[spc.0 as usize].0
+    }
+
+    /// The span owning the page of `addr`, if the page is in a span of this heap
+    /// (in use or manual) (Go's `spanOf`). Any address may be asked about.
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let p = heap.new_mcache().alloc(100_000, true) as usize;
+    /// assert_eq!(heap.span_of(p + 99_999).unwrap().base(), p);
+    /// assert!(heap.span_of(0x10).is_none());
+    /// assert!(heap.span_of(usize::MAX).is_none());
+    /// ```
+    #[inline]
+    pub fn span_of(&self, addr: usize) -> Option<&MSpan> {
+        self.arenas.span_of(addr)
+    }
+
+    /// The heap object containing `addr` — a base or an interior pointer — as
+    /// `(span, object base, slot index)`; `None` if `addr` is not inside an object
+    /// slot of an in-use span (outside the heap, in a free page, a manual span, or
+    /// the tail waste of a span) (Go's `spanOfHeap` + `findObject`). The slot may
+    /// be free: that is for the caller to ask ([`MSpan::is_free`]).
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let mut c = heap.new_mcache();
+    /// let a = c.alloc(24, true) as usize;
+    /// let b = c.alloc(24, true) as usize;
+    /// let (_, base, i) = heap.find_object(b + 23).unwrap();
+    /// assert_eq!((base, i), (b, 1));
+    /// assert_eq!(heap.find_object(a).unwrap().2, 0);
+    /// let mut local = 0u64;
+    /// assert!(heap.find_object(&mut local as *mut u64 as usize).is_none());
+    /// ```
+    #[inline]
+    pub fn find_object(&self, addr: usize) -> Option<(&MSpan, usize, usize)> {
+        let s = self.span_of(addr)?;
+        if s.state() != MSpanState::InUse || addr < s.base() || addr >= s.limit() {
+            return None;
+        }
+        let index = s.object_index(addr);
+        Some((s, s.base() + index * s.elemsize(), index))
+    }
+
+    /// Sets the mark bit of the object containing `addr`, as the collector does for
+    /// a reachable object. Returns false if `addr` is not in a heap object or the
+    /// object was already marked.
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let p = heap.new_mcache().alloc(64, true) as usize;
+    /// assert!(heap.mark(p + 10));
+    /// assert!(!heap.mark(p));
+    /// ```
+    pub fn mark(&self, addr: usize) -> bool {
+        match self.find_object(addr) {
+            Some((s, _, i)) => s.mark(i),
+            None => false,
+        }
+    }
+
+    /// Allocates a span of `npages` pages for `spanclass`, in use, owned by the
+    /// caller (Go's `mheap.alloc` → `allocSpan`).
+    pub(crate) fn alloc_span(&self, npages: usize, spanclass: SpanClass) -> SpanPtr {
+        let mut h = self.lock.lock();
+        let run = match Self::alloc_pages(&mut h, npages) {
+            Some(x) => x,
+            None => {
+                self.grow(&mut h, npages);
+                Self::alloc_pages(&mut h, npages).expect("gort-alloc: grow did not make room")
+            }
+        };
+        let slot = h.spanalloc.alloc();
+        // SAFETY: a slot from the span fixalloc is ours; writing a fresh MSpan
+        // makes it valid (no reference to its old contents survives free_span).
+        unsafe { slot.as_ptr().write(MSpan::new()) };
+        self.stats.span_alloc(npages, run.scavenged, h.spanalloc.inuse, h.spanalloc.sys);
+        drop(h);
+        let s = SpanPtr(slot);
+        let span = s.get();
+        span.init(run.base, npages, spanclass, self.sweepgen());
+        span.needzero.set(run.needzero);
+        span.set_state(MSpanState::InUse);
+        self.arenas.set_spans(run.base, npages, slot.as_ptr());
+        s
+    }
+
+    fn alloc_pages(h: &mut HeapLocked, npages: usize) -> Option<crate::pagealloc::PageRun> {
+        h.regions.iter_mut().find_map(|r| r.pages.alloc(npages))
+    }
+
+    /// Returns a span's pages to the page allocator and its struct to the fixalloc
+    /// (Go's `freeSpan`). The caller owns the span and no one else may reach it.
+    pub(crate) fn free_span(&self, s: SpanPtr) {
+        let span = s.get();
+        let (base, npages) = (span.base(), span.npages());
+        self.arenas.set_spans(base, npages, std::ptr::null_mut());
+        span.set_state(MSpanState::Dead);
+        let mut h = self.lock.lock();
+        let r = h.regions.iter_mut().find(|r| r.pages.contains(base)).expect("free_span: not in heap");
+        r.pages.free(base, npages);
+        // SAFETY: the span came from this fixalloc in alloc_span, its pages and
+        // index entries are released above, and no reference to it is used again.
+        unsafe { h.spanalloc.free(s.0) };
+        self.stats.span_free(npages, h.spanalloc.inuse);
+    }
+
+    /// Adds at least `npages` usable pages (Go's `mheap.grow`): from the current
+    /// arena in 4 MiB steps, else from a new reservation.
+    fn grow(&self, h: &mut HeapLocked, npages: usize) {
+        let ask = npages.next_multiple_of(PALLOC_CHUNK_PAGES);
+        if let Some(ci) = h.cur {
+            let r = &mut h.regions[ci].pages;
+            if r.room() >= npages {
+                let got = r.grow(ask);
+                self.stats.grow(got);
+                return;
+            }
+            // Not enough room: the rest of the current arena becomes usable as is.
+            let got = r.grow(usize::MAX);
+            self.stats.grow(got);
+        }
+        let narenas = ask.div_ceil(PAGES_PER_ARENA);
+        let res = Reservation::new(narenas).expect("gort-alloc: out of address space (mmap failed)");
+        for a in 0..narenas {
+            self.arenas.add_arena(res.base() + a * HEAP_ARENA_BYTES);
+        }
+        let mut pages = Region::new(res.base(), res.len() >> PAGE_SHIFT);
+        let got = pages.grow(ask);
+        self.stats.grow(got);
+        self.stats.reserve(res.len() + HEAP_ARENA_BYTES);
+        let at = h.regions.partition_point(|r| r.pages.base() < res.base());
+        h.regions.insert(at, HeapRegion { pages, res });
+        // A multi-arena region is full up front; keep growing the last arena.
+        if narenas == 1 || h.cur.is_none() {
+            h.cur = Some(at);
+        } else if let Some(ci) = h.cur.as_mut() {
+            if *ci >= at {
+                *ci += 1;
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests {
+    use super::*;
+    use crate::arena::HEAP_ARENA_BYTES;
+    use crate::sizeclass::PAGE_SIZE;
+
+    #[test]
+    fn find_object_answers_for_base_interior_tail_free_and_foreign_addresses() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let a = c.alloc(24, true) as usize; // class 3: 341 slots, 8 bytes of tail
+        let s = heap.span_of(a).unwrap();
+        assert_eq!(s.base(), a);
+        for i in 0..341 {
+            let p = if i == 0 { a } else { c.alloc(24, true) as usize };
+            assert_eq!(p, a + i * 24);
+            for off in [0, 1, 23] {
+                let (s2, base, idx) = heap.find_object(p + off).unwrap();
+                assert!(std::ptr::eq(s, s2));
+                assert_eq!((base, idx), (p, i));
+            }
+        }
+        // Tail waste of the span: in the span, but in no object.
+        assert!(std::ptr::eq(heap.span_of(a + 341 * 24).unwrap(), s));
+        assert!(heap.find_object(a + 341 * 24).is_none());
+        // The next page of the arena is free: no span.
+        let next_free = heap.arenas.span_of(a + 200 * PAGE_SIZE);
+        assert!(next_free.is_none());
+        // Addresses outside any arena, on the stack, on the Rust heap, beyond 2^48.
+        let local = 5u64;
+        let boxed = Box::new(5u64);
+        for addr in [0, 8, &local as *const u64 as usize, &*boxed as *const u64 as usize, 1 << 50, usize::MAX] {
+            assert!(heap.find_object(addr).is_none(), "{addr:#x}");
+        }
+    }
+
+    #[test]
+    fn large_objects_are_found_from_every_page_and_freed_whole() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let size = 5 * PAGE_SIZE + 17;
+        let p = c.alloc(size, false) as usize;
+        for off in [0, PAGE_SIZE, 3 * PAGE_SIZE + 5, size - 1] {
+            let (s, base, idx) = heap.find_object(p + off).unwrap();
+            assert_eq!((base, idx, s.npages(), s.spanclass().sizeclass()), (p, 0, 6, 0));
+        }
+        heap.start_sweep();
+        c.prepare_for_sweep();
+        heap.finish_sweep();
+        assert!(heap.find_object(p).is_none());
+        assert_eq!(heap.mem_stats().heap_inuse, 0);
+    }
+
+    #[test]
+    fn objects_bigger_than_an_arena_get_a_region_of_their_own() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let small = c.alloc(8, true) as usize;
+        let big = c.alloc(HEAP_ARENA_BYTES + PAGE_SIZE, true) as usize;
+        assert_eq!(big % HEAP_ARENA_BYTES, 0, "a fresh region starts on an arena boundary");
+        // Its last page lies in the second arena, and is found through the index.
+        let (s, base, _) = heap.find_object(big + HEAP_ARENA_BYTES + 100).unwrap();
+        assert_eq!((base, s.npages()), (big, 8193));
+        assert!(heap.find_object(small).is_some());
+        // Small spans still come from pages grown in either region.
+        let small2 = c.alloc(32 << 10, true) as usize;
+        assert_eq!(heap.find_object(small2).unwrap().0.npages(), 4);
+    }
+
+    #[test]
+    fn the_heap_grows_in_4mib_steps_and_reserves_arenas_on_demand() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        c.alloc(8, true);
+        assert_eq!(heap.mem_stats().heap_sys, 4 << 20);
+        // 70 MiB of 1 MiB objects: more than one arena.
+        let ptrs: Vec<usize> = (0..70).map(|_| c.alloc(1 << 20, true) as usize).collect();
+        let arenas: std::collections::BTreeSet<usize> = ptrs.iter().map(|p| p / HEAP_ARENA_BYTES).collect();
+        assert!(arenas.len() >= 2);
+        let m = heap.mem_stats();
+        assert!(m.heap_sys >= 70 << 20 && m.heap_sys % (4 << 20) == 0, "{}", m.heap_sys);
+        for p in ptrs {
+            assert_eq!(heap.find_object(p + 12345).unwrap().1, p);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Heap statistics: Go's `runtime.MemStats` fields that apply to gort's heap.
+//!
+//! Models the allocator half of `runtime/mstats.go` (`MemStats`, `heapStatsDelta`,
+//! `readmemstats_m`).
+//!
+//! # Design
+//!
+//! Counters are atomics in the heap, added to on slow paths only: an mcache adds
+//! the number of objects it allocated from a span when it gives the span back or
+//! refills (Go's `allocCount − allocCountBeforeCache` in `mcache.refill`); large
+//! objects are counted when allocated; the sweeper counts frees per size class;
+//! the mheap counts pages. [`MemStats`] is then derived the way `readmemstats_m`
+//! derives it: `HeapAlloc` is bytes allocated minus bytes freed by class,
+//! `HeapObjects` is `Mallocs − Frees`, `HeapIdle = HeapSys − HeapInuse`, and so on.
+//!
+//! Tiny allocations are counted as Go counts them: each tiny allocation adds one
+//! to both `Mallocs` and `Frees`, while the 16-byte blocks they share count as
+//! objects of size class 2.
+//!
+//! # What gort simplifies
+//!
+//! Go's `ReadMemStats` stops the world and so sees every mcache's counts. gort's
+//! `mem_stats` reads the atomics without stopping anyone: objects allocated from
+//! spans still held by an mcache show up when it refills that class, is released
+//! ([`crate::MCache::release_all`]) or dropped. Stack, GC and profiling fields are
+//! absent until those parts exist.
+
+use crate::loom::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::sizeclass::{CLASS_TO_SIZE, NUM_SIZE_CLASSES, PAGE_SIZE};
+
+pub(crate) struct HeapStats {
+    small_allocs: [AtomicU64; NUM_SIZE_CLASSES],
+    small_frees: [AtomicU64; NUM_SIZE_CLASSES],
+    large_allocs: AtomicU64,
+    large_alloc_bytes: AtomicU64,
+    large_frees: AtomicU64,
+    large_free_bytes: AtomicU64,
+    tiny_allocs: AtomicU64,
+    pages_in_use: AtomicUsize,
+    heap_sys_pages: AtomicUsize,
+    released_pages: AtomicUsize,
+    mspan_inuse: AtomicUsize,
+    mspan_sys: AtomicUsize,
+    pub(crate) mcache_inuse: AtomicUsize,
+    reserved: AtomicUsize,
+}
+
+impl HeapStats {
+    pub(crate) fn new() -> HeapStats {
+        HeapStats {
+            small_allocs: std::array::from_fn(|_| AtomicU64::new(0)),
+            small_frees: std::array::from_fn(|_| AtomicU64::new(0)),
+            large_allocs: AtomicU64::new(0),
+            large_alloc_bytes: AtomicU64::new(0),
+            large_frees: AtomicU64::new(0),
+            large_free_bytes: AtomicU64::new(0),
+            tiny_allocs: AtomicU64::new(0),
+            pages_in_use: AtomicUsize::new(0),
+            heap_sys_pages: AtomicUsize::new(0),
+            released_pages: AtomicUsize::new(0),
+            mspan_inuse: AtomicUsize::new(0),
+            mspan_sys: AtomicUsize::new(0),
+            mcache_inuse: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
+        }
+    }
+    pub(crate) fn small_alloc(&self, sizeclass: u8, n: usize) {
+        if n > 0 {
+            self.small_allocs[sizeclass as usize].fetch_add(n as u64, Relaxed);
+        }
+    }
+    pub(crate) fn small_free(&self, sizeclass: u8, n: usize) {
+        if n > 0 {
+            self.small_frees[sizeclass as usize].fetch_add(n as u64, Relaxed);
+        }
+    }
+    pub(crate) fn large_alloc(&self, bytes: usize) {
+        self.large_allocs.fetch_add(1, Relaxed);
+        self.large_alloc_bytes.fetch_add(bytes as u64, Relaxed);
+    }
+    pub(crate) fn large_free(&self, bytes: usize) {
+        self.large_frees.fetch_add(1, Relaxed);
+        self.large_free_bytes.fetch_add(bytes as u64, Relaxed);
+    }
+    pub(crate) fn tiny_alloc(&self, n: u64) {
+        if n > 0 {
+            self.tiny_allocs.fetch_add(n, Relaxed);
+        }
+    }
+    pub(crate) fn span_alloc(&self, npages: usize, scavenged: usize, mspan_inuse: usize, mspan_sys: usize) {
+        self.pages_in_use.fetch_add(npages, Relaxed);
+        self.released_pages.fetch_sub(scavenged, Relaxed);
+        self.mspan_inuse.store(mspan_inuse, Relaxed);
+        self.mspan_sys.store(mspan_sys, Relaxed);
+    }
+    pub(crate) fn span_free(&self, npages: usize, mspan_inuse: usize) {
+        self.pages_in_use.fetch_sub(npages, Relaxed);
+        self.mspan_inuse.store(mspan_inuse, Relaxed);
+    }
+    /// The heap grew by `pages` fresh (never touched, so "released") pages.
+    pub(crate) fn grow(&self, pages: usize) {
+        self.heap_sys_pages.fetch_add(pages, Relaxed);
+        self.released_pages.fetch_add(pages, Relaxed);
+    }
+    pub(crate) fn scavenged(&self, pages: usize) {
+        self.released_pages.fetch_add(pages, Relaxed);
+    }
+    pub(crate) fn reserve(&self, bytes: usize) {
+        self.reserved.fetch_add(bytes, Relaxed);
+    }
+}
+
+/// Go's `runtime.MemStats`, the fields that describe gort's heap. Byte counts
+/// unless named otherwise; see Go's documentation of each field.
+///
+/// ```
+/// let heap = gort_alloc::Heap::new();
+/// let mut c = heap.new_mcache();
+/// for _ in 0..1000 {
+///     c.alloc(100, true);
+/// }
+/// c.release_all(); // count what the cache allocated
+/// let m = heap.mem_stats();
+/// assert_eq!(m.mallocs, 1000);
+/// assert_eq!(m.heap_alloc, 1000 * 112); // 100 bytes round up to the 112-byte class
+/// assert_eq!(m.heap_objects, 1000);
+/// assert!(m.heap_inuse >= m.heap_alloc && m.heap_sys >= m.heap_inuse);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemStats {
+    /// Bytes of allocated heap objects (same as `heap_alloc`).
+    pub alloc: u64,
+    /// Cumulative bytes allocated for heap objects.
+    pub total_alloc: u64,
+    /// Bytes obtained from the OS for the heap and its metadata.
+    pub sys: u64,
+    /// Cumulative count of heap objects allocated (tiny allocations included).
+    pub mallocs: u64,
+    /// Cumulative count of heap objects freed (by sweeping).
+    pub frees: u64,
+    /// Bytes of allocated heap objects: reachable ones plus unswept garbage.
+    pub heap_alloc: u64,
+    /// Bytes of heap memory grown into (in use, idle or released).
+    pub heap_sys: u64,
+    /// Bytes in pages that hold no span.
+    pub heap_idle: u64,
+    /// Bytes in in-use spans.
+    pub heap_inuse: u64,
+    /// Bytes of idle pages returned to the OS (or never touched).
+    pub heap_released: u64,
+    /// Number of allocated heap objects.
+    pub heap_objects: u64,
+    /// Bytes of allocated `mspan` structures.
+    pub mspan_inuse: u64,
+    /// Bytes obtained for `mspan` structures.
+    pub mspan_sys: u64,
+    /// Bytes of allocated `mcache` structures.
+    pub mcache_inuse: u64,
+    /// Bytes obtained for `mcache` structures.
+    pub mcache_sys: u64,
+    /// Other heap metadata: the arena records.
+    pub other_sys: u64,
+}
+
+impl crate::Heap {
+    /// Reads the heap's statistics (Go's `runtime.ReadMemStats`, without stopping
+    /// the world: see the module comment for what an mcache may still hold back).
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let mut c = heap.new_mcache();
+    /// c.alloc(1 << 20, true); // large: counted at once
+    /// let m = heap.mem_stats();
+    /// assert_eq!((m.mallocs, m.heap_alloc), (1, 1 << 20));
+    /// assert_eq!(m.heap_inuse, 1 << 20);
+    /// assert_eq!(m.heap_idle, m.heap_sys - m.heap_inuse);
+    /// ```
+    pub fn mem_stats(&self) -> MemStats {
+        let s = &self.stats;
+        let mut m = MemStats::default();
+        for c in 1..NUM_SIZE_CLASSES {
+            let (a, f) = (s.small_allocs[c].load(Relaxed), s.small_frees[c].load(Relaxed));
+            let size = CLASS_TO_SIZE[c] as u64;
+            m.mallocs += a;
+            m.frees += f;
+            m.total_alloc += a * size;
+            m.heap_alloc += a.saturating_sub(f) * size;
+        }
+        let (la, lab) = (s.large_allocs.load(Relaxed), s.large_alloc_bytes.load(Relaxed));
+        let (lf, lfb) = (s.large_frees.load(Relaxed), s.large_free_bytes.load(Relaxed));
+        m.mallocs += la;
+        m.frees += lf;
+        m.total_alloc += lab;
+        m.heap_alloc += lab.saturating_sub(lfb);
+        m.heap_objects = m.mallocs.saturating_sub(m.frees);
+        let tiny = s.tiny_allocs.load(Relaxed);
+        m.mallocs += tiny;
+        m.frees += tiny;
+        m.alloc = m.heap_alloc;
+        let page = PAGE_SIZE as u64;
+        m.heap_sys = s.heap_sys_pages.load(Relaxed) as u64 * page;
+        m.heap_inuse = s.pages_in_use.load(Relaxed) as u64 * page;
+        m.heap_idle = m.heap_sys.saturating_sub(m.heap_inuse);
+        m.heap_released = s.released_pages.load(Relaxed) as u64 * page;
+        m.mspan_inuse = s.mspan_inuse.load(Relaxed) as u64;
+        m.mspan_sys = s.mspan_sys.load(Relaxed) as u64;
+        m.mcache_inuse = s.mcache_inuse.load(Relaxed) as u64;
+        m.mcache_sys = m.mcache_inuse;
+        m.other_sys = self.arenas.sys() as u64;
+        m.sys = m.heap_sys + m.mspan_sys + m.mcache_sys + m.other_sys;
+        m
+    }
+}
