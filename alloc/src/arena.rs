@@ -44,10 +44,10 @@
 // The index is a one-way publication (release store, acquire load) that never
 // takes part in a hand-off, so it uses std's atomics even in loom builds: its
 // 2^22 slots live in an mmap'd array, which loom's atomics could not overlay.
-use std::sync::atomic::{AtomicPtr, Ordering};
 use crate::sizeclass::PAGE_SHIFT;
 use crate::span::MSpan;
 use memmap2::{MmapMut, MmapOptions};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// log2 of the arena size (Go's `logHeapArenaBytes` on linux/amd64).
 pub const LOG_HEAP_ARENA_BYTES: usize = 26;
@@ -92,7 +92,10 @@ impl ArenaIndex {
     pub(crate) fn new() -> std::io::Result<ArenaIndex> {
         let len = (1usize << ARENA_L2_BITS) * std::mem::size_of::<AtomicPtr<HeapArena>>();
         let l2 = MmapOptions::new().len(len).no_reserve_swap().map_anon()?;
-        Ok(ArenaIndex { l2, records: parking_lot::Mutex::new(Vec::new()) })
+        Ok(ArenaIndex {
+            l2,
+            records: parking_lot::Mutex::new(Vec::new()),
+        })
     }
 
     /// Bytes of metadata: the records (the index itself is counted by its pages).
@@ -177,7 +180,10 @@ pub(crate) struct Reservation {
 impl Reservation {
     pub(crate) fn new(narenas: usize) -> std::io::Result<Reservation> {
         let len = narenas * HEAP_ARENA_BYTES;
-        let map = MmapOptions::new().len(len + HEAP_ARENA_BYTES).no_reserve_swap().map_anon()?;
+        let map = MmapOptions::new()
+            .len(len + HEAP_ARENA_BYTES)
+            .no_reserve_swap()
+            .map_anon()?;
         let start = map.as_ptr() as usize;
         let base = start.next_multiple_of(HEAP_ARENA_BYTES);
         Ok(Reservation { map, base, len })

@@ -23,7 +23,9 @@ mod imp {
 mod imp {
     #[allow(unused_imports)]
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+        pub(crate) use loom::sync::atomic::{
+            AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        };
     }
 
     /// loom's mutex, adapted so that `lock` returns the guard as parking_lot's does.

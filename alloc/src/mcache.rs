@@ -48,7 +48,9 @@
 
 use crate::mcentral::SpanPtr;
 use crate::mheap::Heap;
-use crate::sizeclass::{size_to_class, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS};
+use crate::sizeclass::{
+    size_to_class, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS,
+};
 use crate::span::{MSpan, SpanClass, NUM_SPAN_CLASSES};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -92,7 +94,10 @@ unsafe impl Send for MCache {}
 impl MCache {
     pub(crate) fn new(heap: Arc<Heap>) -> MCache {
         let empty = NonNull::from(&*heap.empty_span);
-        heap.stats.mcache_inuse.fetch_add(std::mem::size_of::<MCache>(), crate::loom::atomic::Ordering::Relaxed);
+        heap.stats.mcache_inuse.fetch_add(
+            std::mem::size_of::<MCache>(),
+            crate::loom::atomic::Ordering::Relaxed,
+        );
         MCache {
             flush_gen: heap.sweepgen(),
             heap,
@@ -225,12 +230,17 @@ impl MCache {
         if old != NonNull::from(&*self.heap.empty_span) {
             self.uncache(spc, SpanPtr(old));
         }
-        self.heap.stats.tiny_alloc(std::mem::take(&mut self.tiny_allocs));
+        self.heap
+            .stats
+            .tiny_alloc(std::mem::take(&mut self.tiny_allocs));
         let heap = &*self.heap;
         let s = heap.central(spc).cache_span(heap);
         let span = s.get();
         span.alloc_count_before_cache.set(span.alloc_count());
-        span.sweepgen.store(heap.sweepgen().wrapping_add(3), crate::loom::atomic::Ordering::Release);
+        span.sweepgen.store(
+            heap.sweepgen().wrapping_add(3),
+            crate::loom::atomic::Ordering::Release,
+        );
         self.alloc[spc.0 as usize] = s.0;
     }
 
@@ -246,7 +256,10 @@ impl MCache {
     #[inline(never)]
     fn alloc_large(&mut self, size: usize, noscan: bool) -> *mut u8 {
         let npages = size.div_ceil(PAGE_SIZE);
-        assert!(npages < (1 << (usize::BITS as usize - PAGE_SHIFT - 1)), "gort-alloc: allocation of {size} bytes is too large");
+        assert!(
+            npages < (1 << (usize::BITS as usize - PAGE_SHIFT - 1)),
+            "gort-alloc: allocation of {size} bytes is too large"
+        );
         let heap = &*self.heap;
         let spc = SpanClass::new(0, noscan);
         let s = heap.alloc_span(npages, spc);
@@ -262,7 +275,8 @@ impl MCache {
             unsafe { (base as *mut u8).write_bytes(0, size) };
         }
         // Visible to the sweeper from now on (Go files it on the full swept set).
-        span.sweepgen.store(heap.sweepgen(), crate::loom::atomic::Ordering::Release);
+        span.sweepgen
+            .store(heap.sweepgen(), crate::loom::atomic::Ordering::Release);
         heap.central(spc).full_swept(heap.sweepgen()).push(s);
         base as *mut u8
     }
@@ -289,7 +303,9 @@ impl MCache {
         }
         self.tiny = 0;
         self.tiny_offset = 0;
-        self.heap.stats.tiny_alloc(std::mem::take(&mut self.tiny_allocs));
+        self.heap
+            .stats
+            .tiny_alloc(std::mem::take(&mut self.tiny_allocs));
     }
 
     /// Flushes the cache if a sweep cycle started since it was last flushed (Go's
@@ -319,7 +335,10 @@ impl MCache {
 impl Drop for MCache {
     fn drop(&mut self) {
         self.release_all();
-        self.heap.stats.mcache_inuse.fetch_sub(std::mem::size_of::<MCache>(), crate::loom::atomic::Ordering::Relaxed);
+        self.heap.stats.mcache_inuse.fetch_sub(
+            std::mem::size_of::<MCache>(),
+            crate::loom::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -337,9 +356,16 @@ mod tests {
                 let p = c.alloc(size, noscan) as usize;
                 let (s, base, _) = heap.find_object(p).unwrap();
                 assert_eq!(base, p);
-                assert_eq!(s.spanclass().sizeclass(), size_to_class(size), "size {size}");
+                assert_eq!(
+                    s.spanclass().sizeclass(),
+                    size_to_class(size),
+                    "size {size}"
+                );
                 assert_eq!(s.spanclass().noscan(), noscan);
-                assert_eq!(s.elemsize(), CLASS_TO_SIZE[size_to_class(size) as usize] as usize);
+                assert_eq!(
+                    s.elemsize(),
+                    CLASS_TO_SIZE[size_to_class(size) as usize] as usize
+                );
                 assert!(p + size <= s.limit());
             }
         }

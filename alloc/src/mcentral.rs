@@ -136,7 +136,9 @@ impl MCentral {
             }
             let mut budget = SPAN_BUDGET;
             while budget > 0 {
-                let Some(s) = self.partial_unswept(sg).pop() else { break };
+                let Some(s) = self.partial_unswept(sg).pop() else {
+                    break;
+                };
                 budget -= 1;
                 if s.get().try_acquire_sweep(sg) {
                     crate::sweep::sweep(heap, s, true);
@@ -145,7 +147,9 @@ impl MCentral {
                 // The background sweeper claimed it; it will file it.
             }
             while budget > 0 {
-                let Some(s) = self.full_unswept(sg).pop() else { break };
+                let Some(s) = self.full_unswept(sg).pop() else {
+                    break;
+                };
                 budget -= 1;
                 if s.get().try_acquire_sweep(sg) {
                     crate::sweep::sweep(heap, s, true);
@@ -163,7 +167,10 @@ impl MCentral {
             return self.grow(heap);
         };
         let span = s.get();
-        debug_assert!(span.alloc_count() < span.nelems(), "cache_span: span has no free slots");
+        debug_assert!(
+            span.alloc_count() < span.nelems(),
+            "cache_span: span has no free slots"
+        );
         // Seed the cache window at freeindex (cacheSpan's tail).
         let free = span.freeindex.get();
         span.refill_alloc_cache(free & !63);
@@ -180,10 +187,12 @@ impl MCentral {
             // Cached before this sweep cycle began: we own it, so mark it "being
             // swept" (no CAS needed: no one else can reach it) and sweep it, which
             // files it or frees it.
-            span.sweepgen.store(sg.wrapping_sub(1), crate::loom::atomic::Ordering::Relaxed);
+            span.sweepgen
+                .store(sg.wrapping_sub(1), crate::loom::atomic::Ordering::Relaxed);
             crate::sweep::sweep(heap, s, false);
         } else {
-            span.sweepgen.store(sg, crate::loom::atomic::Ordering::Release);
+            span.sweepgen
+                .store(sg, crate::loom::atomic::Ordering::Release);
             if span.alloc_count() < span.nelems() {
                 self.partial_swept(sg).push(s);
             } else {

@@ -111,7 +111,11 @@ impl Heap {
             .map(|i| PaddedCentral(MCentral::new(SpanClass(i as u8))))
             .collect();
         Arc::new(Heap {
-            lock: Mutex::new(HeapLocked { regions: Vec::new(), cur: None, spanalloc: FixAlloc::new() }),
+            lock: Mutex::new(HeapLocked {
+                regions: Vec::new(),
+                cur: None,
+                spanalloc: FixAlloc::new(),
+            }),
             // Start at 2 rather than 0 so that `sg − 2` never wraps in the first cycle.
             sweepgen: AtomicU32::new(2),
             central,
@@ -239,7 +243,8 @@ impl Heap {
         // SAFETY: a slot from the span fixalloc is ours; writing a fresh MSpan
         // makes it valid (no reference to its old contents survives free_span).
         unsafe { slot.as_ptr().write(MSpan::new()) };
-        self.stats.span_alloc(npages, run.scavenged, h.spanalloc.inuse, h.spanalloc.sys);
+        self.stats
+            .span_alloc(npages, run.scavenged, h.spanalloc.inuse, h.spanalloc.sys);
         drop(h);
         let s = SpanPtr(slot);
         let span = s.get();
@@ -262,7 +267,11 @@ impl Heap {
         self.arenas.set_spans(base, npages, std::ptr::null_mut());
         span.set_state(MSpanState::Dead);
         let mut h = self.lock.lock();
-        let r = h.regions.iter_mut().find(|r| r.pages.contains(base)).expect("free_span: not in heap");
+        let r = h
+            .regions
+            .iter_mut()
+            .find(|r| r.pages.contains(base))
+            .expect("free_span: not in heap");
         r.pages.free(base, npages);
         // SAFETY: the span came from this fixalloc in alloc_span, its pages and
         // index entries are released above, and no reference to it is used again.
@@ -286,7 +295,8 @@ impl Heap {
             self.stats.grow(got);
         }
         let narenas = ask.div_ceil(PAGES_PER_ARENA);
-        let res = Reservation::new(narenas).expect("gort-alloc: out of address space (mmap failed)");
+        let res =
+            Reservation::new(narenas).expect("gort-alloc: out of address space (mmap failed)");
         for a in 0..narenas {
             self.arenas.add_arena(res.base() + a * HEAP_ARENA_BYTES);
         }
@@ -321,7 +331,11 @@ mod tests {
         let s = heap.span_of(a).unwrap();
         assert_eq!(s.base(), a);
         for i in 0..341 {
-            let p = if i == 0 { a } else { c.alloc(24, true) as usize };
+            let p = if i == 0 {
+                a
+            } else {
+                c.alloc(24, true) as usize
+            };
             assert_eq!(p, a + i * 24);
             for off in [0, 1, 23] {
                 let (s2, base, idx) = heap.find_object(p + off).unwrap();
@@ -338,7 +352,14 @@ mod tests {
         // Addresses outside any arena, on the stack, on the Rust heap, beyond 2^48.
         let local = 5u64;
         let boxed = Box::new(5u64);
-        for addr in [0, 8, &local as *const u64 as usize, &*boxed as *const u64 as usize, 1 << 50, usize::MAX] {
+        for addr in [
+            0,
+            8,
+            &local as *const u64 as usize,
+            &*boxed as *const u64 as usize,
+            1 << 50,
+            usize::MAX,
+        ] {
             assert!(heap.find_object(addr).is_none(), "{addr:#x}");
         }
     }
@@ -351,7 +372,10 @@ mod tests {
         let p = c.alloc(size, false) as usize;
         for off in [0, PAGE_SIZE, 3 * PAGE_SIZE + 5, size - 1] {
             let (s, base, idx) = heap.find_object(p + off).unwrap();
-            assert_eq!((base, idx, s.npages(), s.spanclass().sizeclass()), (p, 0, 6, 0));
+            assert_eq!(
+                (base, idx, s.npages(), s.spanclass().sizeclass()),
+                (p, 0, 6, 0)
+            );
         }
         heap.start_sweep();
         c.prepare_for_sweep();
@@ -366,7 +390,11 @@ mod tests {
         let mut c = heap.new_mcache();
         let small = c.alloc(8, true) as usize;
         let big = c.alloc(HEAP_ARENA_BYTES + PAGE_SIZE, true) as usize;
-        assert_eq!(big % HEAP_ARENA_BYTES, 0, "a fresh region starts on an arena boundary");
+        assert_eq!(
+            big % HEAP_ARENA_BYTES,
+            0,
+            "a fresh region starts on an arena boundary"
+        );
         // Its last page lies in the second arena, and is found through the index.
         let (s, base, _) = heap.find_object(big + HEAP_ARENA_BYTES + 100).unwrap();
         assert_eq!((base, s.npages()), (big, 8193));
@@ -384,10 +412,15 @@ mod tests {
         assert_eq!(heap.mem_stats().heap_sys, 4 << 20);
         // 70 MiB of 1 MiB objects: more than one arena.
         let ptrs: Vec<usize> = (0..70).map(|_| c.alloc(1 << 20, true) as usize).collect();
-        let arenas: std::collections::BTreeSet<usize> = ptrs.iter().map(|p| p / HEAP_ARENA_BYTES).collect();
+        let arenas: std::collections::BTreeSet<usize> =
+            ptrs.iter().map(|p| p / HEAP_ARENA_BYTES).collect();
         assert!(arenas.len() >= 2);
         let m = heap.mem_stats();
-        assert!(m.heap_sys >= 70 << 20 && m.heap_sys % (4 << 20) == 0, "{}", m.heap_sys);
+        assert!(
+            m.heap_sys >= 70 << 20 && m.heap_sys % (4 << 20) == 0,
+            "{}",
+            m.heap_sys
+        );
         for p in ptrs {
             assert_eq!(heap.find_object(p + 12345).unwrap().1, p);
         }

@@ -78,7 +78,11 @@ fn set_range(bits: &mut [u64], start: usize, n: usize, value: bool) {
     while i < end {
         let off = i % 64;
         let len = (64 - off).min(end - i);
-        let mask = if len == 64 { !0 } else { ((1u64 << len) - 1) << off };
+        let mask = if len == 64 {
+            !0
+        } else {
+            ((1u64 << len) - 1) << off
+        };
         if value {
             bits[i / 64] |= mask;
         } else {
@@ -95,7 +99,11 @@ fn count_range(bits: &[u64], start: usize, n: usize) -> usize {
     while i < end {
         let off = i % 64;
         let len = (64 - off).min(end - i);
-        let mask = if len == 64 { !0 } else { ((1u64 << len) - 1) << off };
+        let mask = if len == 64 {
+            !0
+        } else {
+            ((1u64 << len) - 1) << off
+        };
         count += (bits[i / 64] & mask).count_ones() as usize;
         i += len;
     }
@@ -180,7 +188,11 @@ impl Region {
         }
         let needzero = start < self.zeroed_base;
         self.zeroed_base = self.zeroed_base.max(start + n);
-        Some(PageRun { base: self.base + (start << PAGE_SHIFT), needzero, scavenged })
+        Some(PageRun {
+            base: self.base + (start << PAGE_SHIFT),
+            needzero,
+            scavenged,
+        })
     }
 
     /// Returns `n` pages at `addr` (which this region handed out).
@@ -201,7 +213,11 @@ impl Region {
         let mut w = self.grown.div_ceil(64);
         while w > 0 && done < max {
             w -= 1;
-            let valid = if (w + 1) * 64 <= self.grown { !0 } else { (1u64 << (self.grown % 64)) - 1 };
+            let valid = if (w + 1) * 64 <= self.grown {
+                !0
+            } else {
+                (1u64 << (self.grown % 64)) - 1
+            };
             let mut cand = !self.alloc[w] & !self.scav[w] & valid;
             while cand != 0 && done < max {
                 // Highest run of candidate bits in this word.
@@ -290,7 +306,11 @@ mod tests {
         assert_eq!(r.grow(PALLOC_CHUNK_PAGES), 512);
         assert!(r.alloc(513).is_none());
         let run = r.alloc(512).unwrap();
-        assert_eq!((run.needzero, run.scavenged), (false, 512), "fresh memory: zero, scavenged");
+        assert_eq!(
+            (run.needzero, run.scavenged),
+            (false, 512),
+            "fresh memory: zero, scavenged"
+        );
         assert_eq!(r.grow(10_000), 512);
         assert_eq!(r.room(), 0);
     }
@@ -304,7 +324,10 @@ mod tests {
         let _keep = r.alloc(2).unwrap();
         assert_eq!(r.free_unscavenged(), 126);
         let mut released = Vec::new();
-        assert_eq!(r.scavenge(10, &mut |addr, len| released.push((addr, len))), 10);
+        assert_eq!(
+            r.scavenge(10, &mut |addr, len| released.push((addr, len))),
+            10
+        );
         assert_eq!(released, vec![(BASE + 118 * PAGE_SIZE, 10 * PAGE_SIZE)]);
         assert_eq!(r.scavenge(usize::MAX, &mut |_, _| {}), 116);
         assert_eq!(r.free_unscavenged(), 0);

@@ -57,9 +57,9 @@ pub const TINY_SIZE_CLASS: u8 = 2;
 pub const CLASS_TO_SIZE: [u16; NUM_SIZE_CLASSES] = [
     0, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320,
     352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
-    2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472,
-    9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264,
-    28672, 32768,
+    2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728,
+    10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672,
+    32768,
 ];
 
 /// Pages per span of each class (Go's `class_to_allocnpages`).
@@ -262,7 +262,11 @@ mod tests {
             let max_waste = ((size - prev - 1) * objs + tail) as f64 / span as f64;
             let (go_span, go_objs, go_tail, go_max) = GO_ROWS[c - 1];
             assert_eq!((span, objs, tail), (go_span, go_objs, go_tail), "class {c}");
-            assert_eq!((max_waste * 10000.0).round() as usize, go_max, "class {c} max waste");
+            assert_eq!(
+                (max_waste * 10000.0).round() as usize,
+                go_max,
+                "class {c} max waste"
+            );
         }
     }
 
@@ -272,10 +276,16 @@ mod tests {
             let size = CLASS_TO_SIZE[c] as usize;
             let span = CLASS_TO_ALLOCNPAGES[c] as usize * PAGE_SIZE;
             let objs = CLASS_TO_NOBJS[c] as usize;
-            assert!(size > CLASS_TO_SIZE[c - 1] as usize, "class {c}: sizes increase");
+            assert!(
+                size > CLASS_TO_SIZE[c - 1] as usize,
+                "class {c}: sizes increase"
+            );
             assert!((1..=1024).contains(&objs), "class {c}: 1..=1024 objects");
             assert!(CLASS_TO_ALLOCNPAGES[c] <= 10, "class {c}: at most 10 pages");
-            assert!(span - objs * size <= span / 8, "class {c}: tail waste ≤ 1/8");
+            assert!(
+                span - objs * size <= span / 8,
+                "class {c}: tail waste ≤ 1/8"
+            );
             // Alignment (mksizeclasses.go): every size is a multiple of 8; from 32 on
             // of 16 (the heap bitmap relies on it); from 128 on of the last power of
             // two / 8; from 2048 on of 128 (the "fit the same objects, bigger" pass
@@ -287,7 +297,11 @@ mod tests {
             };
             assert_eq!(size % align, 0, "class {c}: {size} not {align}-aligned");
             if size.is_power_of_two() && size <= PAGE_SIZE {
-                assert_eq!(PAGE_SIZE % size, 0, "class {c}: power-of-two objects tile pages");
+                assert_eq!(
+                    PAGE_SIZE % size,
+                    0,
+                    "class {c}: power-of-two objects tile pages"
+                );
             }
         }
     }
@@ -297,8 +311,14 @@ mod tests {
         for size in 1..=MAX_SMALL_SIZE {
             let c = size_to_class(size) as usize;
             assert!(c >= 1, "size {size}");
-            assert!(CLASS_TO_SIZE[c] as usize >= size, "size {size} fits class {c}");
-            assert!((CLASS_TO_SIZE[c - 1] as usize) < size, "size {size}: a smaller class fits");
+            assert!(
+                CLASS_TO_SIZE[c] as usize >= size,
+                "size {size} fits class {c}"
+            );
+            assert!(
+                (CLASS_TO_SIZE[c - 1] as usize) < size,
+                "size {size}: a smaller class fits"
+            );
         }
         assert_eq!(size_to_class(TINY_SIZE), TINY_SIZE_CLASS);
     }

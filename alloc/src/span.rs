@@ -409,7 +409,8 @@ impl MSpan {
     }
 
     /// Sets the mark bit of slot `index`; true if it was not marked yet (the
-    /// collector's `greyobject` check). Safe from several threads at once.
+    /// collector's `greyobject` check). Safe from several threads at once. Marking
+    /// belongs between [`crate::Heap::finish_sweep`] and [`crate::Heap::start_sweep`].
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -446,7 +447,12 @@ impl MSpan {
         self.sweepgen.load(Ordering::Relaxed) == sg.wrapping_sub(2)
             && self
                 .sweepgen
-                .compare_exchange(sg.wrapping_sub(2), sg.wrapping_sub(1), Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    sg.wrapping_sub(2),
+                    sg.wrapping_sub(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
     }
 
@@ -552,7 +558,12 @@ mod tests {
 
     fn span_of_class(sc: u8) -> MSpan {
         let s = MSpan::new();
-        s.init(BASE, CLASS_TO_ALLOCNPAGES[sc as usize] as usize, SpanClass::new(sc, true), 0);
+        s.init(
+            BASE,
+            CLASS_TO_ALLOCNPAGES[sc as usize] as usize,
+            SpanClass::new(sc, true),
+            0,
+        );
         s
     }
 
@@ -576,7 +587,11 @@ mod tests {
 
     #[test]
     fn a_fresh_span_hands_out_every_slot_once_in_order() {
-        let classes: Vec<u8> = if cfg!(miri) { vec![1, 5, 44, 67] } else { (1..NUM_SIZE_CLASSES as u8).collect() };
+        let classes: Vec<u8> = if cfg!(miri) {
+            vec![1, 5, 44, 67]
+        } else {
+            (1..NUM_SIZE_CLASSES as u8).collect()
+        };
         for sc in classes {
             let s = span_of_class(sc);
             let got = drain(&s);
@@ -590,7 +605,9 @@ mod tests {
     fn after_sweep_only_unmarked_slots_are_handed_out() {
         let s = span_of_class(1); // 1024 slots: 16 bitmap words
         drain(&s);
-        let marked: Vec<usize> = (0..1024).filter(|i| i % 3 == 0 || (130..260).contains(i)).collect();
+        let marked: Vec<usize> = (0..1024)
+            .filter(|i| i % 3 == 0 || (130..260).contains(i))
+            .collect();
         for &i in &marked {
             assert!(s.mark(i));
         }

@@ -87,7 +87,13 @@ impl HeapStats {
             self.tiny_allocs.fetch_add(n, Relaxed);
         }
     }
-    pub(crate) fn span_alloc(&self, npages: usize, scavenged: usize, mspan_inuse: usize, mspan_sys: usize) {
+    pub(crate) fn span_alloc(
+        &self,
+        npages: usize,
+        scavenged: usize,
+        mspan_inuse: usize,
+        mspan_sys: usize,
+    ) {
         self.pages_in_use.fetch_add(npages, Relaxed);
         self.released_pages.fetch_sub(scavenged, Relaxed);
         self.mspan_inuse.store(mspan_inuse, Relaxed);
@@ -179,15 +185,24 @@ impl crate::Heap {
         let s = &self.stats;
         let mut m = MemStats::default();
         for c in 1..NUM_SIZE_CLASSES {
-            let (a, f) = (s.small_allocs[c].load(Relaxed), s.small_frees[c].load(Relaxed));
+            let (a, f) = (
+                s.small_allocs[c].load(Relaxed),
+                s.small_frees[c].load(Relaxed),
+            );
             let size = CLASS_TO_SIZE[c] as u64;
             m.mallocs += a;
             m.frees += f;
             m.total_alloc += a * size;
             m.heap_alloc += a.saturating_sub(f) * size;
         }
-        let (la, lab) = (s.large_allocs.load(Relaxed), s.large_alloc_bytes.load(Relaxed));
-        let (lf, lfb) = (s.large_frees.load(Relaxed), s.large_free_bytes.load(Relaxed));
+        let (la, lab) = (
+            s.large_allocs.load(Relaxed),
+            s.large_alloc_bytes.load(Relaxed),
+        );
+        let (lf, lfb) = (
+            s.large_frees.load(Relaxed),
+            s.large_free_bytes.load(Relaxed),
+        );
         m.mallocs += la;
         m.frees += lf;
         m.total_alloc += lab;

@@ -35,8 +35,7 @@
 //! # What gort simplifies
 //!
 //! No finalizers/specials, no proportional sweep pacing, no `reclaim` by page
-//! count; `start_sweep` finishes the previous cycle itself (Go's `finishsweep_m` at
-//! the start of a GC). [`Heap::finish_sweep`] and `start_sweep` assume no other
+//! count. [`Heap::finish_sweep`] and `start_sweep` assume no other
 //! thread is sweeping at the same moment (the world is stopped); Go counts active
 //! sweepers (`sweep.active`) to know when a cycle is really done.
 
@@ -54,7 +53,9 @@ pub(crate) struct SweepState {
 
 impl SweepState {
     pub(crate) fn new() -> SweepState {
-        SweepState { cursor: AtomicUsize::new(0) }
+        SweepState {
+            cursor: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -63,7 +64,11 @@ impl SweepState {
 pub(crate) fn sweep(heap: &Heap, s: SpanPtr, preserve: bool) -> bool {
     let span = s.get();
     let sg = heap.sweepgen();
-    debug_assert_eq!(span.sweepgen.load(Ordering::Relaxed), sg.wrapping_sub(1), "sweeping an unclaimed span");
+    debug_assert_eq!(
+        span.sweepgen.load(Ordering::Relaxed),
+        sg.wrapping_sub(1),
+        "sweeping an unclaimed span"
+    );
     let spc = span.spanclass();
     let before = span.alloc_count();
     let nalloc = span.sweep_bits();
@@ -94,11 +99,14 @@ pub(crate) fn sweep(heap: &Heap, s: SpanPtr, preserve: bool) -> bool {
 }
 
 impl Heap {
-    /// Starts a sweep cycle (Go's `gcSweep` at mark termination): finishes the
-    /// previous cycle, then advances `sweepgen` by 2 so that every span not cached
-    /// becomes "needs sweeping". Call it with the world stopped, after marking, and
-    /// flush every mcache ([`crate::MCache::prepare_for_sweep`]) before it allocates
-    /// again.
+    /// Starts a sweep cycle (Go's `gcSweep` at mark termination): advances
+    /// `sweepgen` by 2 so that every span not cached becomes "needs sweeping".
+    ///
+    /// The cycle around it is Go's: [`Heap::finish_sweep`] *before marking starts*
+    /// (Go's `gcStart` → `finishsweep_m`: a span still unswept would carry last
+    /// cycle's marks), then marking, then — with the world stopped — `start_sweep`,
+    /// and every mcache flushed ([`crate::MCache::prepare_for_sweep`]) before it
+    /// allocates again.
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -114,7 +122,6 @@ impl Heap {
     /// assert!(span.is_free(span.object_index(drop)));
     /// ```
     pub fn start_sweep(&self) {
-        self.finish_sweep();
         self.sweep.cursor.store(0, Ordering::Relaxed);
         self.sweepgen.fetch_add(2, Ordering::AcqRel);
     }
@@ -141,7 +148,11 @@ impl Heap {
                 return None;
             }
             let c = &self.central[i / 2].0;
-            let set = if i % 2 == 0 { c.full_unswept(sg) } else { c.partial_unswept(sg) };
+            let set = if i % 2 == 0 {
+                c.full_unswept(sg)
+            } else {
+                c.partial_unswept(sg)
+            };
             match set.pop() {
                 Some(s) => {
                     if s.get().try_acquire_sweep(sg) {
@@ -151,7 +162,12 @@ impl Heap {
                     }
                 }
                 None => {
-                    let _ = self.sweep.cursor.compare_exchange(i, i + 1, Ordering::Relaxed, Ordering::Relaxed);
+                    let _ = self.sweep.cursor.compare_exchange(
+                        i,
+                        i + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                 }
             }
         }
@@ -174,5 +190,149 @@ impl Heap {
     /// ```
     pub fn finish_sweep(&self) {
         while self.sweepone().is_some() {}
+    }
+}
+
+#[cfg(all(test, not(miri), not(loom)))]
+mod tests {
+    use crate::Heap;
+    use std::collections::BTreeSet;
+
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    #[test]
+    fn exactly_the_unmarked_objects_are_reclaimed_and_reused() {
+        for (size, per_span) in [(64usize, 128usize), (1408, 11), (24, 341)] {
+            let heap = Heap::new();
+            let mut c = heap.new_mcache();
+            let n = per_span * 8; // whole spans: no never-used slots
+            let objs: Vec<usize> = (0..n).map(|_| c.alloc(size, true) as usize).collect();
+            let mut x = 0x1234_5678_9abc_def1u64 ^ size as u64;
+            // Keep about a third; leave one span entirely unmarked.
+            let kept: BTreeSet<usize> = objs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i / per_span != 3 && xorshift(&mut x) % 3 == 0)
+                .map(|(_, p)| *p)
+                .collect();
+            for &p in &kept {
+                assert!(heap.mark(p));
+            }
+            heap.start_sweep();
+            c.prepare_for_sweep();
+            heap.finish_sweep();
+            let m = heap.mem_stats();
+            assert_eq!(m.heap_objects as usize, kept.len());
+            assert_eq!(m.frees as usize, n - kept.len());
+            assert_eq!(
+                m.heap_inuse as usize,
+                7 * heap.span_of(objs[0]).unwrap().npages() * 8192,
+                "the empty span went back"
+            );
+            for &p in &objs {
+                match heap.find_object(p) {
+                    Some((s, base, i)) => {
+                        assert_eq!(base, p);
+                        assert_eq!(s.is_free(i), !kept.contains(&p), "object {p:#x}");
+                    }
+                    None => assert!(!kept.contains(&p), "a kept object's span was freed"),
+                }
+            }
+            // Reuse: the next allocations are exactly the reclaimed slots.
+            let again: BTreeSet<usize> = (0..n - kept.len())
+                .map(|_| c.alloc(size, true) as usize)
+                .collect();
+            let freed: BTreeSet<usize> =
+                objs.iter().filter(|p| !kept.contains(p)).copied().collect();
+            assert_eq!(again, freed, "size {size}");
+        }
+    }
+
+    #[test]
+    fn spans_cached_across_a_cycle_are_swept_when_given_back() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let a = c.alloc(48, true) as usize;
+        let b = c.alloc(48, true) as usize;
+        heap.mark(b);
+        heap.start_sweep();
+        // Not flushed: the span is still cached, with sweepgen sg + 1 now.
+        let s = heap.span_of(a).unwrap();
+        assert_eq!(s.sweepgen(), heap.sweepgen() + 1);
+        heap.finish_sweep(); // cannot reach it
+        assert!(!s.is_free(0));
+        c.prepare_for_sweep(); // uncache_span sweeps it
+        assert_eq!(s.sweepgen(), heap.sweepgen());
+        assert!(s.is_free(0) && !s.is_free(1));
+    }
+
+    #[test]
+    fn sweeping_concurrently_with_allocation_from_several_threads() {
+        let heap = Heap::new();
+        let threads = 3;
+        let per = 20_000;
+        let mut caches: Vec<_> = (0..threads).map(|_| heap.new_mcache()).collect();
+        // Fill, keep every 4th object, start the cycle.
+        let lists: Vec<Vec<usize>> = caches
+            .iter_mut()
+            .map(|c| {
+                (0..per)
+                    .map(|i| c.alloc(16 + i % 200, false) as usize)
+                    .collect()
+            })
+            .collect();
+        let kept: Vec<usize> = lists
+            .iter()
+            .flat_map(|l| l.iter().step_by(4).copied())
+            .collect();
+        for &p in &kept {
+            heap.mark(p);
+        }
+        heap.start_sweep();
+        for c in &mut caches {
+            c.prepare_for_sweep();
+        }
+        // Allocate from every thread while one more thread sweeps in the background.
+        let fresh: Vec<Vec<usize>> = std::thread::scope(|sc| {
+            sc.spawn(|| while heap.sweepone().is_some() {});
+            let hs: Vec<_> = caches
+                .iter_mut()
+                .map(|c| {
+                    sc.spawn(move || {
+                        (0..per)
+                            .map(|i| c.alloc(16 + i % 200, false) as usize)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut all: Vec<(usize, usize)> = kept
+            .iter()
+            .map(|&p| (p, heap.find_object(p).unwrap().0.elemsize()))
+            .collect();
+        for l in &fresh {
+            for &p in l {
+                all.push((p, heap.find_object(p).unwrap().0.elemsize()));
+            }
+        }
+        all.sort();
+        for w in all.windows(2) {
+            assert!(
+                w[0].0 + w[0].1 <= w[1].0,
+                "live objects overlap: {:x?} {:x?}",
+                w[0],
+                w[1]
+            );
+        }
+        for &p in &kept {
+            let (s, _, i) = heap.find_object(p).unwrap();
+            assert!(!s.is_free(i), "a marked object was reclaimed");
+        }
     }
 }
