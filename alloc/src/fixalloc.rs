@@ -56,13 +56,13 @@ impl<T> FixAlloc<T> {
         let s = if s < l { l } else { s };
         s.div_ceil(a) * a
     };
-    const LAYOUT: Layout = match Layout::from_size_align(FIX_ALLOC_CHUNK, 64) {
+    const LAYOUT: Layout = match Layout::from_size_align(FIX_ALLOC_CHUNK, 128) {
         Ok(l) => l,
         Err(_) => panic!("bad chunk layout"),
     };
 
     pub(crate) fn new() -> FixAlloc<T> {
-        assert!(std::mem::align_of::<T>() <= 64 && Self::SIZE <= FIX_ALLOC_CHUNK);
+        assert!(std::mem::align_of::<T>() <= 128 && Self::SIZE <= FIX_ALLOC_CHUNK);
         FixAlloc {
             list: std::ptr::null_mut(),
             chunk: std::ptr::null_mut(),
@@ -110,7 +110,7 @@ impl<T> FixAlloc<T> {
         self.inuse -= Self::SIZE;
         let l = p.cast::<Link>();
         // SAFETY: the caller gives the slot back; it is SIZE ≥ size_of::<Link>()
-        // bytes and at least as aligned as a pointer (chunks are 64-aligned and
+        // bytes and at least as aligned as a pointer (chunks are 128-aligned and
         // SIZE is a multiple of T's alignment, which is ≥ 8 for our metadata).
         unsafe { l.as_ptr().write(Link { next: self.list }) };
         self.list = l.as_ptr();

@@ -202,8 +202,24 @@ impl MCentral {
     }
 
     /// A fresh span of this class from the heap (Go's `mcentral.grow`).
+    ///
+    /// If its pages held objects before (`needzero`), gort zeroes the whole span
+    /// here, with one `memset`, and clears `needzero`; Go instead zeroes each
+    /// object as it is allocated. Same bytes cleared — every slot of a cached span
+    /// is handed out before the span goes back — in one call instead of one per
+    /// object, which matters for small classes (512 calls for a 16-byte span).
     fn grow(&self, heap: &Heap) -> SpanPtr {
         let npages = CLASS_TO_ALLOCNPAGES[self.spanclass.sizeclass() as usize] as usize;
-        heap.alloc_span(npages, self.spanclass)
+        let s = heap.alloc_span(npages, self.spanclass);
+        let span = s.get();
+        if span.needzero.get() {
+            // SAFETY: the span is fresh from the heap and ours alone; its pages
+            // [base, base + npages·8192) are mapped heap memory holding no objects.
+            unsafe {
+                (span.base() as *mut u8).write_bytes(0, npages * crate::sizeclass::PAGE_SIZE)
+            };
+            span.needzero.set(false);
+        }
+        s
     }
 }

@@ -175,6 +175,9 @@ impl GcBits {
 /// assert_eq!((base, index), (p as usize, span.object_index(p as usize)));
 /// assert_eq!(span.elemsize(), 112);
 /// ```
+// Cache-line aligned (two lines: the adjacent-line prefetcher pairs them) so that
+// spans cached by different threads never share a line their fast paths write.
+#[repr(align(128))]
 pub struct MSpan {
     start_addr: Cell<usize>,
     npages: Cell<usize>,
