@@ -197,12 +197,13 @@ impl Reservation {
     /// Gives `[addr, addr + len)` back to the OS; the range reads as zeros after
     /// (Go's `sysUnused`: `MADV_DONTNEED` under the default `madvdontneed=1`).
     pub(crate) fn release(&self, addr: usize, len: usize) {
-        debug_assert!(addr >= self.base && addr + len <= self.base + self.len);
+        debug_assert!(
+            addr >= self.base && addr + len <= self.base + self.len && self.map.len() > self.len
+        );
         // SAFETY: the range is inside our mapping and holds only free pages, which
         // no one references; MADV_DONTNEED on a private anonymous mapping just
         // drops their contents.
         let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
         debug_assert_eq!(r, 0, "madvise: {}", std::io::Error::last_os_error());
-        let _ = &self.map;
     }
 }

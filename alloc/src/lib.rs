@@ -18,7 +18,9 @@
 //! - `fixalloc`: fixed-size metadata allocator (spans).
 //! - [`sizeclass`]: Go's size-class table and lookup.
 //! - [`sweep`]: `start_sweep`, `sweepone`, `finish_sweep`.
-//! - [`stats`]: [`MemStats`].
+//! - [`stats`]: `MemStats`, Go's `runtime.MemStats` fields.
+//! - [`scavenge`]: the background scavenger, `free_os_memory`, `scavtrace`.
+//! - [`debug`]: `mem_stats()` and `free_os_memory()` on the process-wide heap.
 //!
 //! # Example: allocate, mark, sweep, reuse
 //!
@@ -42,12 +44,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arena;
+#[cfg(not(loom))]
+pub mod debug;
 mod fixalloc;
 mod loom;
 pub mod mcache;
 mod mcentral;
 pub mod mheap;
 pub mod pagealloc;
+pub mod scavenge;
 pub mod sizeclass;
 pub mod span;
 pub mod stats;

@@ -84,10 +84,6 @@ impl SpanSet {
     pub(crate) fn pop(&self) -> Option<SpanPtr> {
         self.0.lock().pop()
     }
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.0.lock().len()
-    }
 }
 
 /// The central free lists of one span class (Go's `mcentral`).

@@ -95,6 +95,7 @@ pub struct Heap {
     /// allocation takes the slow path (Go's `emptymspan`).
     pub(crate) empty_span: Box<MSpan>,
     pub(crate) sweep: crate::sweep::SweepState,
+    pub(crate) scav: crate::scavenge::ScavengerState,
 }
 
 impl Heap {
@@ -123,11 +124,12 @@ impl Heap {
             stats: HeapStats::new(),
             empty_span: Box::new(MSpan::new()),
             sweep: crate::sweep::SweepState::new(),
+            scav: crate::scavenge::ScavengerState::new(),
         })
     }
 
-    /// The process-wide heap, made on first use (what `gort` allocates from, and
-    /// what [`crate::debug`] reports on).
+    /// The process-wide heap, made on first use with its background scavenger
+    /// (what `gort` allocates from, and what [`crate::debug`] reports on).
     ///
     /// ```
     /// let a = gort_alloc::Heap::global();
@@ -135,7 +137,12 @@ impl Heap {
     /// ```
     pub fn global() -> &'static Arc<Heap> {
         static GLOBAL: std::sync::OnceLock<Arc<Heap>> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(Heap::new)
+        GLOBAL.get_or_init(|| {
+            let h = Heap::new();
+            // Runs for the life of the process (it holds only a Weak reference).
+            let _ = h.start_scavenger();
+            h
+        })
     }
 
     /// A new per-thread (per-P) cache allocating from this heap.

@@ -238,16 +238,14 @@ impl Region {
     }
 
     /// Free pages not yet returned to the OS.
+    #[cfg(test)]
     pub(crate) fn free_unscavenged(&self) -> usize {
         self.free - self.scavenged()
     }
 
+    #[cfg(test)]
     pub(crate) fn scavenged(&self) -> usize {
         count_range(&self.scav, 0, self.grown)
-    }
-
-    pub(crate) fn grown(&self) -> usize {
-        self.grown
     }
 
     pub(crate) fn room(&self) -> usize {

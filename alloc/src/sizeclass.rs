@@ -167,10 +167,9 @@ pub fn size_to_class(size: usize) -> u8 {
 /// assert_eq!((4800 * m) >> 32, 100);
 /// ```
 pub const fn div_mul(size: usize) -> u32 {
-    if size == 0 {
-        0
-    } else {
-        (u32::MAX as usize / size + 1) as u32
+    match (u32::MAX as usize).checked_div(size) {
+        Some(q) => (q + 1) as u32,
+        None => 0, // large objects: one per span, index always 0
     }
 }
 

@@ -184,12 +184,9 @@ impl crate::Heap {
     pub fn mem_stats(&self) -> MemStats {
         let s = &self.stats;
         let mut m = MemStats::default();
-        for c in 1..NUM_SIZE_CLASSES {
-            let (a, f) = (
-                s.small_allocs[c].load(Relaxed),
-                s.small_frees[c].load(Relaxed),
-            );
-            let size = CLASS_TO_SIZE[c] as u64;
+        let per_class = s.small_allocs.iter().zip(&s.small_frees).zip(CLASS_TO_SIZE);
+        for ((a, f), size) in per_class.skip(1) {
+            let (a, f, size) = (a.load(Relaxed), f.load(Relaxed), size as u64);
             m.mallocs += a;
             m.frees += f;
             m.total_alloc += a * size;

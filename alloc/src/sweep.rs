@@ -122,6 +122,10 @@ impl Heap {
     /// assert!(span.is_free(span.object_index(drop)));
     /// ```
     pub fn start_sweep(&self) {
+        if crate::scavenge::scavtrace_enabled() {
+            // Once per cycle, as Go prints it once per GC.
+            self.print_scav_trace(false);
+        }
         self.sweep.cursor.store(0, Ordering::Relaxed);
         self.sweepgen.fetch_add(2, Ordering::AcqRel);
     }
