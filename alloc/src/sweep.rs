@@ -48,7 +48,7 @@ use crate::span::NUM_SPAN_CLASSES;
 /// The background sweeper's position (Go's `sweep.centralIndex`): span class × 2,
 /// plus 0 for the full unswept set, 1 for the partial one.
 pub(crate) struct SweepState {
-    cursor: AtomicUsize,
+    pub(crate) cursor: AtomicUsize,
 }
 
 impl SweepState {
@@ -338,5 +338,144 @@ mod tests {
             let (s, _, i) = heap.find_object(p).unwrap();
             assert!(!s.is_free(i), "a marked object was reclaimed");
         }
+    }
+}
+
+/// loom models of the span hand-offs: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2
+/// CARGO_TARGET_DIR=target/loom cargo test -p gort-alloc --release --lib loom_`.
+///
+/// The heap's page allocator, arena index and mmap run for real inside each model
+/// execution (they are behind the heap lock or are std atomics); loom explores the
+/// interleavings of the set locks and the `sweepgen` CAS. Spans of class 66 (two
+/// 28 KiB objects, span class 133) keep the bitmaps one word long, and the
+/// sweeper's cursor starts at that class, so each execution stays short.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use crate::mcentral::SpanPtr;
+    use crate::mheap::Heap;
+    use crate::span::SpanClass;
+    use loom::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    const SPC: SpanClass = SpanClass::new(66, true);
+
+    /// A full span of `SPC` whose slot 0 is marked and slot 1 is garbage, filed
+    /// as swept, before the sweep cycle starts.
+    fn full_span_with_one_survivor(heap: &Heap) -> SpanPtr {
+        let s = heap.alloc_span(7, SPC);
+        let span = s.get();
+        span.freeindex.set(2);
+        span.alloc_count.set(2);
+        span.sweepgen.store(heap.sweepgen(), Ordering::Relaxed);
+        assert!(span.mark(0));
+        heap.central(SPC).full_swept(heap.sweepgen()).push(s);
+        s
+    }
+
+    fn start_cycle_at_spc(heap: &Heap) {
+        heap.start_sweep();
+        heap.sweep
+            .cursor
+            .store(SPC.0 as usize * 2, Ordering::Relaxed);
+    }
+
+    /// mcentral's hand-off: an mcache's `cache_span` and the background sweeper
+    /// race for the same unswept span. It is swept exactly once (one object freed,
+    /// the survivor kept), and ends up owned by exactly one party: cached by the
+    /// allocator, or filed on the partial swept set.
+    #[test]
+    fn loom_cache_span_vs_sweepone_sweeps_once_and_hands_over_once() {
+        loom::model(|| {
+            let heap = Heap::new();
+            let s = full_span_with_one_survivor(&heap);
+            start_cycle_at_spc(&heap);
+            let sg = heap.sweepgen();
+            assert_eq!(s.get().sweepgen(), sg - 2, "needs sweeping after the bump");
+            let h2 = Arc::clone(&heap);
+            let sweeper = loom::thread::spawn(move || {
+                h2.sweepone();
+            });
+            let got = heap.central(SPC).cache_span(&heap);
+            sweeper.join().unwrap();
+            let span = s.get();
+            assert_eq!(span.sweepgen(), sg, "swept in this cycle");
+            assert_eq!(heap.mem_stats().frees, 1, "swept exactly once");
+            assert!(
+                !span.is_free(0) && span.is_free(1),
+                "survivor kept, garbage freed"
+            );
+            let filed = heap.central(SPC).partial_swept(sg).pop();
+            if got == s {
+                assert_eq!(filed, None, "cached and filed at once");
+            } else {
+                // The sweeper had it: cache_span grew a fresh span instead, and
+                // the swept one waits on the partial swept set.
+                assert_eq!(filed, Some(s));
+            }
+            assert_eq!(heap.central(SPC).partial_swept(sg).pop(), None);
+        });
+    }
+
+    /// Two background sweepers over two unswept spans: each span is claimed by
+    /// exactly one of them (the `sweepgen` CAS), and both end swept and filed.
+    #[test]
+    fn loom_two_sweepers_claim_each_span_once() {
+        loom::model(|| {
+            let heap = Heap::new();
+            let a = full_span_with_one_survivor(&heap);
+            let b = full_span_with_one_survivor(&heap);
+            start_cycle_at_spc(&heap);
+            let sg = heap.sweepgen();
+            let h2 = Arc::clone(&heap);
+            let t = loom::thread::spawn(move || {
+                let mut n = 0;
+                while h2.sweepone().is_some() {
+                    n += 1;
+                }
+                n
+            });
+            let mut n = 0;
+            while heap.sweepone().is_some() {
+                n += 1;
+            }
+            n += t.join().unwrap();
+            assert_eq!(n, 2, "two spans, two sweeps");
+            assert_eq!(heap.mem_stats().frees, 2);
+            for s in [a, b] {
+                assert_eq!(s.get().sweepgen(), sg);
+            }
+            let set = heap.central(SPC).partial_swept(sg);
+            let mut filed = vec![set.pop().unwrap(), set.pop().unwrap()];
+            filed.sort_by_key(|s| s.0);
+            let mut want = vec![a, b];
+            want.sort_by_key(|s| s.0);
+            assert_eq!(filed, want);
+        });
+    }
+
+    /// A span cached across the start of a cycle (`sweepgen == sg + 1`) is swept
+    /// by `uncache_span` and never by the background sweeper, which cannot reach
+    /// it; the two run at once.
+    #[test]
+    fn loom_uncache_of_a_stale_span_vs_sweepone() {
+        loom::model(|| {
+            let heap = Heap::new();
+            let s = full_span_with_one_survivor(&heap);
+            let other = full_span_with_one_survivor(&heap);
+            // Take `s` back off the set and "cache" it.
+            let c = heap.central(SPC);
+            let sg0 = heap.sweepgen();
+            let popped = c.full_swept(sg0).pop();
+            let s = if popped == Some(s) { s } else { other };
+            s.get().sweepgen.store(sg0 + 3, Ordering::Relaxed);
+            start_cycle_at_spc(&heap);
+            let sg = heap.sweepgen();
+            let h2 = Arc::clone(&heap);
+            let sweeper = loom::thread::spawn(move || while h2.sweepone().is_some() {});
+            heap.central(SPC).uncache_span(&heap, s);
+            sweeper.join().unwrap();
+            assert_eq!(s.get().sweepgen(), sg);
+            assert_eq!(heap.mem_stats().frees, 2, "each span swept once");
+        });
     }
 }
