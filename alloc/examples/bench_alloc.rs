@@ -12,6 +12,7 @@
 //! (defaults 20000 and 200, as `benches/go/alloc`). With `SEPARATE=1` it also runs
 //! the two-thread case on two separate heaps, which tells contention inside one
 //! heap apart from the machine's own limits (memory bandwidth, other load).
+//! `ONLY_GORT=1` skips malloc (for profiling gort alone).
 
 use gort_alloc::{Heap, MCache};
 use std::sync::Arc;
@@ -128,6 +129,9 @@ fn main() {
         best2 = best2.min(d);
     }
     report("gort", n, best1, best2);
+    if std::env::var("ONLY_GORT").is_ok() {
+        return;
+    }
     if std::env::var("SEPARATE").is_ok() {
         let h2 = Heap::new();
         let mut other = h2.new_mcache();

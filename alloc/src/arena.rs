@@ -50,16 +50,40 @@ use memmap2::{MmapMut, MmapOptions};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// log2 of the arena size (Go's `logHeapArenaBytes` on linux/amd64).
+///
+/// ```
+/// assert_eq!(1 << gort_alloc::arena::LOG_HEAP_ARENA_BYTES, 64 << 20);
+/// ```
 pub const LOG_HEAP_ARENA_BYTES: usize = 26;
 /// Bytes per arena: 64 MiB (Go's `heapArenaBytes`).
+///
+/// ```
+/// assert_eq!(gort_alloc::arena::HEAP_ARENA_BYTES, 64 << 20);
+/// ```
 pub const HEAP_ARENA_BYTES: usize = 1 << LOG_HEAP_ARENA_BYTES;
 /// Pages per arena (Go's `pagesPerArena`).
+///
+/// ```
+/// assert_eq!(gort_alloc::arena::PAGES_PER_ARENA, 8192);
+/// ```
 pub const PAGES_PER_ARENA: usize = HEAP_ARENA_BYTES >> PAGE_SHIFT;
 /// Address bits the heap may use (Go's `heapAddrBits`).
+///
+/// ```
+/// assert_eq!(gort_alloc::arena::HEAP_ADDR_BITS, 48);
+/// ```
 pub const HEAP_ADDR_BITS: usize = 48;
 /// Bits of the L1 index (Go's `arenaL1Bits`: 0 on linux/amd64).
+///
+/// ```
+/// assert_eq!(1 << gort_alloc::arena::ARENA_L1_BITS, 1); // one L1 entry
+/// ```
 pub const ARENA_L1_BITS: usize = 0;
 /// Bits of the L2 index (Go's `arenaL2Bits`).
+///
+/// ```
+/// assert_eq!(1 << gort_alloc::arena::ARENA_L2_BITS, 4_194_304);
+/// ```
 pub const ARENA_L2_BITS: usize = HEAP_ADDR_BITS - LOG_HEAP_ARENA_BYTES - ARENA_L1_BITS;
 
 /// Per-arena metadata (Go's `heapArena`).
@@ -83,6 +107,12 @@ unsafe impl Send for SendPtr {}
 
 /// The arena number of `addr`, or None outside the heap's address range (Go's
 /// `arenaIndex`, split into L1/L2 by `l1()`/`l2()`; L1 is always 0 here).
+///
+/// ```
+/// use gort_alloc::arena::arena_index;
+/// assert_eq!(arena_index(3 << 26 | 12345), Some(3));
+/// assert_eq!(arena_index(1 << 48), None);
+/// ```
 #[inline]
 pub fn arena_index(addr: usize) -> Option<usize> {
     (addr >> HEAP_ADDR_BITS == 0).then_some(addr >> LOG_HEAP_ARENA_BYTES)

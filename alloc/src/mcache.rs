@@ -47,7 +47,7 @@
 //! ordinary value (boxed by whoever keeps it in a P).
 
 use crate::mcentral::SpanPtr;
-use crate::mheap::Heap;
+use crate::mheap::{Heap, PCaches};
 use crate::sizeclass::{
     size_to_class, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS,
 };
@@ -59,6 +59,10 @@ use std::sync::Arc;
 static ZEROBASE: u64 = 0;
 
 /// Span class of the tiny allocator's blocks (Go's `tinySpanClass`).
+///
+/// ```
+/// assert_eq!(gort_alloc::mcache::TINY_SPAN_CLASS.0, 5);
+/// ```
 pub const TINY_SPAN_CLASS: SpanClass = SpanClass::new(TINY_SIZE_CLASS, true);
 
 /// A per-thread allocation cache (Go's `mcache`).
@@ -85,6 +89,9 @@ pub struct MCache {
     flush_gen: u32,
     /// The span cached per span class (Go's `alloc`).
     alloc: [NonNull<MSpan>; NUM_SPAN_CLASSES],
+    /// Pages and span structs for lock-free span allocation (Go keeps these in
+    /// the P: `pcache`, `mspancache`).
+    pp: PCaches,
 }
 
 // SAFETY: an MCache may move between threads (a P's cache moves with the P); the
@@ -105,6 +112,7 @@ impl MCache {
             tiny_offset: 0,
             tiny_allocs: 0,
             alloc: [empty; NUM_SPAN_CLASSES],
+            pp: PCaches::default(),
         }
     }
 
@@ -234,7 +242,7 @@ impl MCache {
             .stats
             .tiny_alloc(std::mem::take(&mut self.tiny_allocs));
         let heap = &*self.heap;
-        let s = heap.central(spc).cache_span(heap);
+        let s = heap.central(spc).cache_span(heap, Some(&mut self.pp));
         let span = s.get();
         span.alloc_count_before_cache.set(span.alloc_count());
         span.sweepgen.store(
@@ -262,7 +270,7 @@ impl MCache {
         );
         let heap = &*self.heap;
         let spc = SpanClass::new(0, noscan);
-        let s = heap.alloc_span(npages, spc);
+        let s = heap.alloc_span(npages, spc, Some(&mut self.pp));
         let span = s.get();
         // One object, allocated: freeindex past it.
         span.freeindex.set(1);
@@ -335,6 +343,7 @@ impl MCache {
 impl Drop for MCache {
     fn drop(&mut self) {
         self.release_all();
+        self.heap.flush_pcaches(&mut self.pp);
         self.heap.stats.mcache_inuse.fetch_sub(
             std::mem::size_of::<MCache>(),
             crate::loom::atomic::Ordering::Relaxed,

@@ -47,7 +47,7 @@
 //! gort has no pacer yet.
 
 use crate::loom::Mutex;
-use crate::mheap::Heap;
+use crate::mheap::{Heap, PCaches};
 use crate::sizeclass::CLASS_TO_ALLOCNPAGES;
 use crate::span::{MSpan, SpanClass};
 use std::ptr::NonNull;
@@ -124,7 +124,7 @@ impl MCentral {
 
     /// A span with at least one free slot, for an mcache (Go's `cacheSpan`).
     /// Returns it owned by the caller, swept, with `alloc_cache` set up.
-    pub(crate) fn cache_span(&self, heap: &Heap) -> SpanPtr {
+    pub(crate) fn cache_span(&self, heap: &Heap, pp: Option<&mut PCaches>) -> SpanPtr {
         let sg = heap.sweepgen();
         let s = 'havespan: {
             if let Some(s) = self.partial_swept(sg).pop() {
@@ -160,7 +160,7 @@ impl MCentral {
                     self.full_swept(sg).push(s);
                 }
             }
-            return self.grow(heap);
+            return self.grow(heap, pp);
         };
         let span = s.get();
         debug_assert!(
@@ -204,9 +204,9 @@ impl MCentral {
     /// object as it is allocated. Same bytes cleared — every slot of a cached span
     /// is handed out before the span goes back — in one call instead of one per
     /// object, which matters for small classes (512 calls for a 16-byte span).
-    fn grow(&self, heap: &Heap) -> SpanPtr {
+    fn grow(&self, heap: &Heap, pp: Option<&mut PCaches>) -> SpanPtr {
         let npages = CLASS_TO_ALLOCNPAGES[self.spanclass.sizeclass() as usize] as usize;
-        let s = heap.alloc_span(npages, self.spanclass);
+        let s = heap.alloc_span(npages, self.spanclass, pp);
         let span = s.get();
         if span.needzero.get() {
             // SAFETY: the span is fresh from the heap and ours alone; its pages

@@ -46,15 +46,38 @@ use crate::loom::atomic::{AtomicU32, Ordering};
 use crate::loom::Mutex;
 use crate::mcache::MCache;
 use crate::mcentral::{MCentral, SpanPtr};
-use crate::pagealloc::{Region, PALLOC_CHUNK_PAGES};
+use crate::pagealloc::{PageCache, Region, PAGE_CACHE_PAGES, PALLOC_CHUNK_PAGES};
 use crate::sizeclass::PAGE_SHIFT;
 use crate::span::{MSpan, MSpanState, SpanClass, NUM_SPAN_CLASSES};
 use crate::stats::HeapStats;
 use std::sync::Arc;
 
+/// A value on cache lines of its own (two, for the adjacent-line prefetcher).
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// An mcentral on its own cache line(s), so classes do not false-share.
 #[repr(align(128))]
 pub(crate) struct PaddedCentral(pub(crate) MCentral);
+
+/// Span structs an mcache keeps for lock-free span allocation (Go's
+/// `p.mspancache`, 128 there).
+const MSPAN_CACHE: usize = 16;
+
+/// The per-P caches the mheap fills for an mcache: a page cache and a few span
+/// structs (Go's `p.pcache` and `p.mspancache`).
+#[derive(Default)]
+pub(crate) struct PCaches {
+    pub(crate) pcache: PageCache,
+    pub(crate) mspancache: Vec<std::ptr::NonNull<MSpan>>,
+}
 
 /// A region of pages and the reservation backing it.
 pub(crate) struct HeapRegion {
@@ -69,6 +92,7 @@ pub(crate) struct HeapLocked {
     /// The region `grow` extends (Go's `curArena`).
     cur: Option<usize>,
     spanalloc: FixAlloc<MSpan>,
+    pub(crate) pstats: crate::stats::PageStats,
 }
 
 /// The heap (Go's `mheap`): arenas, pages, spans and the mcentrals.
@@ -85,7 +109,9 @@ pub(crate) struct HeapLocked {
 /// assert_eq!(heap.find_object(p as usize + 39).unwrap().1, p as usize);
 /// ```
 pub struct Heap {
-    pub(crate) lock: Mutex<HeapLocked>,
+    /// Go's `mheap_.lock`, on its own cache lines (contended; the fields below
+    /// are read on every refill).
+    pub(crate) lock: CachePadded<Mutex<HeapLocked>>,
     /// Advanced by 2 when a sweep cycle starts (Go's `mheap_.sweepgen`).
     pub(crate) sweepgen: AtomicU32,
     pub(crate) central: Box<[PaddedCentral]>,
@@ -112,11 +138,12 @@ impl Heap {
             .map(|i| PaddedCentral(MCentral::new(SpanClass(i as u8))))
             .collect();
         Arc::new(Heap {
-            lock: Mutex::new(HeapLocked {
+            lock: CachePadded(Mutex::new(HeapLocked {
                 regions: Vec::new(),
                 cur: None,
                 spanalloc: FixAlloc::new(),
-            }),
+                pstats: Default::default(),
+            })),
             // Start at 2 rather than 0 so that `sg − 2` never wraps in the first cycle.
             sweepgen: AtomicU32::new(2),
             central,
@@ -235,31 +262,113 @@ impl Heap {
         }
     }
 
+    /// Page statistics and span-struct bytes (in use, obtained), read under the lock.
+    pub(crate) fn page_stats(&self) -> (crate::stats::PageStats, usize, usize) {
+        let h = self.lock.lock();
+        let p = &h.pstats;
+        let copy = crate::stats::PageStats {
+            heap_sys_pages: p.heap_sys_pages,
+            released_pages: p.released_pages,
+        };
+        (copy, h.spanalloc.inuse, h.spanalloc.sys)
+    }
+
     /// Allocates a span of `npages` pages for `spanclass`, in use, owned by the
-    /// caller (Go's `mheap.alloc` → `allocSpan`).
-    pub(crate) fn alloc_span(&self, npages: usize, spanclass: SpanClass) -> SpanPtr {
-        let mut h = self.lock.lock();
-        let run = match Self::alloc_pages(&mut h, npages) {
+    /// caller (Go's `mheap.alloc` → `allocSpan`). With the caller's per-P caches,
+    /// spans under 16 pages come from its page cache and span-struct cache
+    /// without the heap lock, which is taken only to refill them (Go's `pcache`
+    /// and `mspancache` paths).
+    pub(crate) fn alloc_span(
+        &self,
+        npages: usize,
+        spanclass: SpanClass,
+        pp: Option<&mut PCaches>,
+    ) -> SpanPtr {
+        let mut fast = None;
+        if let Some(pp) = pp {
+            if npages < PAGE_CACHE_PAGES / 4 {
+                if pp.pcache.empty() || pp.mspancache.is_empty() {
+                    let mut h = self.lock.lock();
+                    if pp.pcache.empty() {
+                        pp.pcache = self.alloc_to_cache(&mut h);
+                    }
+                    while pp.mspancache.len() < MSPAN_CACHE {
+                        pp.mspancache.push(h.spanalloc.alloc());
+                    }
+                }
+                if let Some((base, needzero)) = pp.pcache.alloc(npages) {
+                    let slot = pp.mspancache.pop().expect("refilled above");
+                    fast = Some((base, needzero, slot));
+                }
+            }
+        }
+        let (base, needzero, slot) = match fast {
             Some(x) => x,
             None => {
-                self.grow(&mut h, npages);
-                Self::alloc_pages(&mut h, npages).expect("gort-alloc: grow did not make room")
+                let mut h = self.lock.lock();
+                let run = match Self::alloc_pages(&mut h, npages) {
+                    Some(x) => x,
+                    None => {
+                        self.grow(&mut h, npages);
+                        Self::alloc_pages(&mut h, npages)
+                            .expect("gort-alloc: grow did not make room")
+                    }
+                };
+                h.pstats.released_pages -= run.scavenged;
+                (run.base, run.needzero, h.spanalloc.alloc())
             }
         };
-        let slot = h.spanalloc.alloc();
-        // SAFETY: a slot from the span fixalloc is ours; writing a fresh MSpan
-        // makes it valid (no reference to its old contents survives free_span).
+        // SAFETY: a slot from the span fixalloc (directly or via an mspan cache)
+        // is ours; writing a fresh MSpan makes it valid (no reference to its old
+        // contents survives free_span).
         unsafe { slot.as_ptr().write(MSpan::new()) };
         self.stats
-            .span_alloc(npages, run.scavenged, h.spanalloc.inuse, h.spanalloc.sys);
-        drop(h);
+            .pages_in_use
+            .fetch_add(npages, crate::loom::atomic::Ordering::Relaxed);
         let s = SpanPtr(slot);
         let span = s.get();
-        span.init(run.base, npages, spanclass, self.sweepgen());
-        span.needzero.set(run.needzero);
+        span.init(base, npages, spanclass, self.sweepgen());
+        span.needzero.set(needzero);
         span.set_state(MSpanState::InUse);
-        self.arenas.set_spans(run.base, npages, slot.as_ptr());
+        self.arenas.set_spans(base, npages, slot.as_ptr());
         s
+    }
+
+    /// A fresh page cache from the lowest region with a free page, growing the
+    /// heap if there is none (Go's `pageAlloc.allocToCache`). Heap lock held.
+    fn alloc_to_cache(&self, h: &mut HeapLocked) -> PageCache {
+        let found = h.regions.iter_mut().find_map(|r| r.pages.alloc_to_cache());
+        let (pc, scavenged) = match found {
+            Some(x) => x,
+            None => {
+                self.grow(h, PAGE_CACHE_PAGES);
+                h.regions
+                    .iter_mut()
+                    .find_map(|r| r.pages.alloc_to_cache())
+                    .expect("gort-alloc: grow did not make room")
+            }
+        };
+        h.pstats.released_pages -= scavenged;
+        pc
+    }
+
+    /// Gives a dying mcache's page cache and span structs back (Go's
+    /// `pageCache.flush` when a P is destroyed, and its `mspancache` flush).
+    pub(crate) fn flush_pcaches(&self, pp: &mut PCaches) {
+        let mut h = self.lock.lock();
+        if let Some((base, bits)) = pp.pcache.take() {
+            let r = h
+                .regions
+                .iter_mut()
+                .find(|r| r.pages.contains(base))
+                .expect("pcache: not in heap");
+            r.pages.free_cache(base, bits);
+        }
+        for slot in pp.mspancache.drain(..) {
+            // SAFETY: slots in an mspan cache came from this fixalloc and hold
+            // no live span.
+            unsafe { h.spanalloc.free(slot) };
+        }
     }
 
     fn alloc_pages(h: &mut HeapLocked, npages: usize) -> Option<crate::pagealloc::PageRun> {
@@ -283,7 +392,10 @@ impl Heap {
         // SAFETY: the span came from this fixalloc in alloc_span, its pages and
         // index entries are released above, and no reference to it is used again.
         unsafe { h.spanalloc.free(s.0) };
-        self.stats.span_free(npages, h.spanalloc.inuse);
+        drop(h);
+        self.stats
+            .pages_in_use
+            .fetch_sub(npages, crate::loom::atomic::Ordering::Relaxed);
     }
 
     /// Adds at least `npages` usable pages (Go's `mheap.grow`): from the current
@@ -294,12 +406,12 @@ impl Heap {
             let r = &mut h.regions[ci].pages;
             if r.room() >= npages {
                 let got = r.grow(ask);
-                self.stats.grow(got);
+                h.pstats.grow(got);
                 return;
             }
             // Not enough room: the rest of the current arena becomes usable as is.
             let got = r.grow(usize::MAX);
-            self.stats.grow(got);
+            h.pstats.grow(got);
         }
         let narenas = ask.div_ceil(PAGES_PER_ARENA);
         let res =
@@ -309,8 +421,7 @@ impl Heap {
         }
         let mut pages = Region::new(res.base(), res.len() >> PAGE_SHIFT);
         let got = pages.grow(ask);
-        self.stats.grow(got);
-        self.stats.reserve(res.len() + HEAP_ARENA_BYTES);
+        h.pstats.grow(got);
         let at = h.regions.partition_point(|r| r.pages.base() < res.base());
         h.regions.insert(at, HeapRegion { pages, res });
         // A multi-arena region is full up front; keep growing the last arena.

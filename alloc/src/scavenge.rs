@@ -47,13 +47,27 @@ use std::time::{Duration, Instant};
 
 /// Extra memory the background scavenger lets the heap keep: 10% over what is in
 /// use (Go's `retainExtraPercent`).
+///
+/// ```
+/// assert_eq!(gort_alloc::scavenge::RETAIN_EXTRA_PERCENT, 10);
+/// ```
 pub const RETAIN_EXTRA_PERCENT: u64 = 10;
 /// CPU share the background scavenger aims for, in percent (Go's `scavengePercent`).
+///
+/// ```
+/// assert_eq!(gort_alloc::scavenge::SCAVENGE_PERCENT, 1);
+/// ```
 pub const SCAVENGE_PERCENT: u32 = 1;
 /// Bytes the background scavenger releases per step (Go's scavenge quantum, 64 KiB).
+///
+/// ```
+/// assert_eq!(gort_alloc::scavenge::SCAVENGE_QUANTUM, 64 << 10);
+/// ```
 pub const SCAVENGE_QUANTUM: usize = 64 << 10;
 
-/// Scavenger counters (Go's `scavenger` state and `mheap_.pages.scav`).
+/// Scavenger counters (Go's `scavenger` state and `mheap_.pages.scav`), on their
+/// own cache lines (the background thread writes them).
+#[repr(align(128))]
 pub(crate) struct ScavengerState {
     released_bg: AtomicU64,
     released_eager: AtomicU64,
@@ -115,8 +129,8 @@ impl Heap {
             }
             pages += r.scavenge(max - pages, &mut |addr, len| res.release(addr, len));
         }
+        h.pstats.released_pages += pages;
         drop(h);
-        self.stats.scavenged(pages);
         pages * PAGE_SIZE
     }
 

@@ -28,6 +28,10 @@
 use crate::loom::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use crate::sizeclass::{CLASS_TO_SIZE, NUM_SIZE_CLASSES, PAGE_SIZE};
 
+/// Counters updated without the heap lock, on their own cache lines: they are
+/// written from every thread's slow path and must not share a line with the
+/// heap's read-mostly fields (its `sweepgen`, the mcentral table).
+#[repr(align(128))]
 pub(crate) struct HeapStats {
     small_allocs: [AtomicU64; NUM_SIZE_CLASSES],
     small_frees: [AtomicU64; NUM_SIZE_CLASSES],
@@ -36,13 +40,28 @@ pub(crate) struct HeapStats {
     large_frees: AtomicU64,
     large_free_bytes: AtomicU64,
     tiny_allocs: AtomicU64,
-    pages_in_use: AtomicUsize,
-    heap_sys_pages: AtomicUsize,
-    released_pages: AtomicUsize,
-    mspan_inuse: AtomicUsize,
-    mspan_sys: AtomicUsize,
     pub(crate) mcache_inuse: AtomicUsize,
-    reserved: AtomicUsize,
+    /// Pages in in-use spans (atomic: spans from page caches skip the heap lock;
+    /// Go adds to `heapInUse` atomically too).
+    pub(crate) pages_in_use: AtomicUsize,
+}
+
+/// Page counters, kept under the heap lock (`HeapLocked::pstats`): the mheap
+/// changes them only where it holds the lock anyway.
+#[derive(Default)]
+pub(crate) struct PageStats {
+    /// Pages grown into (Go's `HeapSys`).
+    pub(crate) heap_sys_pages: usize,
+    /// Free pages returned to the OS, or never touched.
+    pub(crate) released_pages: usize,
+}
+
+impl PageStats {
+    /// The heap grew by `pages` fresh (never touched, so "released") pages.
+    pub(crate) fn grow(&mut self, pages: usize) {
+        self.heap_sys_pages += pages;
+        self.released_pages += pages;
+    }
 }
 
 impl HeapStats {
@@ -55,13 +74,8 @@ impl HeapStats {
             large_frees: AtomicU64::new(0),
             large_free_bytes: AtomicU64::new(0),
             tiny_allocs: AtomicU64::new(0),
-            pages_in_use: AtomicUsize::new(0),
-            heap_sys_pages: AtomicUsize::new(0),
-            released_pages: AtomicUsize::new(0),
-            mspan_inuse: AtomicUsize::new(0),
-            mspan_sys: AtomicUsize::new(0),
             mcache_inuse: AtomicUsize::new(0),
-            reserved: AtomicUsize::new(0),
+            pages_in_use: AtomicUsize::new(0),
         }
     }
     pub(crate) fn small_alloc(&self, sizeclass: u8, n: usize) {
@@ -86,33 +100,6 @@ impl HeapStats {
         if n > 0 {
             self.tiny_allocs.fetch_add(n, Relaxed);
         }
-    }
-    pub(crate) fn span_alloc(
-        &self,
-        npages: usize,
-        scavenged: usize,
-        mspan_inuse: usize,
-        mspan_sys: usize,
-    ) {
-        self.pages_in_use.fetch_add(npages, Relaxed);
-        self.released_pages.fetch_sub(scavenged, Relaxed);
-        self.mspan_inuse.store(mspan_inuse, Relaxed);
-        self.mspan_sys.store(mspan_sys, Relaxed);
-    }
-    pub(crate) fn span_free(&self, npages: usize, mspan_inuse: usize) {
-        self.pages_in_use.fetch_sub(npages, Relaxed);
-        self.mspan_inuse.store(mspan_inuse, Relaxed);
-    }
-    /// The heap grew by `pages` fresh (never touched, so "released") pages.
-    pub(crate) fn grow(&self, pages: usize) {
-        self.heap_sys_pages.fetch_add(pages, Relaxed);
-        self.released_pages.fetch_add(pages, Relaxed);
-    }
-    pub(crate) fn scavenged(&self, pages: usize) {
-        self.released_pages.fetch_add(pages, Relaxed);
-    }
-    pub(crate) fn reserve(&self, bytes: usize) {
-        self.reserved.fetch_add(bytes, Relaxed);
     }
 }
 
@@ -210,12 +197,13 @@ impl crate::Heap {
         m.frees += tiny;
         m.alloc = m.heap_alloc;
         let page = PAGE_SIZE as u64;
-        m.heap_sys = s.heap_sys_pages.load(Relaxed) as u64 * page;
+        let (ps, mspan_inuse, mspan_sys) = self.page_stats();
+        m.heap_sys = ps.heap_sys_pages as u64 * page;
         m.heap_inuse = s.pages_in_use.load(Relaxed) as u64 * page;
         m.heap_idle = m.heap_sys.saturating_sub(m.heap_inuse);
-        m.heap_released = s.released_pages.load(Relaxed) as u64 * page;
-        m.mspan_inuse = s.mspan_inuse.load(Relaxed) as u64;
-        m.mspan_sys = s.mspan_sys.load(Relaxed) as u64;
+        m.heap_released = ps.released_pages as u64 * page;
+        m.mspan_inuse = mspan_inuse as u64;
+        m.mspan_sys = mspan_sys as u64;
         m.mcache_inuse = s.mcache_inuse.load(Relaxed) as u64;
         m.mcache_sys = m.mcache_inuse;
         m.other_sys = self.arenas.sys() as u64;

@@ -46,7 +46,8 @@ use crate::sizeclass::PAGE_SIZE;
 use crate::span::NUM_SPAN_CLASSES;
 
 /// The background sweeper's position (Go's `sweep.centralIndex`): span class × 2,
-/// plus 0 for the full unswept set, 1 for the partial one.
+/// plus 0 for the full unswept set, 1 for the partial one. On its own cache lines.
+#[repr(align(128))]
 pub(crate) struct SweepState {
     pub(crate) cursor: AtomicUsize,
 }
@@ -247,12 +248,18 @@ mod tests {
                     None => assert!(!kept.contains(&p), "a kept object's span was freed"),
                 }
             }
-            // Reuse: the next allocations are exactly the reclaimed slots.
-            let again: BTreeSet<usize> = (0..n - kept.len())
+            // Reuse: the reclaimed slots of the spans that kept survivors come
+            // first (partial swept spans before fresh pages), and exactly them.
+            let empty_span = 3 * per_span..4 * per_span;
+            let freed: BTreeSet<usize> = objs
+                .iter()
+                .enumerate()
+                .filter(|(i, p)| !kept.contains(p) && !empty_span.contains(i))
+                .map(|(_, p)| *p)
+                .collect();
+            let again: BTreeSet<usize> = (0..freed.len())
                 .map(|_| c.alloc(size, true) as usize)
                 .collect();
-            let freed: BTreeSet<usize> =
-                objs.iter().filter(|p| !kept.contains(p)).copied().collect();
             assert_eq!(again, freed, "size {size}");
         }
     }
@@ -362,7 +369,7 @@ mod loom_models {
     /// A full span of `SPC` whose slot 0 is marked and slot 1 is garbage, filed
     /// as swept, before the sweep cycle starts.
     fn full_span_with_one_survivor(heap: &Heap) -> SpanPtr {
-        let s = heap.alloc_span(7, SPC);
+        let s = heap.alloc_span(7, SPC, None);
         let span = s.get();
         span.freeindex.set(2);
         span.alloc_count.set(2);
@@ -395,7 +402,7 @@ mod loom_models {
             let sweeper = loom::thread::spawn(move || {
                 h2.sweepone();
             });
-            let got = heap.central(SPC).cache_span(&heap);
+            let got = heap.central(SPC).cache_span(&heap, None);
             sweeper.join().unwrap();
             let span = s.get();
             assert_eq!(span.sweepgen(), sg, "swept in this cycle");
