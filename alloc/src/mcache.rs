@@ -52,6 +52,7 @@ use crate::sizeclass::{
     size_to_class, MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS,
 };
 use crate::span::{MSpan, SpanClass, NUM_SPAN_CLASSES};
+use crate::stats::LocalStats;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -92,6 +93,8 @@ pub struct MCache {
     /// Pages and span structs for lock-free span allocation (Go keeps these in
     /// the P: `pcache`, `mspancache`).
     pp: PCaches,
+    /// This cache's allocation counters (Go's per-P stats delta).
+    stats: Arc<LocalStats>,
 }
 
 // SAFETY: an MCache may move between threads (a P's cache moves with the P); the
@@ -105,6 +108,7 @@ impl MCache {
             std::mem::size_of::<MCache>(),
             crate::loom::atomic::Ordering::Relaxed,
         );
+        let stats = heap.stats.add_local();
         MCache {
             flush_gen: heap.sweepgen(),
             heap,
@@ -113,6 +117,7 @@ impl MCache {
             tiny_allocs: 0,
             alloc: [empty; NUM_SPAN_CLASSES],
             pp: PCaches::default(),
+            stats,
         }
     }
 
@@ -238,9 +243,7 @@ impl MCache {
         if old != NonNull::from(&*self.heap.empty_span) {
             self.uncache(spc, SpanPtr(old));
         }
-        self.heap
-            .stats
-            .tiny_alloc(std::mem::take(&mut self.tiny_allocs));
+        self.stats.tiny_alloc(std::mem::take(&mut self.tiny_allocs));
         let heap = &*self.heap;
         let s = heap.central(spc).cache_span(heap, Some(&mut self.pp));
         let span = s.get();
@@ -255,7 +258,7 @@ impl MCache {
     fn uncache(&mut self, spc: SpanClass, s: SpanPtr) {
         let span = s.get();
         let used = span.alloc_count() - span.alloc_count_before_cache.get();
-        self.heap.stats.small_alloc(spc.sizeclass(), used);
+        self.stats.small_alloc(spc.sizeclass(), used);
         self.heap.central(spc).uncache_span(&self.heap, s);
     }
 
@@ -276,7 +279,7 @@ impl MCache {
         span.freeindex.set(1);
         span.alloc_count.set(1);
         span.alloc_cache.set(0);
-        heap.stats.large_alloc(npages * PAGE_SIZE);
+        self.stats.large_alloc(npages * PAGE_SIZE);
         let base = span.base();
         if span.needzero.get() {
             // SAFETY: the span's pages are ours alone and at least `size` bytes.
@@ -311,9 +314,7 @@ impl MCache {
         }
         self.tiny = 0;
         self.tiny_offset = 0;
-        self.heap
-            .stats
-            .tiny_alloc(std::mem::take(&mut self.tiny_allocs));
+        self.stats.tiny_alloc(std::mem::take(&mut self.tiny_allocs));
     }
 
     /// Flushes the cache if a sweep cycle started since it was last flushed (Go's
@@ -344,6 +345,7 @@ impl Drop for MCache {
     fn drop(&mut self) {
         self.release_all();
         self.heap.flush_pcaches(&mut self.pp);
+        self.heap.stats.remove_local(&self.stats);
         self.heap.stats.mcache_inuse.fetch_sub(
             std::mem::size_of::<MCache>(),
             crate::loom::atomic::Ordering::Relaxed,

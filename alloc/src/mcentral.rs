@@ -46,6 +46,7 @@
 //! rare. Go charges sweep credit (`deductSweepCredit`) and counts `heapLive` here;
 //! gort has no pacer yet.
 
+use crate::loom::atomic::{AtomicUsize, Ordering};
 use crate::loom::Mutex;
 use crate::mheap::{Heap, PCaches};
 use crate::sizeclass::CLASS_TO_ALLOCNPAGES;
@@ -71,18 +72,40 @@ impl SpanPtr {
     }
 }
 
-/// A set of spans (Go's `spanSet`).
-pub(crate) struct SpanSet(Mutex<Vec<SpanPtr>>);
+/// A set of spans (Go's `spanSet`), on cache lines of its own.
+///
+/// `len` mirrors the vector's length (written under the lock) so that `pop` on an
+/// empty set — the common case for the unswept sets, and for the partial set of
+/// a class whose spans are all cached — returns without taking the lock, as
+/// Go's lock-free `spanSet.pop` does when head meets tail. A pop racing with a
+/// push may miss the new span; the caller then grows the heap or moves on,
+/// which is what it would have done a moment earlier.
+#[repr(align(128))]
+pub(crate) struct SpanSet {
+    spans: Mutex<Vec<SpanPtr>>,
+    len: AtomicUsize,
+}
 
 impl SpanSet {
     fn new() -> SpanSet {
-        SpanSet(Mutex::new(Vec::new()))
+        SpanSet {
+            spans: Mutex::new(Vec::new()),
+            len: AtomicUsize::new(0),
+        }
     }
     pub(crate) fn push(&self, s: SpanPtr) {
-        self.0.lock().push(s);
+        let mut v = self.spans.lock();
+        v.push(s);
+        self.len.store(v.len(), Ordering::Relaxed);
     }
     pub(crate) fn pop(&self) -> Option<SpanPtr> {
-        self.0.lock().pop()
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut v = self.spans.lock();
+        let s = v.pop();
+        self.len.store(v.len(), Ordering::Relaxed);
+        s
     }
 }
 
@@ -183,12 +206,10 @@ impl MCentral {
             // Cached before this sweep cycle began: we own it, so mark it "being
             // swept" (no CAS needed: no one else can reach it) and sweep it, which
             // files it or frees it.
-            span.sweepgen
-                .store(sg.wrapping_sub(1), crate::loom::atomic::Ordering::Relaxed);
+            span.sweepgen.store(sg.wrapping_sub(1), Ordering::Relaxed);
             crate::sweep::sweep(heap, s, false);
         } else {
-            span.sweepgen
-                .store(sg, crate::loom::atomic::Ordering::Release);
+            span.sweepgen.store(sg, Ordering::Release);
             if span.alloc_count() < span.nelems() {
                 self.partial_swept(sg).push(s);
             } else {

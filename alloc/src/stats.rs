@@ -44,6 +44,51 @@ pub(crate) struct HeapStats {
     /// Pages in in-use spans (atomic: spans from page caches skip the heap lock;
     /// Go adds to `heapInUse` atomically too).
     pub(crate) pages_in_use: AtomicUsize,
+    /// Every live mcache's counters.
+    pub(crate) locals: crate::loom::Mutex<Vec<std::sync::Arc<LocalStats>>>,
+}
+
+/// An mcache's own allocation counters (Go's per-P `heapStatsDelta`): written
+/// only by the owning cache, with plain loads and stores (no lock prefix, no
+/// cache line shared with another writer), read by `mem_stats`, and folded into
+/// the heap's counters when the cache is dropped.
+#[repr(align(128))]
+pub(crate) struct LocalStats {
+    small_allocs: [AtomicU64; NUM_SIZE_CLASSES],
+    tiny_allocs: AtomicU64,
+    large_allocs: AtomicU64,
+    large_alloc_bytes: AtomicU64,
+}
+
+/// Adds `n` to a counter only this thread writes.
+#[inline]
+fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed) + n, Relaxed);
+}
+
+impl LocalStats {
+    pub(crate) fn new() -> LocalStats {
+        LocalStats {
+            small_allocs: std::array::from_fn(|_| AtomicU64::new(0)),
+            tiny_allocs: AtomicU64::new(0),
+            large_allocs: AtomicU64::new(0),
+            large_alloc_bytes: AtomicU64::new(0),
+        }
+    }
+    pub(crate) fn small_alloc(&self, sizeclass: u8, n: usize) {
+        if n > 0 {
+            bump(&self.small_allocs[sizeclass as usize], n as u64);
+        }
+    }
+    pub(crate) fn tiny_alloc(&self, n: u64) {
+        if n > 0 {
+            bump(&self.tiny_allocs, n);
+        }
+    }
+    pub(crate) fn large_alloc(&self, bytes: usize) {
+        bump(&self.large_allocs, 1);
+        bump(&self.large_alloc_bytes, bytes as u64);
+    }
 }
 
 /// Page counters, kept under the heap lock (`HeapLocked::pstats`): the mheap
@@ -65,6 +110,29 @@ impl PageStats {
 }
 
 impl HeapStats {
+    /// Registers a new mcache's counters.
+    pub(crate) fn add_local(&self) -> std::sync::Arc<LocalStats> {
+        let l = std::sync::Arc::new(LocalStats::new());
+        self.locals.lock().push(l.clone());
+        l
+    }
+
+    /// Folds a dying mcache's counters into the heap's and forgets them (under
+    /// the list's lock, so `mem_stats` counts them exactly once).
+    pub(crate) fn remove_local(&self, l: &std::sync::Arc<LocalStats>) {
+        let mut locals = self.locals.lock();
+        for (g, x) in self.small_allocs.iter().zip(&l.small_allocs) {
+            g.fetch_add(x.load(Relaxed), Relaxed);
+        }
+        self.tiny_allocs
+            .fetch_add(l.tiny_allocs.load(Relaxed), Relaxed);
+        self.large_allocs
+            .fetch_add(l.large_allocs.load(Relaxed), Relaxed);
+        self.large_alloc_bytes
+            .fetch_add(l.large_alloc_bytes.load(Relaxed), Relaxed);
+        locals.retain(|x| !std::sync::Arc::ptr_eq(x, l));
+    }
+
     pub(crate) fn new() -> HeapStats {
         HeapStats {
             small_allocs: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -76,11 +144,7 @@ impl HeapStats {
             tiny_allocs: AtomicU64::new(0),
             mcache_inuse: AtomicUsize::new(0),
             pages_in_use: AtomicUsize::new(0),
-        }
-    }
-    pub(crate) fn small_alloc(&self, sizeclass: u8, n: usize) {
-        if n > 0 {
-            self.small_allocs[sizeclass as usize].fetch_add(n as u64, Relaxed);
+            locals: crate::loom::Mutex::new(Vec::new()),
         }
     }
     pub(crate) fn small_free(&self, sizeclass: u8, n: usize) {
@@ -88,18 +152,9 @@ impl HeapStats {
             self.small_frees[sizeclass as usize].fetch_add(n as u64, Relaxed);
         }
     }
-    pub(crate) fn large_alloc(&self, bytes: usize) {
-        self.large_allocs.fetch_add(1, Relaxed);
-        self.large_alloc_bytes.fetch_add(bytes as u64, Relaxed);
-    }
     pub(crate) fn large_free(&self, bytes: usize) {
         self.large_frees.fetch_add(1, Relaxed);
         self.large_free_bytes.fetch_add(bytes as u64, Relaxed);
-    }
-    pub(crate) fn tiny_alloc(&self, n: u64) {
-        if n > 0 {
-            self.tiny_allocs.fetch_add(n, Relaxed);
-        }
     }
 }
 
@@ -171,18 +226,34 @@ impl crate::Heap {
     pub fn mem_stats(&self) -> MemStats {
         let s = &self.stats;
         let mut m = MemStats::default();
-        let per_class = s.small_allocs.iter().zip(&s.small_frees).zip(CLASS_TO_SIZE);
-        for ((a, f), size) in per_class.skip(1) {
-            let (a, f, size) = (a.load(Relaxed), f.load(Relaxed), size as u64);
+        // Heap counters plus every live mcache's.
+        let mut small = [0u64; NUM_SIZE_CLASSES];
+        let (mut tiny, mut la, mut lab) = (0, 0, 0);
+        {
+            let locals = s.locals.lock();
+            for l in locals.iter().map(|l| &**l) {
+                for (t, x) in small.iter_mut().zip(&l.small_allocs) {
+                    *t += x.load(Relaxed);
+                }
+                tiny += l.tiny_allocs.load(Relaxed);
+                la += l.large_allocs.load(Relaxed);
+                lab += l.large_alloc_bytes.load(Relaxed);
+            }
+            for (t, x) in small.iter_mut().zip(&s.small_allocs) {
+                *t += x.load(Relaxed);
+            }
+            tiny += s.tiny_allocs.load(Relaxed);
+            la += s.large_allocs.load(Relaxed);
+            lab += s.large_alloc_bytes.load(Relaxed);
+        }
+        let per_class = small.iter().zip(&s.small_frees).zip(CLASS_TO_SIZE);
+        for ((&a, f), size) in per_class.skip(1) {
+            let (f, size) = (f.load(Relaxed), size as u64);
             m.mallocs += a;
             m.frees += f;
             m.total_alloc += a * size;
             m.heap_alloc += a.saturating_sub(f) * size;
         }
-        let (la, lab) = (
-            s.large_allocs.load(Relaxed),
-            s.large_alloc_bytes.load(Relaxed),
-        );
         let (lf, lfb) = (
             s.large_frees.load(Relaxed),
             s.large_free_bytes.load(Relaxed),
@@ -192,7 +263,6 @@ impl crate::Heap {
         m.total_alloc += lab;
         m.heap_alloc += lab.saturating_sub(lfb);
         m.heap_objects = m.mallocs.saturating_sub(m.frees);
-        let tiny = s.tiny_allocs.load(Relaxed);
         m.mallocs += tiny;
         m.frees += tiny;
         m.alloc = m.heap_alloc;
