@@ -41,9 +41,9 @@
 //! # What gort simplifies
 //!
 //! Go's `spanSet` is a lock-free growable array of blocks; ours is a `Vec` behind a
-//! mutex per set (the same operations, push and pop). It is touched once per span,
-//! not per object, and the mutexes are per set and per class, so contention is
-//! rare. Go charges sweep credit (`deductSweepCredit`) and counts `heapLive` here;
+//! mutex per set (the same operations, push and pop), with a lock-free check for
+//! the empty set. It is touched once per span, not per object, and the mutexes
+//! are per set and per class, each on its own cache lines. Go charges sweep credit (`deductSweepCredit`) and counts `heapLive` here;
 //! gort has no pacer yet.
 
 use crate::loom::atomic::{AtomicUsize, Ordering};

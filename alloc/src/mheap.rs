@@ -15,12 +15,21 @@
 //! - 136 [`MCentral`]s, one per span class, each on its own cache line;
 //! - the heap's `sweepgen`, and the statistics.
 //!
-//! `alloc_span(npages, spanclass)` (Go's `allocSpan`) takes the lock, finds pages
-//! first-fit (growing the heap if none fit), takes an `mspan` from the fixalloc,
-//! notes whether the pages may be dirty (`needzero`: they were used since the
-//! region was reserved), drops the lock, initialises the span, and publishes it in
+//! `alloc_span(npages, spanclass)` (Go's `allocSpan`) has two paths, as in Go:
+//!
+//! - **Per-P caches** (spans under 16 pages, when an mcache asks): the mcache keeps
+//!   a page cache — the free pages of one aligned 64-page block (Go's `pcache`) —
+//!   and a few `mspan` structs (Go's `mspancache`). The span's pages and struct
+//!   come from those without the heap lock; the lock is taken only to refill
+//!   them, once per 64 pages.
+//! - **Locked**: take the lock, find pages first-fit (growing the heap if none
+//!   fit), take an `mspan` from the fixalloc.
+//!
+//! Either way the pages' dirtiness is known (`needzero`: used since the region
+//! was reserved), and outside the lock the span is initialised and published in
 //! the arena index. `free_span` undoes it: the pages go back to the bitmap (where
-//! they coalesce with free neighbours) and the struct to the fixalloc.
+//! they coalesce with free neighbours) and the struct to the fixalloc. A dropped
+//! mcache flushes its page cache and span structs back.
 //!
 //! `grow(npages)` (Go's `mheap.grow`) extends the current arena in 4 MiB steps; when
 //! the arena is used up it reserves a new one (or, for an object bigger than an
@@ -28,17 +37,18 @@
 //!
 //! # Memory ordering
 //!
-//! The lock orders everything about pages and span structs. A span is initialised
+//! The lock orders everything about pages and span structs in the heap; pages and
+//! structs in an mcache's caches belong to that mcache alone. A span is initialised
 //! by its allocating thread, which owns it until it hands it on (to an mcache, via
 //! the caller; to an mcentral set, via the set's lock). The arena index entries are
 //! stored with release after the span's state, see `arena.rs`.
 //!
 //! # What gort simplifies
 //!
-//! Go serves spans under 16 pages from a per-P page cache (`pcache`) without the
-//! lock; gort always takes the lock (once per span, i.e. per 8 KiB or more of
-//! allocation). Go's `reclaim` sweeps before growing when sweeping lags; gort's
-//! `cache_span` sweeps within its class only. No `specials`, no user arenas.
+//! Go's `reclaim` sweeps before growing when sweeping lags; gort's `cache_span`
+//! sweeps within its class only. The mspan cache holds 16 structs (Go: 128). The
+//! page cache's free pages count as idle but cannot be scavenged while cached,
+//! as in Go. No `specials`, no user arenas.
 
 use crate::arena::{ArenaIndex, Reservation, HEAP_ARENA_BYTES, PAGES_PER_ARENA};
 use crate::fixalloc::FixAlloc;

@@ -32,9 +32,10 @@
 //! Go's `pageAlloc` keeps the same bitmap (in 4 MiB chunks) but adds a five-level
 //! radix tree of summaries — for every 2^k-chunk block, the free run at its start,
 //! the longest run inside and the run at its end — so a search descends the tree
-//! in O(log) work whatever the heap size, and a per-P page cache serves small
-//! spans without the heap lock. gort keeps only the leaf level plus one summary per
-//! region (its free count and search index). That is the same first-fit policy
+//! in O(log) work whatever the heap size. gort keeps only the leaf level plus one
+//! summary per region (its free count and search index). Both serve small spans
+//! from a per-P page cache (`PageCache`, one aligned 64-page block's free pages,
+//! Go's `pageCache`), so the search runs once per 64 pages, under the lock. That is the same first-fit policy
 //! and the same address-ordered compaction, in a fraction of the code; a search
 //! costs a scan of one region's bitmap (128 words for 64 MiB) when the hint does
 //! not hit at once. Heaps of a few GiB (tens of regions) do not notice; Go's tree

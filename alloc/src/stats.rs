@@ -5,11 +5,13 @@
 //!
 //! # Design
 //!
-//! Counters are atomics in the heap, added to on slow paths only: an mcache adds
-//! the number of objects it allocated from a span when it gives the span back or
-//! refills (Go's `allocCount − allocCountBeforeCache` in `mcache.refill`); large
-//! objects are counted when allocated; the sweeper counts frees per size class;
-//! the mheap counts pages. [`MemStats`] is then derived the way `readmemstats_m`
+//! Counters are added to on slow paths only. Allocation counts live per mcache
+//! (Go's per-P `heapStatsDelta`): the cache adds the number of objects it
+//! allocated from a span when it gives the span back or refills (Go's
+//! `allocCount − allocCountBeforeCache` in `mcache.refill`), and large objects
+//! when allocated, to counters only it writes — no contended atomics on the
+//! refill path; the heap folds them in when the cache is dropped. The sweeper
+//! counts frees per size class in the heap's atomics; the mheap counts pages. [`MemStats`] is then derived the way `readmemstats_m`
 //! derives it: `HeapAlloc` is bytes allocated minus bytes freed by class,
 //! `HeapObjects` is `Mallocs − Frees`, `HeapIdle = HeapSys − HeapInuse`, and so on.
 //!
@@ -20,7 +22,8 @@
 //! # What gort simplifies
 //!
 //! Go's `ReadMemStats` stops the world and so sees every mcache's counts. gort's
-//! `mem_stats` reads the atomics without stopping anyone: objects allocated from
+//! `mem_stats` sums the heap's and every live mcache's counters without stopping
+//! anyone: objects allocated from
 //! spans still held by an mcache show up when it refills that class, is released
 //! ([`crate::MCache::release_all`]) or dropped. Stack, GC and profiling fields are
 //! absent until those parts exist.
