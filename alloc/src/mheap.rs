@@ -12,7 +12,7 @@
 //! - under one lock (Go's `mheap_.lock`): the regions' page bitmaps
 //!   (`pagealloc.rs`), the reservations themselves, and the span fixalloc
 //!   (`fixalloc.rs`);
-//! - 136 [`MCentral`]s, one per span class, each on its own cache line;
+//! - 136 `MCentral`s, one per span class, each on its own cache lines;
 //! - the heap's `sweepgen`, and the statistics.
 //!
 //! `alloc_span(npages, spanclass)` (Go's `allocSpan`) has two paths, as in Go:
