@@ -294,6 +294,16 @@ impl Heap {
         spanclass: SpanClass,
         pp: Option<&mut PCaches>,
     ) -> SpanPtr {
+        self.alloc_span_state(npages, spanclass, pp, MSpanState::InUse)
+    }
+
+    fn alloc_span_state(
+        &self,
+        npages: usize,
+        spanclass: SpanClass,
+        pp: Option<&mut PCaches>,
+        state: MSpanState,
+    ) -> SpanPtr {
         let mut fast = None;
         if let Some(pp) = pp {
             if npages < PAGE_CACHE_PAGES / 4 {
@@ -332,14 +342,16 @@ impl Heap {
         // is ours; writing a fresh MSpan makes it valid (no reference to its old
         // contents survives free_span).
         unsafe { slot.as_ptr().write(MSpan::new()) };
-        self.stats
-            .pages_in_use
-            .fetch_add(npages, crate::loom::atomic::Ordering::Relaxed);
+        let counter = match state {
+            MSpanState::Manual => &self.stats.stack_inuse_pages,
+            _ => &self.stats.pages_in_use,
+        };
+        counter.fetch_add(npages, crate::loom::atomic::Ordering::Relaxed);
         let s = SpanPtr(slot);
         let span = s.get();
         span.init(base, npages, spanclass, self.sweepgen());
         span.needzero.set(needzero);
-        span.set_state(MSpanState::InUse);
+        span.set_state(state);
         self.arenas.set_spans(base, npages, slot.as_ptr());
         s
     }
@@ -390,6 +402,10 @@ impl Heap {
     pub(crate) fn free_span(&self, s: SpanPtr) {
         let span = s.get();
         let (base, npages) = (span.base(), span.npages());
+        let counter = match span.state() {
+            MSpanState::Manual => &self.stats.stack_inuse_pages,
+            _ => &self.stats.pages_in_use,
+        };
         self.arenas.set_spans(base, npages, std::ptr::null_mut());
         span.set_state(MSpanState::Dead);
         let mut h = self.lock.lock();
@@ -403,9 +419,52 @@ impl Heap {
         // index entries are released above, and no reference to it is used again.
         unsafe { h.spanalloc.free(s.0) };
         drop(h);
-        self.stats
-            .pages_in_use
-            .fetch_sub(npages, crate::loom::atomic::Ordering::Relaxed);
+        counter.fetch_sub(npages, crate::loom::atomic::Ordering::Relaxed);
+    }
+
+    /// A span of `npages` pages for manual management — goroutine stacks — owned
+    /// by the caller: never swept, in no mcentral, its memory not zeroed; its
+    /// pages count as `StackInuse`, not heap (Go's `mheap.allocManual`). `span_of`
+    /// finds it (state `Manual`); `find_object` does not.
+    ///
+    /// ```
+    /// use gort_alloc::span::MSpanState;
+    /// let heap = gort_alloc::Heap::new();
+    /// let s = heap.alloc_manual(33); // a 256 KiB stack and its guard page
+    /// assert_eq!((s.state(), s.npages()), (MSpanState::Manual, 33));
+    /// assert!(heap.find_object(s.base() + 100).is_none());
+    /// assert_eq!(heap.mem_stats().stack_inuse, 33 * 8192);
+    /// ```
+    pub fn alloc_manual(&self, npages: usize) -> &MSpan {
+        assert!(npages > 0, "alloc_manual: zero pages");
+        let s = self.alloc_span_state(npages, SpanClass(0), None, MSpanState::Manual);
+        s.get()
+    }
+
+    /// Returns a manual span's pages to the heap (Go's `mheap.freeManual`).
+    ///
+    /// # Safety
+    /// `base` is the base of a span from [`Heap::alloc_manual`] of this heap, not
+    /// freed yet; nothing uses its memory any more, and any guard the caller
+    /// installed in it (`MADV_GUARD_INSTALL`, `mprotect`) has been removed.
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let base = heap.alloc_manual(4).base();
+    /// // SAFETY (of this example): the span is ours, unused and unguarded.
+    /// unsafe { heap.free_manual(base) };
+    /// assert_eq!(heap.mem_stats().stack_inuse, 0);
+    /// assert!(heap.span_of(base).is_none());
+    /// ```
+    pub unsafe fn free_manual(&self, base: usize) {
+        let span = self
+            .span_of(base)
+            .expect("free_manual: not a span of this heap");
+        assert!(
+            span.state() == MSpanState::Manual && span.base() == base,
+            "free_manual: not a manual span"
+        );
+        self.free_span(SpanPtr(std::ptr::NonNull::from(span)));
     }
 
     /// Adds at least `npages` usable pages (Go's `mheap.grow`): from the current
@@ -530,6 +589,42 @@ mod tests {
         // Small spans still come from pages grown in either region.
         let small2 = c.alloc(32 << 10, true) as usize;
         assert_eq!(heap.find_object(small2).unwrap().0.npages(), 4);
+    }
+
+    #[test]
+    fn manual_spans_are_found_but_never_swept_and_count_as_stack() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let obj = c.alloc(64, true) as usize;
+        let stacks: Vec<&MSpan> = (0..10).map(|_| heap.alloc_manual(33)).collect();
+        for (i, s) in stacks.iter().enumerate() {
+            assert_eq!(s.state(), MSpanState::Manual);
+            // SAFETY: the manual span's 33 pages are ours.
+            unsafe { (s.base() as *mut u8).write_bytes(i as u8, 33 * PAGE_SIZE) };
+            let top = s.base() + 33 * PAGE_SIZE - 1;
+            assert!(std::ptr::eq(heap.span_of(top).unwrap(), *s));
+            assert!(heap.find_object(top).is_none(), "a stack is not a heap object");
+        }
+        let m = heap.mem_stats();
+        assert_eq!(m.stack_inuse, 10 * 33 * PAGE_SIZE as u64);
+        assert_eq!(m.heap_inuse, PAGE_SIZE as u64);
+        assert_eq!(m.sys, m.heap_sys + m.stack_sys + m.mspan_sys + m.mcache_sys + m.other_sys);
+        // A sweep cycle frees the unmarked object but leaves stacks alone.
+        heap.finish_sweep();
+        heap.start_sweep();
+        c.prepare_for_sweep();
+        heap.finish_sweep();
+        assert!(heap.find_object(obj).is_none());
+        for (i, s) in stacks.iter().enumerate() {
+            assert_eq!(s.state(), MSpanState::Manual);
+            // SAFETY: still ours.
+            assert_eq!(unsafe { *((s.base() + 5000) as *const u8) }, i as u8);
+        }
+        let base = stacks[3].base();
+        // SAFETY: unused from here on, no guard installed.
+        unsafe { heap.free_manual(base) };
+        assert!(heap.span_of(base).is_none());
+        assert_eq!(heap.mem_stats().stack_inuse, 9 * 33 * PAGE_SIZE as u64);
     }
 
     #[test]

@@ -25,7 +25,7 @@
 //! `mem_stats` sums the heap's and every live mcache's counters without stopping
 //! anyone: objects allocated from
 //! spans still held by an mcache show up when it refills that class, is released
-//! ([`crate::MCache::release_all`]) or dropped. Stack, GC and profiling fields are
+//! ([`crate::MCache::release_all`]) or dropped. GC and profiling fields are
 //! absent until those parts exist.
 
 use crate::loom::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -47,6 +47,8 @@ pub(crate) struct HeapStats {
     /// Pages in in-use spans (atomic: spans from page caches skip the heap lock;
     /// Go adds to `heapInUse` atomically too).
     pub(crate) pages_in_use: AtomicUsize,
+    /// Pages in manual spans: goroutine stacks (Go's `inStacks`).
+    pub(crate) stack_inuse_pages: AtomicUsize,
     /// Every live mcache's counters.
     pub(crate) locals: crate::loom::Mutex<Vec<std::sync::Arc<LocalStats>>>,
 }
@@ -147,6 +149,7 @@ impl HeapStats {
             tiny_allocs: AtomicU64::new(0),
             mcache_inuse: AtomicUsize::new(0),
             pages_in_use: AtomicUsize::new(0),
+            stack_inuse_pages: AtomicUsize::new(0),
             locals: crate::loom::Mutex::new(Vec::new()),
         }
     }
@@ -201,6 +204,11 @@ pub struct MemStats {
     pub heap_released: u64,
     /// Number of allocated heap objects.
     pub heap_objects: u64,
+    /// Bytes in stack spans (manual spans from [`crate::Heap::alloc_manual`]).
+    pub stack_inuse: u64,
+    /// Bytes obtained for stacks (gort: the same as `stack_inuse`; Go adds OS
+    /// thread stacks).
+    pub stack_sys: u64,
     /// Bytes of allocated `mspan` structures.
     pub mspan_inuse: u64,
     /// Bytes obtained for `mspan` structures.
@@ -271,7 +279,10 @@ impl crate::Heap {
         m.alloc = m.heap_alloc;
         let page = PAGE_SIZE as u64;
         let (ps, mspan_inuse, mspan_sys) = self.page_stats();
-        m.heap_sys = ps.heap_sys_pages as u64 * page;
+        // Stack spans come out of heap pages but count as stack memory, as in Go.
+        m.stack_inuse = s.stack_inuse_pages.load(Relaxed) as u64 * page;
+        m.stack_sys = m.stack_inuse;
+        m.heap_sys = (ps.heap_sys_pages as u64 * page).saturating_sub(m.stack_inuse);
         m.heap_inuse = s.pages_in_use.load(Relaxed) as u64 * page;
         m.heap_idle = m.heap_sys.saturating_sub(m.heap_inuse);
         m.heap_released = ps.released_pages as u64 * page;
@@ -280,7 +291,7 @@ impl crate::Heap {
         m.mcache_inuse = s.mcache_inuse.load(Relaxed) as u64;
         m.mcache_sys = m.mcache_inuse;
         m.other_sys = self.arenas.sys() as u64;
-        m.sys = m.heap_sys + m.mspan_sys + m.mcache_sys + m.other_sys;
+        m.sys = m.heap_sys + m.stack_sys + m.mspan_sys + m.mcache_sys + m.other_sys;
         m
     }
 }
