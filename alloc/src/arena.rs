@@ -151,9 +151,18 @@ impl ArenaIndex {
     pub(crate) fn add_arena(&self, base: usize) {
         debug_assert_eq!(base % HEAP_ARENA_BYTES, 0);
         let ai = arena_index(base).expect("arena outside the heap's address range");
-        let rec: Box<HeapArena> = Box::new(HeapArena {
-            spans: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
-        });
+        // Allocated zeroed in place: the record is 64 KiB, too big to build on a
+        // goroutine's stack and move (this runs on whatever stack grows the heap).
+        let layout = std::alloc::Layout::new::<HeapArena>();
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<HeapArena>();
+        if raw.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `raw` is a fresh allocation with HeapArena's layout, and all-zero
+        // bytes are a valid HeapArena (every entry a null AtomicPtr); Box takes
+        // ownership with the same layout.
+        let rec: Box<HeapArena> = unsafe { Box::from_raw(raw) };
         let rec = Box::into_raw(rec);
         self.records.lock().push(SendPtr(rec));
         self.slots()[ai].store(rec, Ordering::Release);

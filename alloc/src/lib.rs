@@ -12,7 +12,8 @@
 //!   tiny allocator, large objects, `refill`.
 //! - [`span`]: `mspan`, its alloc/mark bitmaps, `alloc_cache`, `sweepgen`.
 //! - `mcentral`: per-span-class sets of partial/full, swept/unswept spans.
-//! - [`mheap`]: the heap: `alloc_span`/`free_span`, `grow`, `span_of`, `find_object`.
+//! - [`mheap`]: the heap: `alloc_span`/`free_span`, `grow`, `span_of`, `find_object`,
+//!   manual spans for goroutine stacks (`alloc_manual`).
 //! - [`pagealloc`]: which pages are free (bitmaps, first fit, coalescing).
 //! - [`arena`]: 64 MiB arenas from `mmap`, the two-level arena index.
 //! - `fixalloc`: fixed-size metadata allocator (spans).

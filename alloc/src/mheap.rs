@@ -103,6 +103,55 @@ pub(crate) struct HeapLocked {
     cur: Option<usize>,
     spanalloc: FixAlloc<MSpan>,
     pub(crate) pstats: crate::stats::PageStats,
+    /// First-fit hints, per request size: `(npages, i)` says no region before
+    /// index `i` has a free run of `npages` (as of the last search). Frees and
+    /// new regions lower the hints. Without them a heap of thousands of arenas
+    /// (a million goroutine stacks) would scan every region per allocation; Go's
+    /// radix-tree summaries answer the same question.
+    hints: Vec<(usize, usize)>,
+}
+
+impl HeapLocked {
+    /// The index of the region holding `addr` (regions are in address order).
+    fn region_index(&self, addr: usize) -> usize {
+        let i = self.regions.partition_point(|r| r.pages.base() <= addr);
+        assert!(
+            i > 0 && self.regions[i - 1].pages.contains(addr),
+            "address {addr:#x} is not in the heap"
+        );
+        i - 1
+    }
+
+    /// Pages were freed in region `i`: it may fit any size again.
+    fn note_free(&mut self, i: usize) {
+        for h in &mut self.hints {
+            h.1 = h.1.min(i);
+        }
+    }
+
+    /// Address-ordered first fit of `npages` over the regions, by `take`.
+    fn first_fit<T>(
+        &mut self,
+        npages: usize,
+        mut take: impl FnMut(&mut Region) -> Option<T>,
+    ) -> Option<T> {
+        let hint = self.hints.iter().find(|h| h.0 == npages).map_or(0, |h| h.1);
+        for i in hint..self.regions.len() {
+            if let Some(x) = take(&mut self.regions[i].pages) {
+                self.set_hint(npages, i);
+                return Some(x);
+            }
+        }
+        self.set_hint(npages, self.regions.len());
+        None
+    }
+
+    fn set_hint(&mut self, npages: usize, i: usize) {
+        match self.hints.iter_mut().find(|h| h.0 == npages) {
+            Some(h) => h.1 = i,
+            None => self.hints.push((npages, i)),
+        }
+    }
 }
 
 /// The heap (Go's `mheap`): arenas, pages, spans and the mcentrals.
@@ -153,6 +202,7 @@ impl Heap {
                 cur: None,
                 spanalloc: FixAlloc::new(),
                 pstats: Default::default(),
+                hints: Vec::new(),
             })),
             // Start at 2 rather than 0 so that `sg − 2` never wraps in the first cycle.
             sweepgen: AtomicU32::new(2),
@@ -359,14 +409,12 @@ impl Heap {
     /// A fresh page cache from the lowest region with a free page, growing the
     /// heap if there is none (Go's `pageAlloc.allocToCache`). Heap lock held.
     fn alloc_to_cache(&self, h: &mut HeapLocked) -> PageCache {
-        let found = h.regions.iter_mut().find_map(|r| r.pages.alloc_to_cache());
+        let found = h.first_fit(1, |r| r.alloc_to_cache());
         let (pc, scavenged) = match found {
             Some(x) => x,
             None => {
                 self.grow(h, PAGE_CACHE_PAGES);
-                h.regions
-                    .iter_mut()
-                    .find_map(|r| r.pages.alloc_to_cache())
+                h.first_fit(1, |r| r.alloc_to_cache())
                     .expect("gort-alloc: grow did not make room")
             }
         };
@@ -379,12 +427,9 @@ impl Heap {
     pub(crate) fn flush_pcaches(&self, pp: &mut PCaches) {
         let mut h = self.lock.lock();
         if let Some((base, bits)) = pp.pcache.take() {
-            let r = h
-                .regions
-                .iter_mut()
-                .find(|r| r.pages.contains(base))
-                .expect("pcache: not in heap");
-            r.pages.free_cache(base, bits);
+            let i = h.region_index(base);
+            h.regions[i].pages.free_cache(base, bits);
+            h.note_free(i);
         }
         for slot in pp.mspancache.drain(..) {
             // SAFETY: slots in an mspan cache came from this fixalloc and hold
@@ -394,7 +439,7 @@ impl Heap {
     }
 
     fn alloc_pages(h: &mut HeapLocked, npages: usize) -> Option<crate::pagealloc::PageRun> {
-        h.regions.iter_mut().find_map(|r| r.pages.alloc(npages))
+        h.first_fit(npages, |r| r.alloc(npages))
     }
 
     /// Returns a span's pages to the page allocator and its struct to the fixalloc
@@ -409,12 +454,9 @@ impl Heap {
         self.arenas.set_spans(base, npages, std::ptr::null_mut());
         span.set_state(MSpanState::Dead);
         let mut h = self.lock.lock();
-        let r = h
-            .regions
-            .iter_mut()
-            .find(|r| r.pages.contains(base))
-            .expect("free_span: not in heap");
-        r.pages.free(base, npages);
+        let i = h.region_index(base);
+        h.regions[i].pages.free(base, npages);
+        h.note_free(i);
         // SAFETY: the span came from this fixalloc in alloc_span, its pages and
         // index entries are released above, and no reference to it is used again.
         unsafe { h.spanalloc.free(s.0) };
@@ -476,11 +518,13 @@ impl Heap {
             if r.room() >= npages {
                 let got = r.grow(ask);
                 h.pstats.grow(got);
+                h.note_free(ci);
                 return;
             }
             // Not enough room: the rest of the current arena becomes usable as is.
             let got = r.grow(usize::MAX);
             h.pstats.grow(got);
+            h.note_free(ci);
         }
         let narenas = ask.div_ceil(PAGES_PER_ARENA);
         let res =
@@ -493,6 +537,13 @@ impl Heap {
         h.pstats.grow(got);
         let at = h.regions.partition_point(|r| r.pages.base() < res.base());
         h.regions.insert(at, HeapRegion { pages, res });
+        // Indices from `at` on moved up one; the new region may fit anything.
+        for hint in &mut h.hints {
+            if hint.1 > at {
+                hint.1 += 1;
+            }
+            hint.1 = hint.1.min(at);
+        }
         // A multi-arena region is full up front; keep growing the last arena.
         if narenas == 1 || h.cur.is_none() {
             h.cur = Some(at);
@@ -603,12 +654,18 @@ mod tests {
             unsafe { (s.base() as *mut u8).write_bytes(i as u8, 33 * PAGE_SIZE) };
             let top = s.base() + 33 * PAGE_SIZE - 1;
             assert!(std::ptr::eq(heap.span_of(top).unwrap(), *s));
-            assert!(heap.find_object(top).is_none(), "a stack is not a heap object");
+            assert!(
+                heap.find_object(top).is_none(),
+                "a stack is not a heap object"
+            );
         }
         let m = heap.mem_stats();
         assert_eq!(m.stack_inuse, 10 * 33 * PAGE_SIZE as u64);
         assert_eq!(m.heap_inuse, PAGE_SIZE as u64);
-        assert_eq!(m.sys, m.heap_sys + m.stack_sys + m.mspan_sys + m.mcache_sys + m.other_sys);
+        assert_eq!(
+            m.sys,
+            m.heap_sys + m.stack_sys + m.mspan_sys + m.mcache_sys + m.other_sys
+        );
         // A sweep cycle frees the unmarked object but leaves stacks alone.
         heap.finish_sweep();
         heap.start_sweep();
