@@ -685,6 +685,23 @@ mod tests {
     }
 
     #[test]
+    fn first_fit_comes_back_to_a_freed_run_in_an_earlier_arena() {
+        let heap = Heap::new();
+        // Two near-arena-sized runs: each needs an arena of its own.
+        let a = heap.alloc_manual(8000).base();
+        let b = heap.alloc_manual(8000).base();
+        assert_ne!(a / HEAP_ARENA_BYTES, b / HEAP_ARENA_BYTES);
+        let sys = heap.mem_stats().heap_sys + heap.mem_stats().stack_sys;
+        // SAFETY: unused, unguarded.
+        unsafe { heap.free_manual(a) };
+        // The size-8000 hint had moved past a's region; the free brings it back.
+        assert_eq!(heap.alloc_manual(8000).base(), a);
+        let m = heap.mem_stats();
+        assert_eq!(m.heap_sys + m.stack_sys, sys, "no growth needed");
+        let _ = b;
+    }
+
+    #[test]
     fn the_heap_grows_in_4mib_steps_and_reserves_arenas_on_demand() {
         let heap = Heap::new();
         let mut c = heap.new_mcache();
