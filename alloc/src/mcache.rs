@@ -109,6 +109,10 @@ impl MCache {
             crate::loom::atomic::Ordering::Relaxed,
         );
         let stats = heap.stats.add_local();
+        let pp = PCaches {
+            stats: Some(stats.clone()),
+            ..Default::default()
+        };
         MCache {
             flush_gen: heap.sweepgen(),
             heap,
@@ -116,7 +120,7 @@ impl MCache {
             tiny_offset: 0,
             tiny_allocs: 0,
             alloc: [empty; NUM_SPAN_CLASSES],
-            pp: PCaches::default(),
+            pp,
             stats,
         }
     }

@@ -87,6 +87,8 @@ const MSPAN_CACHE: usize = 16;
 pub(crate) struct PCaches {
     pub(crate) pcache: PageCache,
     pub(crate) mspancache: Vec<std::ptr::NonNull<MSpan>>,
+    /// The owning mcache's counters: spans it allocates count their pages there.
+    pub(crate) stats: Option<std::sync::Arc<crate::stats::LocalStats>>,
 }
 
 /// A region of pages and the reservation backing it.
@@ -355,7 +357,9 @@ impl Heap {
         state: MSpanState,
     ) -> SpanPtr {
         let mut fast = None;
+        let mut local = None;
         if let Some(pp) = pp {
+            local = pp.stats.clone();
             if npages < PAGE_CACHE_PAGES / 4 {
                 if pp.pcache.empty() || pp.mspancache.is_empty() {
                     let mut h = self.lock.lock();
@@ -392,11 +396,20 @@ impl Heap {
         // is ours; writing a fresh MSpan makes it valid (no reference to its old
         // contents survives free_span).
         unsafe { slot.as_ptr().write(MSpan::new()) };
-        let counter = match state {
-            MSpanState::Manual => &self.stats.stack_inuse_pages,
-            _ => &self.stats.pages_in_use,
-        };
-        counter.fetch_add(npages, crate::loom::atomic::Ordering::Relaxed);
+        match (state, local) {
+            (MSpanState::Manual, _) => {
+                self.stats
+                    .stack_inuse_pages
+                    .fetch_add(npages, crate::loom::atomic::Ordering::Relaxed);
+            }
+            // Counted in the mcache's own counters: no shared cache line.
+            (_, Some(l)) => l.pages_in_use(npages),
+            (_, None) => {
+                self.stats
+                    .pages_in_use
+                    .fetch_add(npages, crate::loom::atomic::Ordering::Relaxed);
+            }
+        }
         let s = SpanPtr(slot);
         let span = s.get();
         span.init(base, npages, spanclass, self.sweepgen());

@@ -63,6 +63,9 @@ pub(crate) struct LocalStats {
     tiny_allocs: AtomicU64,
     large_allocs: AtomicU64,
     large_alloc_bytes: AtomicU64,
+    /// Pages of spans this cache allocated (frees are subtracted from the heap's
+    /// counter, which may therefore wrap below zero; the sum is exact).
+    pages_in_use: AtomicUsize,
 }
 
 /// Adds `n` to a counter only this thread writes.
@@ -78,7 +81,12 @@ impl LocalStats {
             tiny_allocs: AtomicU64::new(0),
             large_allocs: AtomicU64::new(0),
             large_alloc_bytes: AtomicU64::new(0),
+            pages_in_use: AtomicUsize::new(0),
         }
+    }
+    pub(crate) fn pages_in_use(&self, n: usize) {
+        self.pages_in_use
+            .store(self.pages_in_use.load(Relaxed).wrapping_add(n), Relaxed);
     }
     pub(crate) fn small_alloc(&self, sizeclass: u8, n: usize) {
         if n > 0 {
@@ -135,6 +143,8 @@ impl HeapStats {
             .fetch_add(l.large_allocs.load(Relaxed), Relaxed);
         self.large_alloc_bytes
             .fetch_add(l.large_alloc_bytes.load(Relaxed), Relaxed);
+        self.pages_in_use
+            .fetch_add(l.pages_in_use.load(Relaxed), Relaxed);
         locals.retain(|x| !std::sync::Arc::ptr_eq(x, l));
     }
 
@@ -240,8 +250,12 @@ impl crate::Heap {
         // Heap counters plus every live mcache's.
         let mut small = [0u64; NUM_SIZE_CLASSES];
         let (mut tiny, mut la, mut lab) = (0, 0, 0);
+        let mut pages_in_use: usize;
         {
+            // The heap's own counters are read under the same lock as the
+            // caches', so a cache folded in meanwhile is counted exactly once.
             let locals = s.locals.lock();
+            pages_in_use = s.pages_in_use.load(Relaxed);
             for l in locals.iter().map(|l| &**l) {
                 for (t, x) in small.iter_mut().zip(&l.small_allocs) {
                     *t += x.load(Relaxed);
@@ -249,6 +263,7 @@ impl crate::Heap {
                 tiny += l.tiny_allocs.load(Relaxed);
                 la += l.large_allocs.load(Relaxed);
                 lab += l.large_alloc_bytes.load(Relaxed);
+                pages_in_use = pages_in_use.wrapping_add(l.pages_in_use.load(Relaxed));
             }
             for (t, x) in small.iter_mut().zip(&s.small_allocs) {
                 *t += x.load(Relaxed);
@@ -283,7 +298,8 @@ impl crate::Heap {
         m.stack_inuse = s.stack_inuse_pages.load(Relaxed) as u64 * page;
         m.stack_sys = m.stack_inuse;
         m.heap_sys = (ps.heap_sys_pages as u64 * page).saturating_sub(m.stack_inuse);
-        m.heap_inuse = s.pages_in_use.load(Relaxed) as u64 * page;
+        // A read racing a free may see the free before the allocation: clamp.
+        m.heap_inuse = (pages_in_use as isize).max(0) as u64 * page;
         m.heap_idle = m.heap_sys.saturating_sub(m.heap_inuse);
         m.heap_released = ps.released_pages as u64 * page;
         m.mspan_inuse = mspan_inuse as u64;
