@@ -46,6 +46,7 @@
 //! it exists). Go allocates mcaches from a fixalloc; a gort `MCache` is an
 //! ordinary value (boxed by whoever keeps it in a P).
 
+use crate::loom::atomic::Ordering;
 use crate::mcentral::SpanPtr;
 use crate::mheap::{Heap, PCaches};
 use crate::sizeclass::{
@@ -95,7 +96,12 @@ pub struct MCache {
     pp: PCaches,
     /// This cache's allocation counters (Go's per-P stats delta).
     stats: Arc<LocalStats>,
+    /// Full spans given back by `refill` and not filed yet, per span class.
+    full: Vec<Vec<SpanPtr>>,
 }
+
+/// Full spans an mcache files per mcentral lock acquisition.
+const FULL_BATCH: usize = 8;
 
 // SAFETY: an MCache may move between threads (a P's cache moves with the P); the
 // spans it points at are owned by it alone, and the heap is shared through Arc.
@@ -104,10 +110,9 @@ unsafe impl Send for MCache {}
 impl MCache {
     pub(crate) fn new(heap: Arc<Heap>) -> MCache {
         let empty = NonNull::from(&*heap.empty_span);
-        heap.stats.mcache_inuse.fetch_add(
-            std::mem::size_of::<MCache>(),
-            crate::loom::atomic::Ordering::Relaxed,
-        );
+        heap.stats
+            .mcache_inuse
+            .fetch_add(std::mem::size_of::<MCache>(), Ordering::Relaxed);
         let stats = heap.stats.add_local();
         let pp = PCaches {
             stats: Some(stats.clone()),
@@ -122,6 +127,7 @@ impl MCache {
             alloc: [empty; NUM_SPAN_CLASSES],
             pp,
             stats,
+            full: vec![Vec::new(); NUM_SPAN_CLASSES],
         }
     }
 
@@ -252,18 +258,35 @@ impl MCache {
         let s = heap.central(spc).cache_span(heap, Some(&mut self.pp));
         let span = s.get();
         span.alloc_count_before_cache.set(span.alloc_count());
-        span.sweepgen.store(
-            heap.sweepgen().wrapping_add(3),
-            crate::loom::atomic::Ordering::Release,
-        );
+        span.sweepgen
+            .store(heap.sweepgen().wrapping_add(3), Ordering::Release);
         self.alloc[spc.0 as usize] = s.0;
     }
 
+    /// Gives a cached span back (Go's `uncacheSpan`, from `refill` and
+    /// `releaseAll`), counting what was allocated from it.
+    ///
+    /// A full span swept in this cycle only needs filing on its mcentral's full
+    /// set, where the next cycle's sweeper finds it. gort files those in batches
+    /// of `FULL_BATCH` per class — one lock acquisition instead of eight; Go's
+    /// lock-free `spanSet.push` files each at once — and files the rest of a
+    /// batch when the cache is released (every cycle, in `prepare_for_sweep`).
     fn uncache(&mut self, spc: SpanClass, s: SpanPtr) {
         let span = s.get();
         let used = span.alloc_count() - span.alloc_count_before_cache.get();
         self.stats.small_alloc(spc.sizeclass(), used);
-        self.heap.central(spc).uncache_span(&self.heap, s);
+        let sg = self.heap.sweepgen();
+        if span.alloc_count() == span.nelems() && span.sweepgen() == sg.wrapping_add(3) {
+            span.sweepgen.store(sg, Ordering::Release);
+            let pending = &mut self.full[spc.0 as usize];
+            pending.push(s);
+            if pending.len() >= FULL_BATCH {
+                let batch = std::mem::take(pending);
+                self.heap.central(spc).file_full(&self.heap, batch);
+            }
+        } else {
+            self.heap.central(spc).uncache_span(&self.heap, s);
+        }
     }
 
     /// A large object: a span of its own (Go's `mcache.allocLarge` and
@@ -290,8 +313,7 @@ impl MCache {
             unsafe { (base as *mut u8).write_bytes(0, size) };
         }
         // Visible to the sweeper from now on (Go files it on the full swept set).
-        span.sweepgen
-            .store(heap.sweepgen(), crate::loom::atomic::Ordering::Release);
+        span.sweepgen.store(heap.sweepgen(), Ordering::Release);
         heap.central(spc).full_swept(heap.sweepgen()).push(s);
         base as *mut u8
     }
@@ -314,6 +336,14 @@ impl MCache {
             if s != empty {
                 self.uncache(SpanClass(i as u8), SpanPtr(s));
                 self.alloc[i] = empty;
+            }
+        }
+        for i in 0..NUM_SPAN_CLASSES {
+            if !self.full[i].is_empty() {
+                let batch = std::mem::take(&mut self.full[i]);
+                self.heap
+                    .central(SpanClass(i as u8))
+                    .file_full(&self.heap, batch);
             }
         }
         self.tiny = 0;
@@ -350,10 +380,10 @@ impl Drop for MCache {
         self.release_all();
         self.heap.flush_pcaches(&mut self.pp);
         self.heap.stats.remove_local(&self.stats);
-        self.heap.stats.mcache_inuse.fetch_sub(
-            std::mem::size_of::<MCache>(),
-            crate::loom::atomic::Ordering::Relaxed,
-        );
+        self.heap
+            .stats
+            .mcache_inuse
+            .fetch_sub(std::mem::size_of::<MCache>(), Ordering::Relaxed);
     }
 }
 

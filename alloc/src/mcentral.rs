@@ -98,6 +98,12 @@ impl SpanSet {
         v.push(s);
         self.len.store(v.len(), Ordering::Relaxed);
     }
+    /// Pushes several spans under one lock acquisition.
+    pub(crate) fn push_many(&self, spans: impl IntoIterator<Item = SpanPtr>) {
+        let mut v = self.spans.lock();
+        v.extend(spans);
+        self.len.store(v.len(), Ordering::Relaxed);
+    }
     pub(crate) fn pop(&self) -> Option<SpanPtr> {
         if self.len.load(Ordering::Relaxed) == 0 {
             return None;
@@ -215,6 +221,24 @@ impl MCentral {
             } else {
                 self.full_swept(sg).push(s);
             }
+        }
+    }
+
+    /// Files full spans an mcache gave back in a batch (see `MCache::uncache`):
+    /// swept in this cycle (`sweepgen == sg`) onto the full swept set, those a
+    /// new cycle overtook (`sg − 2`) onto the full unswept set.
+    pub(crate) fn file_full(&self, heap: &Heap, spans: Vec<SpanPtr>) {
+        let sg = heap.sweepgen();
+        let (swept, unswept): (Vec<SpanPtr>, Vec<SpanPtr>) =
+            spans.into_iter().partition(|s| s.get().sweepgen() == sg);
+        debug_assert!(unswept
+            .iter()
+            .all(|s| s.get().sweepgen() == sg.wrapping_sub(2)));
+        if !swept.is_empty() {
+            self.full_swept(sg).push_many(swept);
+        }
+        if !unswept.is_empty() {
+            self.full_unswept(sg).push_many(unswept);
         }
     }
 
