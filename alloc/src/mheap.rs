@@ -358,20 +358,20 @@ impl Heap {
     ) -> SpanPtr {
         let mut fast = None;
         let mut local = None;
-        if let Some(pp) = pp {
-            local = pp.stats.clone();
+        if let Some(PCaches { pcache, mspancache, stats }) = pp {
+            local = stats.as_deref();
             if npages < PAGE_CACHE_PAGES / 4 {
-                if pp.pcache.empty() || pp.mspancache.is_empty() {
+                if pcache.empty() || mspancache.is_empty() {
                     let mut h = self.lock.lock();
-                    if pp.pcache.empty() {
-                        pp.pcache = self.alloc_to_cache(&mut h);
+                    if pcache.empty() {
+                        *pcache = self.alloc_to_cache(&mut h);
                     }
-                    while pp.mspancache.len() < MSPAN_CACHE {
-                        pp.mspancache.push(h.spanalloc.alloc());
+                    while mspancache.len() < MSPAN_CACHE {
+                        mspancache.push(h.spanalloc.alloc());
                     }
                 }
-                if let Some((base, needzero)) = pp.pcache.alloc(npages) {
-                    let slot = pp.mspancache.pop().expect("refilled above");
+                if let Some((base, needzero)) = pcache.alloc(npages) {
+                    let slot = mspancache.pop().expect("refilled above");
                     fast = Some((base, needzero, slot));
                 }
             }
