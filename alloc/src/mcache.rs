@@ -26,7 +26,8 @@
 //!    sweeper finds it.
 //!
 //! `refill(spc)` hands the full span back (`uncache_span`), gets one with free slots
-//! (`cache_span`), and marks it `sweepgen = sg + 3` ("swept, then cached").
+//! (`cache_span`, which may grow the heap through this cache's page cache), and
+//! marks it `sweepgen = sg + 3` ("swept, then cached").
 //!
 //! # Invariants
 //!
@@ -44,7 +45,11 @@
 //! objects differ only in their span class. No sampling for the heap profiler, no
 //! assist credit, no `gcmarknewobject` (allocating black is the collector's, when
 //! it exists). Go allocates mcaches from a fixalloc; a gort `MCache` is an
-//! ordinary value (boxed by whoever keeps it in a P).
+//! ordinary value (boxed by whoever keeps it in a P). What Go keeps in the P
+//! beside the mcache — the page cache, the mspan cache, the stats deltas — gort
+//! keeps in the `MCache` itself (`pp`, `stats`). Full spans given back by
+//! `refill` are filed on their mcentral in batches of 8 (Go files each one at
+//! once, lock-free); `release_all` files the rest.
 
 use crate::loom::atomic::Ordering;
 use crate::mcentral::SpanPtr;

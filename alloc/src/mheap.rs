@@ -358,7 +358,12 @@ impl Heap {
     ) -> SpanPtr {
         let mut fast = None;
         let mut local = None;
-        if let Some(PCaches { pcache, mspancache, stats }) = pp {
+        if let Some(PCaches {
+            pcache,
+            mspancache,
+            stats,
+        }) = pp
+        {
             local = stats.as_deref();
             if npages < PAGE_CACHE_PAGES / 4 {
                 if pcache.empty() || mspancache.is_empty() {
