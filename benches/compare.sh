@@ -4,7 +4,8 @@
 # prints the best line of each side by side with the ratio gort/Go (below 1: gort
 # is faster, or smaller for parked). Then the channel benchmarks: the Go programs
 # benches/go/{chanpingpong,threadring,prodcons} against examples/bench_chan.rs,
-# which runs all three and prints the same `name: X ms` lines.
+# which runs all three and prints the same `name: X ms` lines. Last, allocation:
+# benches/go/alloc against alloc/examples/bench_alloc (gort-alloc and malloc).
 #
 # Each round runs the Go program, then the gort one; a timing program runs
 # REPS reps in-process and reports its best, and the best over ROUNDS rounds is
@@ -40,7 +41,12 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 GORT_BIN=$TARGET/release/examples
 
-for b in spawn parked sleepers chanpingpong threadring prodcons; do
+if ! (cd "$ROOT" && cargo build --release -p gort-alloc --example bench_alloc) >"$BUILD_LOG" 2>&1; then
+    cat "$BUILD_LOG" >&2
+    exit 1
+fi
+
+for b in spawn parked sleepers chanpingpong threadring prodcons alloc; do
     (cd "$ROOT/benches/go/$b" && "$GO" build -o "$GO_BIN/$b" .)
 done
 
@@ -115,6 +121,30 @@ for b in "${CHAN_BENCHES[@]}"; do
         "${GO_MS[$b]}" "${GORT_MS[$b]}" \
         "$(awk -v g="${GORT_MS[$b]}" -v o="${GO_MS[$b]}" 'BEGIN { printf "%.2f", g / o }')")")
 done
+
+# Allocation: benches/go/alloc (GOGC=off) against alloc/examples/bench_alloc, which
+# also runs glibc malloc. Each program keeps its best batch of 200; over the rounds
+# the smallest one-thread ns/op and the largest two-thread Mops/s are kept.
+declare -A AL1 AL2
+echo "== alloc: $ROUNDS rounds, go then gort+malloc" >&2
+for ((r = 1; r <= ROUNDS; r++)); do
+    while read -r who _ _ threads rest; do
+        echo "   $who $threads $rest" >&2
+        if [[ $threads == one-thread ]]; then
+            v=$(sed -E 's/.*ns\/op=([0-9.]+).*/\1/' <<<"$rest")
+            if [[ -z ${AL1[$who]:-} ]] || awk -v a="$v" -v b="${AL1[$who]}" 'BEGIN { exit !(a < b) }'; then AL1[$who]=$v; fi
+        else
+            v=$(sed -E 's/.*Mops\/s=([0-9.]+).*/\1/' <<<"$rest")
+            if [[ -z ${AL2[$who]:-} ]] || awk -v a="$v" -v b="${AL2[$who]}" 'BEGIN { exit !(a > b) }'; then AL2[$who]=$v; fi
+        fi
+    done < <(GOGC=off "$GO_BIN/alloc"; "$GORT_BIN/bench_alloc")
+done
+for who in go gort malloc; do
+    RESULTS+=("$(printf 'alloc mixed16-512 %-6s one thread %6.2f ns/op (%5.1f Mops/s) | two threads %6.1f Mops/s (%.2fx)' \
+        "$who" "${AL1[$who]}" "$(awk -v a="${AL1[$who]}" 'BEGIN { printf "%.1f", 1000 / a }')" "${AL2[$who]}" \
+        "$(awk -v a="${AL1[$who]}" -v b="${AL2[$who]}" 'BEGIN { printf "%.2f", b * a / 1000 }')")")
+done
+RESULTS+=("$(awk -v g="${AL1[gort]}" -v o="${AL1[go]}" 'BEGIN { printf "alloc one thread: gort/Go throughput %.2fx (target >= 1.0)", o / g }')")
 
 echo
 echo "GOMAXPROCS=2, best of $ROUNDS rounds x $REPS reps (parked: smallest of $ROUNDS)"

@@ -12,7 +12,8 @@
 //! This crate re-exports the workspace's public surface:
 //! - `gort-runtime` (`runtime/`): goroutines, the scheduler, sysmon, traces,
 //!   channels, `sync`, `time`, `syscall`;
-//! - `gort-alloc` (`alloc/`): the span allocator (to come);
+//! - `gort-alloc` (`alloc/`): the span allocator, as [`alloc`] (`gort::alloc::Heap`,
+//!   `gort::alloc::debug::mem_stats()`);
 //! - `gort-gc` (`gc/`): the collector (to come).
 //!
 //! # Example
@@ -32,6 +33,7 @@
 //! });
 //! ```
 
+pub use gort_alloc as alloc;
 pub use gort_runtime::{
     chan, debug, env, go, gomaxprocs, lock_os_thread, num_goroutine, preempt_point, run, select,
     spawn, stack, stw, sync, syscall, time, unlock_os_thread, yield_now, Builder, ConfigError,

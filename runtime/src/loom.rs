@@ -14,6 +14,8 @@
 
 #[cfg(not(loom))]
 mod imp {
+    // Same names either way, whether or not every module uses each one.
+    #[allow(unused_imports)]
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{
             fence, AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,

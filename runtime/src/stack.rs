@@ -16,48 +16,52 @@
 //! and formatting, backtraces and `std` I/O need tens of KiB; it is an eighth of a
 //! thread's default and holds a million goroutines in 256 GiB of address space.
 //!
-//! # One mapping, many stacks
+//! # Stacks are manual spans of the heap
 //!
-//! Linux limits a process to `vm.max_map_count` mappings (65,530 by default). A
-//! stack mapped alone with an `mprotect`ed guard page costs two, so that design stops
-//! near 32,000 goroutines. gort reserves a *region* of `STACKS_PER_REGION` stack
-//! slots with one `mmap` (`MAP_NORESERVE`: address space only) and marks each slot's
-//! lowest page as a guard with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which
-//! makes touching the page fault without splitting the mapping: a whole region stays
-//! one mapping. On older kernels the guard falls back to `mprotect(PROT_NONE)`, which
-//! splits the mapping; those guards are counted against a budget of half of
-//! `vm.max_map_count`, and when it runs out spawning fails with a message that says
-//! so and how to raise the limit, instead of a bare `ENOMEM`.
+//! Like Go's `stackalloc` for large stacks (`stackLarge`, `mheap.allocManual`),
+//! a stack is a *manual span* of the process-wide span allocator
+//! (`gort_alloc::Heap::global()`): `size / 8 KiB + 1` pages of one of its 64 MiB
+//! arenas, never swept, counted as `StackInuse` in `mem_stats`. The span's first
+//! 8 KiB page is the guard, the rest is the stack. Linux limits a process to
+//! `vm.max_map_count` mappings (65,530 by default), and an arena is one mapping, so
+//! the guard is installed with `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which
+//! makes touching the page fault without splitting the mapping. On older kernels
+//! the guard falls back to `mprotect(PROT_NONE)`, which splits the mapping; those
+//! guards are counted against a budget of half of `vm.max_map_count`, and when it
+//! runs out spawning fails with a message that says so and how to raise the
+//! limit, instead of a bare `ENOMEM`. Sizes are rounded up to the allocator's
+//! 8 KiB page.
 //!
 //! # Reuse
 //!
 //! Faulting a fresh page costs about 2 µs on a virtual machine, more than the rest of
-//! a spawn. So stacks are never returned to the kernel while the program runs: a
+//! a spawn. So stacks are never returned to the heap while the program runs: a
 //! dead goroutine keeps its stack on the gFree lists (`proc::g`), and stacks of a
-//! runtime that shut down return to the process-wide free list here, already warm.
-//! (When the allocator issue lands, stacks move onto its manual spans and the
-//! scavenger may release the pages of long-idle stacks.)
+//! runtime that shut down return to the process-wide free list here, already warm
+//! (Go's `stackLarge.free` plays this part). Returning them to the heap, and letting
+//! the scavenger release long-idle stacks, would need the guard removed first
+//! (`MADV_GUARD_REMOVE`); gort does not do it yet.
 //!
 //! # Overflow
 //!
-//! The guard ranges are published in a fixed, lock-free table that the SIGSEGV
-//! handler (`signal.rs`) reads to tell a stack overflow from any other fault.
+//! The SIGSEGV handler (`signal.rs`) tells a stack overflow from any other fault
+//! by looking the address up in the heap's arena index (`span_of`: atomic loads
+//! only, async-signal-safe): a manual span whose guard page holds the address.
 
-use crate::loom::atomic::{AtomicUsize, Ordering};
+use gort_alloc::span::MSpanState;
+use gort_alloc::Heap;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Default usable size of a goroutine stack, guard page excluded.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// Smallest stack size accepted (a goroutine needs room for its first frames).
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
-/// Stack slots reserved together in one mapping.
-pub(crate) const STACKS_PER_REGION: usize = 1024;
-/// The guard page size (the kernel's base page size on our targets).
-pub(crate) const GUARD_SIZE: usize = 4096;
+/// The guard below each stack: one page of the span allocator (8 KiB, two of the
+/// kernel's base pages on our targets).
+pub(crate) const GUARD_SIZE: usize = gort_alloc::sizeclass::PAGE_SIZE;
 /// `madvise` advice that installs guard pages without splitting a mapping (Linux 6.13).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
-/// Most regions the process may reserve; the signal handler's table is this long.
-const MAX_REGIONS: usize = 4096;
 
 /// One goroutine stack: the usable range `[lo, hi)`; the guard page is
 /// `[lo - GUARD_SIZE, lo)`.
@@ -79,7 +83,7 @@ impl Stack {
 /// Why a stack could not be had.
 #[derive(Debug)]
 pub enum StackError {
-    /// `mmap` refused the reservation.
+    /// Installing the guard page failed.
     Reserve(std::io::Error),
     /// No more guard pages may be installed without exceeding `vm.max_map_count`.
     MapCountBudget {
@@ -88,14 +92,12 @@ pub enum StackError {
         /// Guard pages already installed with `mprotect`.
         guards: usize,
     },
-    /// The fixed table of regions is full.
-    TooManyRegions,
 }
 
 impl std::fmt::Display for StackError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StackError::Reserve(e) => write!(f, "cannot reserve goroutine stacks: {e}"),
+            StackError::Reserve(e) => write!(f, "cannot guard a goroutine stack: {e}"),
             StackError::MapCountBudget {
                 max_map_count,
                 guards,
@@ -106,38 +108,20 @@ impl std::fmt::Display for StackError {
                  the budget under vm.max_map_count={max_map_count}; raise it with \
                  `sysctl -w vm.max_map_count=N` or run on Linux 6.13 or later"
             ),
-            StackError::TooManyRegions => write!(
-                f,
-                "cannot create more goroutine stacks: all {MAX_REGIONS} stack regions are in use"
-            ),
         }
     }
 }
 
 impl std::error::Error for StackError {}
 
-/// A published region: base address, slot size (guard included) and slot count.
-/// Written once, before any stack from it is handed out; read by the signal handler.
-struct RegionEntry {
-    base: AtomicUsize,
-    slot: AtomicUsize,
-}
+/// The heap stacks come from, published for the signal handler (null until the
+/// first stack is allocated; the global heap lives as long as the process).
+static STACK_HEAP: AtomicPtr<Heap> = AtomicPtr::new(std::ptr::null_mut());
 
-#[allow(clippy::declare_interior_mutable_const)]
-const EMPTY_ENTRY: RegionEntry = RegionEntry {
-    base: AtomicUsize::new(0),
-    slot: AtomicUsize::new(0),
-};
-
-static REGIONS: [RegionEntry; MAX_REGIONS] = [EMPTY_ENTRY; MAX_REGIONS];
-static NREGIONS: AtomicUsize = AtomicUsize::new(0);
-
-/// The process-wide pool: partly carved regions and free stacks, per stack size.
+/// The process-wide pool of free stacks, per stack size (Go's `stackLarge`).
 struct Pool {
     /// Free stacks by usable size.
     free: Vec<(usize, Vec<Stack>)>,
-    /// The region being carved for each size: (size, next slot address, end).
-    carving: Vec<(usize, usize, usize)>,
     /// Guard pages installed with mprotect (the fallback); counted against a budget.
     mprotect_guards: usize,
     /// Whether MADV_GUARD_INSTALL works here (None = not tried yet).
@@ -146,41 +130,29 @@ struct Pool {
 
 static POOL: Mutex<Pool> = Mutex::new(Pool {
     free: Vec::new(),
-    carving: Vec::new(),
     mprotect_guards: 0,
     guard_install: None,
 });
 
-/// Takes a stack of `size` usable bytes (a multiple of the page size), reusing a free
-/// one when there is one.
+/// Takes a stack of `size` usable bytes (rounded up to 8 KiB), reusing a free one
+/// when there is one, else a fresh manual span of the heap with its guard page
+/// (Go's `stackalloc` for large stacks).
 pub(crate) fn stackalloc(size: usize) -> Result<Stack, StackError> {
+    let size = size.next_multiple_of(GUARD_SIZE);
     let mut pool = POOL.lock();
     if let Some((_, list)) = pool.free.iter_mut().find(|(s, _)| *s == size) {
         if let Some(st) = list.pop() {
             return Ok(st);
         }
     }
-    let slot = size + GUARD_SIZE;
-    let idx = match pool
-        .carving
-        .iter()
-        .position(|(s, next, end)| *s == size && next < end)
-    {
-        Some(i) => i,
-        None => {
-            let base = reserve_region(slot * STACKS_PER_REGION)?;
-            pool.carving.retain(|(s, _, _)| *s != size);
-            pool.carving
-                .push((size, base, base + slot * STACKS_PER_REGION));
-            pool.carving.len() - 1
-        }
-    };
-    let guard = pool.carving[idx].1;
-    pool.carving[idx].1 += slot;
+    let heap: &Heap = Heap::global();
+    STACK_HEAP.store(heap as *const Heap as *mut Heap, Ordering::Release);
+    let span = heap.alloc_manual(size / GUARD_SIZE + 1);
+    let guard = span.base();
     install_guard(&mut pool, guard)?;
     Ok(Stack {
         lo: guard + GUARD_SIZE,
-        hi: guard + slot,
+        hi: guard + GUARD_SIZE + size,
     })
 }
 
@@ -196,40 +168,10 @@ pub(crate) fn stackfree_all(stacks: impl IntoIterator<Item = Stack>) {
     }
 }
 
-fn reserve_region(len: usize) -> Result<usize, StackError> {
-    let n = NREGIONS.load(Ordering::Relaxed);
-    if n >= MAX_REGIONS {
-        return Err(StackError::TooManyRegions);
-    }
-    // SAFETY: an anonymous private mapping at a kernel-chosen address touches no
-    // existing memory; the result is checked against MAP_FAILED.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(StackError::Reserve(std::io::Error::last_os_error()));
-    }
-    let base = p as usize;
-    // Publish before any stack of the region is used. The pool lock serialises
-    // writers; the handler reads with Acquire and sees either 0 or a full entry.
-    let slot = len / STACKS_PER_REGION;
-    REGIONS[n].slot.store(slot, Ordering::Relaxed);
-    REGIONS[n].base.store(base, Ordering::Release);
-    NREGIONS.store(n + 1, Ordering::Release);
-    Ok(base)
-}
-
 fn install_guard(pool: &mut Pool, guard: usize) -> Result<(), StackError> {
     if pool.guard_install != Some(false) {
-        // SAFETY: `guard` is the first page of a slot inside a region we mapped and
-        // have not handed out; guarding it affects only that page.
+        // SAFETY: `guard` is the first page of a manual span that the heap just
+        // gave us and nothing else uses; guarding it affects only that page.
         let r =
             unsafe { libc::madvise(guard as *mut libc::c_void, GUARD_SIZE, MADV_GUARD_INSTALL) };
         if r == 0 {
@@ -245,7 +187,7 @@ fn install_guard(pool: &mut Pool, guard: usize) -> Result<(), StackError> {
             guards: pool.mprotect_guards,
         });
     }
-    // SAFETY: as above; PROT_NONE on one page of our own unused slot.
+    // SAFETY: as above; PROT_NONE on the unused first page of our own span.
     let r = unsafe { libc::mprotect(guard as *mut libc::c_void, GUARD_SIZE, libc::PROT_NONE) };
     if r != 0 {
         return Err(StackError::Reserve(std::io::Error::last_os_error()));
@@ -262,25 +204,20 @@ fn max_map_count() -> usize {
 }
 
 /// If `addr` lies in the guard page of a gort stack, returns that stack.
-/// Async-signal-safe: reads only the lock-free region table.
+/// Async-signal-safe: atomic loads of the heap's arena index and the span only.
 pub(crate) fn guard_hit(addr: usize) -> Option<Stack> {
-    let n = NREGIONS.load(Ordering::Acquire);
-    for entry in &REGIONS[..n] {
-        let base = entry.base.load(Ordering::Acquire);
-        let slot = entry.slot.load(Ordering::Relaxed);
-        if base == 0 || addr < base || addr >= base + slot * STACKS_PER_REGION {
-            continue;
-        }
-        let guard = base + (addr - base) / slot * slot;
-        if addr < guard + GUARD_SIZE {
-            return Some(Stack {
-                lo: guard + GUARD_SIZE,
-                hi: guard + slot,
-            });
-        }
+    let heap = STACK_HEAP.load(Ordering::Acquire);
+    // SAFETY: non-null only once set to the process-wide heap, which is never
+    // dropped.
+    let heap = unsafe { heap.as_ref() }?;
+    let span = heap.span_of(addr)?;
+    if span.state() != MSpanState::Manual || addr >= span.base() + GUARD_SIZE {
         return None;
     }
-    None
+    Some(Stack {
+        lo: span.base() + GUARD_SIZE,
+        hi: span.base() + span.npages() * GUARD_SIZE,
+    })
 }
 
 #[cfg(test)]
@@ -308,7 +245,7 @@ mod tests {
         let c = stackalloc(DEFAULT_STACK_SIZE).unwrap();
         assert!(
             c == a || c == b,
-            "a freed stack is reused before a new one is carved"
+            "a freed stack is reused before a new span is taken"
         );
     }
 
@@ -342,15 +279,15 @@ mod tests {
         holding.dedup();
         let guarded_in_place = POOL.lock().guard_install == Some(true);
         if guarded_in_place {
-            // 3000 stacks need 3 regions of 1024 (a few more if reused stacks of
-            // earlier regions come back first): one mapping each, guards included.
+            // 3000 16 KiB stacks (24 KiB spans) fill two 64 MiB arenas: one
+            // mapping each, guards included.
             assert!(
                 holding.len() <= 8,
                 "3000 stacks span {} mappings",
                 holding.len()
             );
         } else {
-            // mprotect guards split a region into a mapping per stack and guard.
+            // mprotect guards split an arena into a mapping per stack and guard.
             assert!(holding.len() >= 3000);
         }
         let probe = stacks[0];

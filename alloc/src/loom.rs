@@ -1,0 +1,44 @@
+//! The one door to atomics and locks: `std`/`parking_lot` in a normal build, `loom`'s
+//! model-checked versions under `RUSTFLAGS="--cfg loom"`.
+//!
+//! The allocator's lock-free protocols — a span's `sweepgen` claim (sweeper against
+//! `cacheSpan`/`uncacheSpan`), the mark bits the collector sets while the sweeper
+//! waits, the heap's `sweepgen` — take their atomics from here and never from
+//! `std::sync` directly, so the source loom explores is the source that runs. Same
+//! shape as `gort-runtime`'s `loom.rs` (itself tokio's `src/loom/` split): the std
+//! side is `parking_lot`'s mutex, the mocked side wraps loom's to the same API
+//! (`lock()` returns the guard).
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+    }
+
+    /// A mutex whose `lock` returns the guard directly (parking_lot's shape).
+    pub(crate) type Mutex<T> = parking_lot::Mutex<T>;
+}
+
+#[cfg(loom)]
+mod imp {
+    #[allow(unused_imports)]
+    pub(crate) mod atomic {
+        pub(crate) use loom::sync::atomic::{
+            AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        };
+    }
+
+    /// loom's mutex, adapted so that `lock` returns the guard as parking_lot's does.
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(v: T) -> Self {
+            Mutex(loom::sync::Mutex::new(v))
+        }
+        pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
+}
+
+pub(crate) use imp::*;

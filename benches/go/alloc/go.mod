@@ -1,0 +1,3 @@
+module gortbench/alloc
+
+go 1.22
