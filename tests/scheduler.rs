@@ -325,22 +325,78 @@ fn stop_the_world_halts_running_goroutines() {
 }
 
 #[test]
-fn each_p_has_its_own_cache_slot_that_survives_scheduling() {
+fn each_p_has_its_own_cache_that_survives_scheduling() {
     let rt = rt(3);
-    {
-        let world = rt.stop_the_world();
-        world.for_each_p_cache(|id, slot| slot.store((0x1000 + id) as *mut (), Ordering::Relaxed));
-    }
+    let caches = |rt: &Runtime| {
+        let mut world = rt.stop_the_world();
+        let mut seen = vec![];
+        world.for_each_p_cache(|id, c| seen.push((id, c as *mut _ as usize)));
+        seen
+    };
+    let before = caches(&rt);
     rt.run(|| {
         let hs: Vec<_> = (0..100).map(|_| gort::spawn(gort::yield_now)).collect();
         for h in hs {
             h.join().unwrap();
         }
     });
-    let world = rt.stop_the_world();
-    let mut seen = vec![];
-    world.for_each_p_cache(|id, slot| seen.push((id, slot.load(Ordering::Relaxed) as usize)));
-    assert_eq!(seen, vec![(0, 0x1000), (1, 0x1001), (2, 0x1002)]);
+    let after = caches(&rt);
+    assert_eq!(before, after, "a P keeps its cache across Ms");
+    let mut addrs: Vec<_> = before.iter().map(|&(_, a)| a).collect();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 3, "one cache per P");
+}
+
+/// Goroutines on every P allocate through their P's cache; no two live objects
+/// overlap and each keeps what was written into it.
+#[test]
+fn goroutines_allocate_through_their_ps_caches() {
+    use gort_runtime::bench_internals::mallocgc;
+    let before = gort::alloc::debug::mem_stats().mallocs;
+    let r = rt(2);
+    let objs = r.run(|| {
+        let hs: Vec<_> = (0..8u64)
+            .map(|g| {
+                gort::spawn(move || {
+                    let mut mine = Vec::new();
+                    for i in 0..2000u64 {
+                        let size = 16 + ((g * 7 + i) % 32) as usize * 16;
+                        let p = mallocgc(size, true);
+                        // SAFETY: `p` points at `size` fresh bytes that are ours.
+                        unsafe { p.write_bytes((g as u8) ^ (i as u8), size) };
+                        mine.push((p as usize, size, (g as u8) ^ (i as u8)));
+                        if i % 100 == 0 {
+                            gort::yield_now();
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let mut sorted = objs.clone();
+    sorted.sort();
+    for w in sorted.windows(2) {
+        assert!(w[0].0 + w[0].1 <= w[1].0, "objects overlap: {:?}", w);
+    }
+    for &(p, size, byte) in &objs {
+        // SAFETY: the objects are never freed (nothing sweeps), and we wrote them.
+        let s = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+        assert!(s.iter().all(|&b| b == byte), "an object was overwritten");
+    }
+    // Counts are kept per cache and settled when a cache gives its spans back
+    // (as Go's ReadMemStats flushes the Ps' caches).
+    let mut world = r.stop_the_world();
+    world.for_each_p_cache(|_, c| c.release_all());
+    drop(world);
+    let after = gort::alloc::debug::mem_stats().mallocs;
+    assert!(
+        after - before >= 16_000,
+        "mem_stats counts them: {before} -> {after}"
+    );
 }
 
 #[test]

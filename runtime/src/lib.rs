@@ -66,6 +66,8 @@ pub mod env;
 #[cfg(not(loom))]
 mod lock_futex;
 #[cfg(not(loom))]
+mod malloc;
+#[cfg(not(loom))]
 mod panic;
 #[cfg(not(loom))]
 mod signal;
@@ -120,6 +122,12 @@ pub(crate) mod sync {
 #[cfg(not(loom))]
 pub mod bench_internals {
     pub use crate::proc::runq::{Overflow, RunQ, RUNQ_SIZE};
+
+    /// Allocates through the current P's mcache (the runtime half of `mallocgc`),
+    /// for the allocation benchmarks until the collector gives it a real API.
+    pub fn mallocgc(size: usize, noscan: bool) -> *mut u8 {
+        crate::malloc::mallocgc(size, noscan)
+    }
 }
 
 #[cfg(not(loom))]

@@ -105,11 +105,35 @@ impl StoppedWorld {
             .collect()
     }
 
-    /// Calls `f` with each P's id and its allocator-cache slot (Go's `p.mcache`),
-    /// e.g. to flush the caches.
-    pub fn for_each_p_cache(&self, mut f: impl FnMut(usize, &std::sync::atomic::AtomicPtr<()>)) {
+    /// Calls `f` with each P's id and its allocator cache (Go's `p.mcache`), e.g. to
+    /// flush the caches before a sweep (`prepare_for_sweep`, `release_all`).
+    /// Allocations `f` itself makes meanwhile go through a shared cache, never the
+    /// one it is holding.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let mut world = gort_runtime::stw::stop_the_world();
+    ///     let mut n = 0;
+    ///     world.for_each_p_cache(|_, c| {
+    ///         c.release_all();
+    ///         n += 1;
+    ///     });
+    ///     assert_eq!(n, gort_runtime::gomaxprocs());
+    /// });
+    /// ```
+    pub fn for_each_p_cache(&mut self, mut f: impl FnMut(usize, &mut gort_alloc::MCache)) {
+        let me = getm().filter(|m| std::ptr::eq(m.sched, self.sched));
+        if let Some(m) = me {
+            m.mcache_borrowed.set(true);
+        }
         for pp in self.sched.allp.iter() {
-            f(pp.id as usize, &pp.mcache);
+            // SAFETY: the world is stopped, so no M runs on any P but the stopper's
+            // own, and the stopper's allocations go to the shared cache while
+            // `mcache_borrowed` is set; `&mut self` keeps two calls from overlapping.
+            f(pp.id as usize, unsafe { pp.mcache_mut() });
+        }
+        if let Some(m) = me {
+            m.mcache_borrowed.set(false);
         }
     }
 

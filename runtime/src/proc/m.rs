@@ -89,10 +89,13 @@ pub(crate) struct M {
     /// The thread should end once its locked goroutine has exited (Go's `gdestroy`
     /// of a locked G: the thread's state may have been changed, so it is not reused).
     pub(crate) exiting: Cell<bool>,
+    /// A stopper on this M has lent its P's mcache to a `for_each_p_cache` callback:
+    /// allocations meanwhile use the shared cache (`malloc.rs`).
+    pub(crate) mcache_borrowed: Cell<bool>,
 }
 
 // SAFETY: the Cell/UnsafeCell fields (`g0_sp`, `after`, `rand`, `locked_ext`,
-// `exiting`) are touched only on
+// `exiting`, `mcache_borrowed`) are touched only on
 // this M's own thread (by g0 or by the goroutine it runs); others read atomics only.
 unsafe impl Sync for M {}
 // SAFETY: as above.
@@ -118,6 +121,7 @@ impl M {
             lockedg: AtomicPtr::new(std::ptr::null_mut()),
             locked_ext: Cell::new(0),
             exiting: Cell::new(false),
+            mcache_borrowed: Cell::new(false),
         }))
     }
 

@@ -6,7 +6,7 @@
 //!
 //! A P carries everything that makes the fast paths lock-free: the local run queue
 //! and `runnext` (`runq.rs`), the gFree list, a batch of goroutine ids, and a slot for
-//! the allocator's per-P cache (`mcache`), which the span allocator will fill. Only
+//! the allocator's per-P cache (`mcache`) from the process-wide heap. Only
 //! the M holding the P touches its non-atomic fields; other threads read the atomic
 //! ones (status, tick counters, run queue length) for stealing and tracing.
 
@@ -63,9 +63,10 @@ pub(crate) struct P {
     /// Next goroutine id to hand out, and the end of this P's batch. Owner only.
     goidcache: Cell<u64>,
     goidcacheend: Cell<u64>,
-    /// The allocator's per-P cache (Go's `p.mcache`). Null until the span allocator
-    /// installs one; the runtime keeps it with the P across Ms.
-    pub(crate) mcache: AtomicPtr<()>,
+    /// The allocator's per-P cache (Go's `p.mcache`), made with the P and kept with
+    /// it across Ms. Only the holder of the P uses it (`malloc.rs`), or a stopper
+    /// while the world is stopped (`StoppedWorld::for_each_p_cache`).
+    pub(crate) mcache: UnsafeCell<gort_alloc::MCache>,
     /// Goroutines started minus goroutines ended on this P. Written only by the
     /// holder of the P; summed by `Sched::gcount`.
     pub(crate) gcount: AtomicI64,
@@ -80,7 +81,9 @@ pub(crate) struct P {
 }
 
 // SAFETY: the Cell/UnsafeCell fields are owner-only: used only by the M that holds
-// the P, and holding passes between Ms under `sched.lock` (acquirep/releasep).
+// the P, and holding passes between Ms under `sched.lock` (acquirep/releasep). The
+// mcache is also lent to a stopper while the world is stopped, when no M runs on
+// the P (`StoppedWorld::for_each_p_cache`).
 unsafe impl Sync for P {}
 // SAFETY: as above.
 unsafe impl Send for P {}
@@ -98,7 +101,7 @@ impl P {
             gfreecnt: AtomicU32::new(0),
             goidcache: Cell::new(0),
             goidcacheend: Cell::new(0),
-            mcache: AtomicPtr::new(std::ptr::null_mut()),
+            mcache: UnsafeCell::new(gort_alloc::Heap::global().new_mcache()),
             gcount: AtomicI64::new(0),
             sysmon_schedtick: AtomicU32::new(0),
             sysmon_schedwhen: AtomicU64::new(0),
@@ -139,6 +142,17 @@ impl P {
     pub(crate) fn gcount_add(&self, d: i64) {
         self.gcount
             .store(self.gcount.load(Ordering::Relaxed) + d, Ordering::Relaxed);
+    }
+
+    /// The owner's view of this P's allocator cache.
+    ///
+    /// # Safety
+    /// Only the M holding this P (or the stopper of a stopped world) may call it,
+    /// and must not keep two results alive.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn mcache_mut(&self) -> &mut gort_alloc::MCache {
+        // SAFETY: by the caller's contract, no other reference exists.
+        unsafe { &mut *self.mcache.get() }
     }
 
     /// The owner's view of the local gFree list.
