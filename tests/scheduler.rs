@@ -352,7 +352,7 @@ fn each_p_has_its_own_cache_that_survives_scheduling() {
 #[test]
 fn goroutines_allocate_through_their_ps_caches() {
     use gort_runtime::bench_internals::mallocgc;
-    let before = gort::alloc::debug::mem_stats().mallocs;
+    let before = gort::debug::mem_stats().mallocs;
     let r = rt(2);
     let objs = r.run(|| {
         let hs: Vec<_> = (0..8u64)
@@ -392,7 +392,7 @@ fn goroutines_allocate_through_their_ps_caches() {
     let mut world = r.stop_the_world();
     world.for_each_p_cache(|_, c| c.release_all());
     drop(world);
-    let after = gort::alloc::debug::mem_stats().mallocs;
+    let after = gort::debug::mem_stats().mallocs;
     assert!(
         after - before >= 16_000,
         "mem_stats counts them: {before} -> {after}"

@@ -635,6 +635,11 @@ pub fn gomaxprocs() -> usize {
 
 /// Introspection for lessons and tests.
 pub mod debug {
+    /// Go's `runtime.ReadMemStats` and `debug.FreeOSMemory`, from the span
+    /// allocator (`gort-alloc`), which every P's cache and every goroutine stack
+    /// draw on.
+    pub use gort_alloc::debug::{free_os_memory, mem_stats};
+
     /// The id of the P the current goroutine is running on (stale as soon as it
     /// returns: the goroutine may move), or None outside a goroutine.
     ///
