@@ -308,18 +308,21 @@ impl Heap {
     }
 
     /// Sets the mark bit of the object containing `addr`, as the collector does for
-    /// a reachable object. Returns false if `addr` is not in a heap object or the
-    /// object was already marked.
+    /// a reachable object. Returns false if `addr` is not in an allocated heap
+    /// object (outside the heap, or in a free slot — a conservative scan finds such
+    /// addresses, and Go's `scanConservative` skips them too) or the object was
+    /// already marked.
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
     /// let p = heap.new_mcache().alloc(64, true) as usize;
     /// assert!(heap.mark(p + 10));
     /// assert!(!heap.mark(p));
+    /// assert!(!heap.mark(p + 64), "the next slot is free");
     /// ```
     pub fn mark(&self, addr: usize) -> bool {
         match self.find_object(addr) {
-            Some((s, _, i)) => s.mark(i),
+            Some((s, _, i)) => !s.is_free(i) && s.mark(i),
             None => false,
         }
     }

@@ -501,7 +501,9 @@ impl MSpan {
                 if freeidx % 64 == 0 && freeidx != nelems {
                     return None;
                 }
-                self.alloc_cache.set(cache >> (bit + 1));
+                // `bit` may be 63: Go's shift by 64 gives 0, Rust's would overflow.
+                self.alloc_cache
+                    .set(cache.checked_shr(bit as u32 + 1).unwrap_or(0));
                 self.freeindex.set(freeidx);
                 self.alloc_count.set(self.alloc_count.get() + 1);
                 return Some(result * self.elemsize.get() + self.start_addr.get());
@@ -535,7 +537,13 @@ impl MSpan {
             self.freeindex.set(snelems);
             return snelems;
         }
-        self.alloc_cache.set(self.alloc_cache.get() >> (bit + 1));
+        // `bit` may be 63: Go's shift by 64 gives 0, Rust's would overflow.
+        self.alloc_cache.set(
+            self.alloc_cache
+                .get()
+                .checked_shr(bit as u32 + 1)
+                .unwrap_or(0),
+        );
         sfreeindex = result + 1;
         if sfreeindex % 64 == 0 && sfreeindex != snelems {
             self.refill_alloc_cache(sfreeindex);

@@ -122,18 +122,25 @@ impl StoppedWorld {
     /// });
     /// ```
     pub fn for_each_p_cache(&mut self, mut f: impl FnMut(usize, &mut gort_alloc::MCache)) {
+        /// Clears the borrow mark even if `f` panics.
+        struct Lent(Option<&'static M>);
+        impl Drop for Lent {
+            fn drop(&mut self) {
+                if let Some(m) = self.0 {
+                    m.mcache_borrowed.set(false);
+                }
+            }
+        }
         let me = getm().filter(|m| std::ptr::eq(m.sched, self.sched));
         if let Some(m) = me {
             m.mcache_borrowed.set(true);
         }
+        let _lent = Lent(me);
         for pp in self.sched.allp.iter() {
             // SAFETY: the world is stopped, so no M runs on any P but the stopper's
             // own, and the stopper's allocations go to the shared cache while
             // `mcache_borrowed` is set; `&mut self` keeps two calls from overlapping.
             f(pp.id as usize, unsafe { pp.mcache_mut() });
-        }
-        if let Some(m) = me {
-            m.mcache_borrowed.set(false);
         }
     }
 
