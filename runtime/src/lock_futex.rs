@@ -70,12 +70,7 @@ impl RawLock {
         let mut wait = LOCKED;
         loop {
             for _ in 0..ACTIVE_SPIN {
-                if self.key.load(Ordering::Relaxed) == UNLOCKED
-                    && self
-                        .key
-                        .compare_exchange(UNLOCKED, wait, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                {
+                if self.try_take(wait) {
                     return;
                 }
                 for _ in 0..ACTIVE_SPIN_CNT {
@@ -84,12 +79,7 @@ impl RawLock {
             }
             // `passive_spin`: let the holder's thread run if it shares our CPU.
             std::thread::yield_now();
-            if self.key.load(Ordering::Relaxed) == UNLOCKED
-                && self
-                    .key
-                    .compare_exchange(UNLOCKED, wait, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if self.try_take(wait) {
                 return;
             }
             // Sleep: mark the word, and go to sleep only if it is still marked.
@@ -99,6 +89,18 @@ impl RawLock {
             wait = SLEEPING;
             futex_wait(&self.key, SLEEPING);
         }
+    }
+
+    /// Takes the lock if it is free, leaving the word at `state` (LOCKED, or
+    /// SLEEPING once this thread may have slept). Loads first so that spinners
+    /// share the cache line until it is worth a CAS.
+    #[inline]
+    fn try_take(&self, state: u32) -> bool {
+        self.key.load(Ordering::Relaxed) == UNLOCKED
+            && self
+                .key
+                .compare_exchange(UNLOCKED, state, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// `unlock2`.
