@@ -272,7 +272,11 @@ impl Drop for Runtime {
             m.park.wake();
         }
         sched.sysmonnote.wake();
-        sched.pollnote.wake();
+        // An M that claimed the poller (`lastpoll == 0`) may block in epoll: break
+        // it. (SeqCst against its swap of lastpoll and its read of shutdown.)
+        if sched.lastpoll.load(Ordering::SeqCst) == 0 {
+            crate::netpoll::netpoll_break(sched);
+        }
         // Ms parked with a locked goroutine are on no idle list.
         for m in sched.allm.lock().iter() {
             if !m.lockedg.load(Ordering::Acquire).is_null() {
@@ -290,6 +294,9 @@ impl Drop for Runtime {
 pub(crate) fn reclaim_stacks(sched: &Sched) {
     if !sched.shutdown.load(Ordering::SeqCst) {
         return;
+    }
+    if let Some(np) = sched.netpoll.get() {
+        np.close();
     }
     let mut gfree = sched.gfree.lock();
     let mut stacks = Vec::new();

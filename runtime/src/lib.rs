@@ -68,6 +68,10 @@ mod lock_futex;
 #[cfg(not(loom))]
 mod malloc;
 #[cfg(not(loom))]
+pub mod net;
+#[cfg(not(loom))]
+pub(crate) mod netpoll;
+#[cfg(not(loom))]
 mod panic;
 #[cfg(not(loom))]
 mod signal;
@@ -105,6 +109,14 @@ pub(crate) mod proc {
     pub(crate) mod runq;
     #[cfg(test)]
     mod syscall_model;
+}
+
+/// Under loom, the socket waiter state machine and its model.
+#[cfg(loom)]
+pub(crate) mod netpoll {
+    #[cfg(test)]
+    mod loom_model;
+    pub(crate) mod waiter;
 }
 
 /// Under loom, the `sync` state machines (Mutex, WaitGroup) and their models.

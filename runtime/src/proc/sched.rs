@@ -49,10 +49,15 @@
 //! flag under `sched.lock` and spins again instead of sleeping. The loom model in
 //! `proc/idle_model.rs` checks this handshake.
 //!
-//! # What is not here yet
+//! # The network poller
 //!
-//! The network poller (its own issue) plugs into `find_runnable` where Go calls
-//! `netpoll`; until then the "poll" step is a timed sleep until the earliest timer.
+//! `find_runnable` polls sockets (`netpoll/`) where Go does: non-blocking after
+//! the global queue, and — for the one idle M that claims the poller — blocking
+//! until an event, the earliest timer or a break, instead of parking. What a poll
+//! readies goes through [`injectglist`].
+//!
+//! # What is not here
+//!
 //! GOMAXPROCS is fixed for a runtime's life (no `procresize` after start).
 
 use crate::env::Settings;
@@ -133,14 +138,14 @@ pub(crate) struct Sched {
     /// The sysmon M, once started.
     pub(crate) sysmon_m: AtomicPtr<M>,
     /// When the poller last ran, in nanotime; 0 while an M is blocked in it
-    /// (`sched.lastpoll`). Until the network poller exists "the poller" is the one
-    /// M that sleeps until the earliest timer instead of parking indefinitely.
+    /// (`sched.lastpoll`). "The poller" is the one idle M that waits in epoll
+    /// (sockets, and the earliest timer) instead of parking indefinitely.
     pub(crate) lastpoll: AtomicI64,
     /// When the M blocked in the poller will wake by itself, 0 if none
     /// (`sched.pollUntil`).
     pub(crate) poll_until: AtomicI64,
-    /// What the poller M sleeps on; [`netpoll_break`] wakes it.
-    pub(crate) pollnote: Note,
+    /// The network poller (`netpoll/`), made on first need.
+    pub(crate) netpoll: std::sync::OnceLock<crate::netpoll::Netpoll>,
     /// Ms parked because their goroutine is locked to them and not runnable
     /// (`sched.nmidlelocked`); checkdead does not count them as running.
     pub(crate) nmidlelocked: AtomicI64,
@@ -217,7 +222,7 @@ impl Sched {
             sysmon_m: AtomicPtr::new(std::ptr::null_mut()),
             lastpoll: AtomicI64::new(1),
             poll_until: AtomicI64::new(0),
-            pollnote: Note::new(),
+            netpoll: std::sync::OnceLock::new(),
             nmidlelocked: AtomicI64::new(0),
             last_gc: AtomicU64::new(0),
             forced_gcs: AtomicU64::new(0),
@@ -604,7 +609,17 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
             }
         }
 
-        // (netpoll goes here, with the network poller issue.)
+        // Sockets: a non-blocking poll, if goroutines wait on them and no M is
+        // blocked in the poller already (it will deliver them).
+        if crate::netpoll::any_waiters(sched) && sched.lastpoll.load(Ordering::SeqCst) != 0 {
+            let (mut list, delta) = crate::netpoll::netpoll(sched, 0);
+            if let Some(gp) = list.pop_front() {
+                injectglist(sched, &mut list);
+                crate::netpoll::adjust_waiters(sched, delta);
+                gp.cas_status(Status::Waiting, Status::Runnable);
+                return Some((gp, false));
+            }
+        }
 
         // Steal, if not too many Ms are at it already.
         let busy = sched.gomaxprocs - sched.npidle.load(Ordering::SeqCst);
@@ -670,37 +685,61 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
             }
         }
 
-        // Poll: if any P has timers and no other M is already waiting for them,
-        // this M sleeps until the earliest (`netpoll(delay)`; the network poller
-        // issue turns this sleep into epoll_wait). Others park indefinitely.
+        // Poll: if goroutines wait on sockets or any P has timers, and no other M
+        // is already in the poller, this M blocks in epoll until an event, the
+        // earliest timer or a break (`netpoll(delay)`). Others park indefinitely.
         let poll_until = crate::time::timers_wake_time(sched);
-        if poll_until != 0 {
-            if sched.lastpoll.swap(0, Ordering::SeqCst) != 0 {
-                sched.poll_until.store(poll_until, Ordering::SeqCst);
-                let now = sched.nanotime() as i64;
-                if poll_until > now && !sched.shutdown.load(Ordering::Acquire) {
-                    sched
-                        .pollnote
-                        .sleep_for(Duration::from_nanos((poll_until - now) as u64));
+        if (crate::netpoll::any_waiters(sched) || poll_until != 0)
+            && sched.lastpoll.swap(0, Ordering::SeqCst) != 0
+        {
+            sched.poll_until.store(poll_until, Ordering::SeqCst);
+            let now = sched.nanotime() as i64;
+            let delay = if sched.shutdown.load(Ordering::SeqCst) {
+                0
+            } else if poll_until != 0 {
+                (poll_until - now).max(0)
+            } else {
+                -1
+            };
+            if delay != 0 {
+                // A break sent before now must find a poller to wake.
+                let _ = crate::netpoll::Netpoll::get_or_init(sched);
+            }
+            let (mut list, delta) = if delay == 0 && !crate::netpoll::any_waiters(sched) {
+                (GQueue::new(), 0)
+            } else {
+                crate::netpoll::netpoll(sched, delay)
+            };
+            sched.poll_until.store(0, Ordering::SeqCst);
+            sched
+                .lastpoll
+                .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
+            let pp = {
+                let mut l = sched.lock.lock();
+                sched.pidleget(&mut l)
+            };
+            match pp {
+                None => {
+                    injectglist(sched, &mut list);
+                    crate::netpoll::adjust_waiters(sched, delta);
                 }
-                sched.poll_until.store(0, Ordering::SeqCst);
-                sched
-                    .lastpoll
-                    .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
-                let pp = {
-                    let mut l = sched.lock.lock();
-                    sched.pidleget(&mut l)
-                };
-                if let Some(pp) = pp {
+                Some(pp) => {
                     acquirep(m, pp);
+                    if let Some(gp) = list.pop_front() {
+                        injectglist(sched, &mut list);
+                        crate::netpoll::adjust_waiters(sched, delta);
+                        gp.cas_status(Status::Waiting, Status::Runnable);
+                        return Some((gp, false));
+                    }
                     // Go's `wasSpinning`: an M that was spinning before it slept
                     // goes on looking for work as a spinning M.
                     if was_spinning {
                         become_spinning(m);
                     }
                 }
-                continue 'top;
             }
+            continue 'top;
+        } else if poll_until != 0 {
             // Another M waits in the poller: make sure it wakes by our deadline.
             let pu = sched.poll_until.load(Ordering::SeqCst);
             if pu == 0 || pu > poll_until {
@@ -709,6 +748,74 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
         }
 
         stopm(m);
+    }
+}
+
+/// `injectglist`: makes the goroutines in `list` (parked, `Waiting`) runnable.
+/// With a P, as many as there are idle Ps go to the global queue with an M
+/// started for each, the rest to this P's queue; without one (the poller M
+/// found no P, or sysmon), all go to the global queue and Ms start on idle Ps.
+pub(crate) fn injectglist(sched: &Sched, list: &mut GQueue) {
+    if list.is_empty() {
+        return;
+    }
+    let pp = getm()
+        .filter(|m| std::ptr::eq(m.sched, sched))
+        .and_then(|m| m.p());
+    let Some(pp) = pp else {
+        let n = list.size;
+        {
+            let mut l = sched.lock.lock();
+            while let Some(gp) = list.pop_front() {
+                gp.cas_status(Status::Waiting, Status::Runnable);
+                l.runq.push_back(gp.as_ptr());
+            }
+            sched.runqsize.store(l.runq.size, Ordering::Relaxed);
+            // Counted in flight until the Ms are started, as `inject_external`
+            // does, so an M going idle meanwhile does not judge a deadlock.
+            sched.external_inflight.fetch_add(1, Ordering::SeqCst);
+        }
+        start_idle(sched, n);
+        let l = sched.lock.lock();
+        if sched.external_inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            checkdead(sched, &l);
+        }
+        return;
+    };
+    let npidle = sched.npidle.load(Ordering::SeqCst);
+    let mut n = 0;
+    if npidle > 0 {
+        let mut l = sched.lock.lock();
+        while n < npidle {
+            let Some(gp) = list.pop_front() else { break };
+            gp.cas_status(Status::Waiting, Status::Runnable);
+            l.runq.push_back(gp.as_ptr());
+            n += 1;
+        }
+        sched.runqsize.store(l.runq.size, Ordering::Relaxed);
+    }
+    if n > 0 {
+        start_idle(sched, n);
+    }
+    while let Some(gp) = list.pop_front() {
+        gp.cas_status(Status::Waiting, Status::Runnable);
+        pp.runq.put(gp.as_ptr(), false, sched);
+    }
+    wakep(sched);
+}
+
+/// `startIdle`: starts an M on an idle P for each of `n` goroutines just queued
+/// globally, while idle Ps last.
+fn start_idle(sched: &Sched, n: u32) {
+    for _ in 0..n {
+        let pp = {
+            let mut l = sched.lock.lock();
+            sched.pidleget_spinning(&mut l)
+        };
+        match pp {
+            Some(pp) => startm(sched, Some(pp), false),
+            None => break,
+        }
     }
 }
 
@@ -1109,8 +1216,9 @@ pub(crate) fn checkdead(sched: &Sched, l: &Locked) {
     if waiting == 0 {
         return;
     }
-    // A pending timer may still wake somebody (network waiters join this check
-    // with the poller).
+    // A pending timer may still wake somebody. (Goroutines waiting on sockets
+    // are not a reason to live by themselves: the M blocked in the poller is
+    // running, so `run` above was positive while any could be woken.)
     if sched.allp.iter().any(|pp| pp.timers.len() > 0) {
         return;
     }

@@ -1,7 +1,7 @@
 //! sysmon: the monitor thread that runs without a P.
 //!
 //! Models `runtime/proc.go`: `sysmon`, `retake`, `preemptone`, the schedtrace
-//! call and the forced-GC clock. Network polling joins with the netpoller issue.
+//! call, the forced-GC clock, and the network poll when nobody polled for 10 ms.
 //!
 //! # Loop
 //!
@@ -16,6 +16,9 @@
 //!   whose M is in a system call (`syscall.rs`): once the call has lasted a sysmon
 //!   tick, take the P and hand it to another M if it has work or nobody else is
 //!   looking for any; after 10 ms, take it regardless.
+//! - **netpoll**: if the network has not been polled for 10 ms (every P busy
+//!   running goroutines, no M idle in the poller), poll it without blocking and
+//!   queue what is ready globally (`injectglist`), starting Ms on idle Ps.
 //! - **forced GC**: if no collection started for 2 minutes (`forcegcperiod`),
 //!   start one. The collector does not exist yet: the tick is counted
 //!   (`Sched::forced_gcs`) where the collector will hook in.
@@ -29,6 +32,8 @@ use std::time::Duration;
 
 /// A goroutine running this long without a scheduling point is asked to yield.
 pub(crate) const FORCE_PREEMPT_NS: u64 = 10_000_000;
+/// sysmon polls the network when nobody has for this long (10 ms).
+pub(crate) const NETPOLL_PERIOD_NS: i64 = 10_000_000;
 /// A collection is forced if none ran for this long (`forcegcperiod`, 2 minutes).
 pub(crate) const FORCEGC_PERIOD_NS: u64 = 2 * 60 * 1_000_000_000;
 
@@ -95,6 +100,24 @@ fn sysmon(sched: &'static Sched) {
             continue;
         }
         let now = sched.nanotime();
+        // Poll the network if nobody has for 10 ms: every P is busy running
+        // goroutines, and sockets that became ready must not wait for them.
+        let lastpoll = sched.lastpoll.load(Ordering::SeqCst);
+        if sched.netpoll.get().is_some()
+            && lastpoll != 0
+            && lastpoll + NETPOLL_PERIOD_NS < now as i64
+            && sched
+                .lastpoll
+                .compare_exchange(lastpoll, now as i64, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            let (mut list, delta) = crate::netpoll::netpoll(sched, 0);
+            if !list.is_empty() {
+                crate::proc::sched::injectglist(sched, &mut list);
+                crate::netpoll::adjust_waiters(sched, delta);
+                idle = 0;
+            }
+        }
         if retake(sched, now) {
             idle = 0;
         } else {

@@ -20,9 +20,9 @@
 //!    `find_runnable`, other Ms on their last steal pass. The sleep timer's function
 //!    is `ready(g)`, so the goroutine lands in the runnext slot of the P that ran
 //!    the timer.
-//! 4. An M with nothing to do and no P sleeps until the earliest timer of all Ps
-//!    (`find_runnable`'s poll step; only one M at a time, the others park
-//!    indefinitely). Thousands of sleeping goroutines therefore cost one sleeping
+//! 4. An M with nothing to do and no P blocks in the network poller until the
+//!    earliest timer of all Ps (`find_runnable`'s poll step, `netpoll(delay)`;
+//!    only one M at a time, the others park indefinitely). Thousands of sleeping goroutines therefore cost one sleeping
 //!    thread and a heap entry each — no thread each and no busy CPU.
 //!
 //! Timers count as a reason to live for deadlock detection: while any P has a
@@ -90,10 +90,10 @@ pub(crate) fn wake_netpoller(sched: &Sched, when: i64) {
     }
 }
 
-/// `netpollBreak`: wakes the M sleeping in the poller (a wake-up sent while nobody
-/// sleeps makes the next sleep return at once, which is harmless).
+/// `netpollBreak`: wakes the M blocked in the poller (a wake-up sent while nobody
+/// polls makes the next blocking poll return at once, which is harmless).
 pub(crate) fn netpoll_break(sched: &Sched) {
-    sched.pollnote.wake();
+    crate::netpoll::netpoll_break(sched);
 }
 
 /// `checkTimersNoP`: the earliest moment any P's timers need attention, 0 if there
