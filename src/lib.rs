@@ -35,7 +35,7 @@
 
 pub use gort_alloc as alloc;
 pub use gort_runtime::{
-    chan, debug, env, go, gomaxprocs, lock_os_thread, num_goroutine, preempt_point, run, select,
-    spawn, stack, stw, sync, syscall, time, unlock_os_thread, yield_now, Builder, ConfigError,
-    JoinHandle, Runtime, Status, WaitReason,
+    chan, debug, env, go, gomaxprocs, lock_os_thread, net, num_goroutine, preempt_point, run,
+    select, spawn, stack, stw, sync, syscall, time, unlock_os_thread, yield_now, Builder,
+    ConfigError, JoinHandle, Runtime, Status, WaitReason,
 };
