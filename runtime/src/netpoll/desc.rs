@@ -252,9 +252,7 @@ impl PollDesc {
     /// `netpollready`'s half for one direction: records readiness and returns a
     /// parked goroutine to run.
     pub(super) fn ready(&self, mode: Mode) -> Option<&'static G> {
-        // SAFETY: a word above PD_WAIT is a parked G's address (`commit`), and Gs
-        // are never freed.
-        waiter::unblock(self.gpp(mode), true).map(|g| unsafe { G::from_ptr(g as *mut G) })
+        waiter::unblock(self.gpp(mode), true).map(parked_g)
     }
 
     /// Registers `fd` with `sched`'s poller if this is the descriptor's first wait
@@ -402,8 +400,7 @@ impl PollDesc {
             Some(at) if at <= Instant::now() => {
                 // Already past: expire now and end any wait (Go sets rd = -1).
                 self.info.fetch_or(bit, Ordering::SeqCst);
-                // SAFETY: see `ready`.
-                waiter::unblock(self.gpp(mode), false).map(|g| unsafe { G::from_ptr(g as *mut G) })
+                waiter::unblock(self.gpp(mode), false).map(parked_g)
             }
             Some(at) => {
                 self.info.fetch_and(!bit, Ordering::SeqCst);
@@ -434,9 +431,7 @@ impl PollDesc {
         dl.seq = None;
         self.info
             .fetch_or(Self::expired_bit(mode), Ordering::SeqCst);
-        // SAFETY: see `ready`.
-        let gp =
-            waiter::unblock(self.gpp(mode), false).map(|g| unsafe { G::from_ptr(g as *mut G) });
+        let gp = waiter::unblock(self.gpp(mode), false).map(parked_g);
         drop(d);
         if let Some(gp) = gp {
             netpollgoready(gp);
@@ -457,9 +452,8 @@ impl PollDesc {
             if let Some(t) = &dl.timer {
                 t.stop();
             }
-            // SAFETY: see `ready`.
             if let Some(g) = waiter::unblock(self.gpp(mode), false) {
-                woken.push(unsafe { G::from_ptr(g as *mut G) });
+                woken.push(parked_g(g));
             }
         }
         let sched = self.registered_sched();
@@ -486,6 +480,13 @@ impl PollDesc {
         self.fdseq.fetch_add(1, Ordering::Relaxed);
         POLL_CACHE.lock().push(self);
     }
+}
+
+/// The goroutine a waiter word held (a value `unblock` returned).
+fn parked_g(g: usize) -> &'static G {
+    // SAFETY: a waiter word above PD_WAIT only ever holds the address of a parked
+    // G, stored by `netpollblockcommit`, and Gs are never freed.
+    unsafe { G::from_ptr(g as *mut G) }
 }
 
 /// `netpollblockcommit`: g0's half of a park on a socket (see `waiter.rs`).

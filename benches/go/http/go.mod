@@ -1,0 +1,3 @@
+module gortbench/http
+
+go 1.22
