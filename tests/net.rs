@@ -337,3 +337,36 @@ fn a_sleeping_poller_is_woken_for_an_earlier_timer() {
         assert!(t.elapsed() >= Duration::from_millis(20));
     });
 }
+
+#[test]
+fn sysmon_polls_the_network_when_every_p_is_busy() {
+    // One P, kept busy by a goroutine that only yields to the global queue: no M
+    // ever gets to find_runnable's network poll or blocks in the poller. The
+    // reader's data can only be noticed by sysmon's 10 ms poll.
+    let got = rt(1).run(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = ln.local_addr().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(b"x").unwrap();
+            s
+        });
+        let (s, _) = ln.accept().unwrap();
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let d = done.clone();
+        gort::go(move || {
+            let mut b = [0u8; 1];
+            (&s).read_exact(&mut b).unwrap();
+            d.store(true, Ordering::Release);
+        });
+        let t = Instant::now();
+        while !done.load(Ordering::Acquire) {
+            assert!(t.elapsed() < Duration::from_secs(20), "the reader was never woken");
+            gort::yield_now();
+        }
+        let _keep = writer.join().unwrap();
+        t.elapsed()
+    });
+    assert!(got >= Duration::from_millis(50));
+}
