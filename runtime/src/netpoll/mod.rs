@@ -82,6 +82,7 @@ pub(crate) struct Netpoll {
 
 impl Netpoll {
     fn new() -> io::Result<Netpoll> {
+        raise_fd_limit();
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), WAKE_TOKEN)?;
@@ -154,6 +155,28 @@ impl Netpoll {
         self.registry.lock().take();
         self.waker.lock().take();
     }
+}
+
+/// Raises the soft limit on open files to the hard limit, once per process, as
+/// Go's `os` package does at start (`os/rlimit.go`): a server holding thousands
+/// of connections should not fail at the historical default of 1024. Children
+/// the program starts inherit the raised limit (Go restores the old one for
+/// them; gort does not).
+fn raise_fd_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid rlimit to fill in and then pass back.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
+    });
 }
 
 /// `netpoll(delay)`: waits up to `delay_ns` (< 0: until something happens, 0: not
