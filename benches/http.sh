@@ -2,9 +2,9 @@
 # The HTTP server beside Go's net/http, side by side in one run (issue 5's
 # targets): wrk -t1 -c64 -d5s against /healthz of examples/http_server.rs and of
 # benches/go/http, alternately, ROUNDS times each; prints requests/s and p99
-# latency per run and the best and median of each side. Then both servers hold
-# 10,000 idle keep-alive connections (benches/idle_conns.py) and report their
-# thread count and memory.
+# latency per run and the best and median of each side. Before and after the
+# wrk rounds, both servers hold 10,000 idle keep-alive connections
+# (benches/idle_conns.py) and report their thread count and memory.
 #
 # Usage: benches/http.sh     (about a minute with the defaults)
 # Env:   GO (default ~/.gov/bin/go), ROUNDS (3), DURATION (5s), CONNS (64),
@@ -48,6 +48,10 @@ for port in $GORT_PORT $GO_PORT; do
     done
 done
 
+echo "== $IDLE idle keep-alive connections to the fresh servers (target for gort: fewer than 2 + GOMAXPROCS*2 = $((2 + GOMAXPROCS * 2)) threads)"
+printf "go:   "; python3 "$ROOT/benches/idle_conns.py" $GO_PORT $GO_PID "$IDLE"
+printf "gort: "; python3 "$ROOT/benches/idle_conns.py" $GORT_PORT $GORT_PID "$IDLE"
+
 # One wrk run: prints "RPS P99_MS".
 bench() {
     local out rps p99
@@ -87,6 +91,7 @@ print(f"gort/Go requests/s: best {max(r)/max(g):.2f}, median {statistics.median(
       f"   p99 gort/Go: best {min(rp)/min(gp):.2f}, median {statistics.median(rp)/statistics.median(gp):.2f}")
 PY
 
-echo "== $IDLE idle keep-alive connections (limit for gort: 2 + GOMAXPROCS*2 = $((2 + GOMAXPROCS * 2)) threads)"
+
+echo "== the same after the wrk rounds (Ms started under load stay, in Go too)"
 printf "go:   "; python3 "$ROOT/benches/idle_conns.py" $GO_PORT $GO_PID "$IDLE"
 printf "gort: "; python3 "$ROOT/benches/idle_conns.py" $GORT_PORT $GORT_PID "$IDLE"

@@ -3,7 +3,7 @@
 //! Run: `cargo run --release --example tour` (add `GOMAXPROCS=4` to change the
 //! number of Ps, `GODEBUG=schedtrace=50,scheddetail=1` for the detail lines).
 //!
-//! Five phases, each printing what to look for in the `SCHED` lines on stderr:
+//! Six phases, each printing what to look for in the `SCHED` lines on stderr:
 //! 1. a burst of 200,000 `go` statements from one goroutine (runnext, the local
 //!    ring overflowing into the global `runqueue=`);
 //! 2. CPU-bound work spawned on one P and stolen by the others (every P's
@@ -13,7 +13,9 @@
 //!    one P);
 //! 4. a loop that only has safepoints, preempted by sysmon every 10 ms;
 //! 5. thousands of sleeping goroutines (timers) beside goroutines blocked in
-//!    system calls (`threads=` grows).
+//!    system calls (`threads=` grows);
+//! 6. a thousand TCP connections over loopback, a goroutine at each end, parked
+//!    in `IO wait` on the network poller (`threads=` does not grow).
 
 use gort::sync::WaitGroup;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -188,5 +190,72 @@ fn main() {
         wg.wait();
     });
     println!("  done in {:?}", t.elapsed());
+    println!();
+
+    println!("phase 6: an echo server and 1,000 client goroutines over loopback TCP, 20 round trips each.");
+    println!("  look for: threads= stays where phase 5 left it: 2,000 sockets, no thread per connection;");
+    println!(
+        "  the goroutines wait in `IO wait` on the network poller (counted below, mid-phase)."
+    );
+    let t = Instant::now();
+    let (in_io_wait, bytes) = rt.run(|| {
+        use gort::net::{TcpListener, TcpStream};
+        use std::io::{Read, Write};
+        let ln = TcpListener::bind("127.0.0.1:0").expect("tour: cannot listen on loopback");
+        let addr = ln.local_addr().unwrap();
+        gort::go(move || {
+            while let Ok((mut s, _)) = ln.accept() {
+                gort::go(move || {
+                    let mut buf = [0u8; 512];
+                    while let Ok(n @ 1..) = s.read(&mut buf) {
+                        if s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let wg = WaitGroup::new();
+        let bytes = Arc::new(AtomicU64::new(0));
+        let connected = Arc::new(WaitGroup::new());
+        let go_on = Arc::new(WaitGroup::new());
+        go_on.add(1);
+        for c in 0..1_000 {
+            wg.add(1);
+            connected.add(1);
+            let (w, bytes, connected, go_on) =
+                (wg.clone(), bytes.clone(), connected.clone(), go_on.clone());
+            gort::go(move || {
+                let mut s = TcpStream::connect(addr).expect("tour: connect");
+                connected.done();
+                go_on.wait();
+                let msg = format!("hello from client {c:4}\n");
+                let mut back = vec![0u8; msg.len()];
+                for _ in 0..20 {
+                    s.write_all(msg.as_bytes()).unwrap();
+                    s.read_exact(&mut back).unwrap();
+                    bytes.fetch_add(back.len() as u64, Ordering::Relaxed);
+                }
+                w.done();
+            });
+        }
+        connected.wait();
+        gort::time::sleep(Duration::from_millis(50)); // let the server goroutines park
+        let in_io_wait = {
+            let world = gort::stw::stop_the_world();
+            world
+                .goroutines()
+                .iter()
+                .filter(|g| g.wait_reason == gort::WaitReason::IoWait)
+                .count()
+        };
+        go_on.done();
+        wg.wait();
+        (in_io_wait, bytes.load(Ordering::Relaxed))
+    });
+    println!(
+        "  mid-phase: {in_io_wait} goroutines in IO wait; echoed {bytes} bytes in {:?}",
+        t.elapsed()
+    );
     println!("\nfinal: {}", rt.schedtrace(false).trim_end());
 }

@@ -362,7 +362,10 @@ fn sysmon_polls_the_network_when_every_p_is_busy() {
         });
         let t = Instant::now();
         while !done.load(Ordering::Acquire) {
-            assert!(t.elapsed() < Duration::from_secs(20), "the reader was never woken");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "the reader was never woken"
+            );
             gort::yield_now();
         }
         let _keep = writer.join().unwrap();

@@ -702,8 +702,12 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
                 -1
             };
             if delay != 0 {
-                // A break sent before now must find a poller to wake.
-                let _ = crate::netpoll::Netpoll::get_or_init(sched);
+                // Made here if this is the first wait (a timer): a break sent
+                // before now must find a poller to wake. Without one this M could
+                // only spin, so failing is fatal, as Go's `netpollinit` is.
+                if let Err(e) = crate::netpoll::Netpoll::get_or_init(sched) {
+                    crate::panic::throw(&format!("runtime: netpollinit failed: {e}"));
+                }
             }
             let (mut list, delta) = if delay == 0 && !crate::netpoll::any_waiters(sched) {
                 (GQueue::new(), 0)
