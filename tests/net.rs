@@ -373,3 +373,27 @@ fn sysmon_polls_the_network_when_every_p_is_busy() {
     });
     assert!(got >= Duration::from_millis(50));
 }
+
+#[test]
+fn scheddetail_shows_io_wait() {
+    let rt = rt(2);
+    let (ln, _c) = rt.run(|| {
+        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+        let (s, _) = ln.accept().unwrap();
+        gort::go(move || {
+            let _ = (&s).read(&mut [0; 1]); // waits: the peer never writes
+        });
+        wait_parked(WaitReason::IoWait, 1);
+        (ln, c)
+    });
+    // The reader is still parked after `run` returned; the report lists it.
+    let report = rt.schedtrace(true);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.trim_start().starts_with('G') && l.contains("status=4(IO wait)")),
+        "{report}"
+    );
+    drop(ln);
+}
