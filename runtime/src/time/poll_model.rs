@@ -3,7 +3,9 @@
 //! `wake_netpoller`, in `proc/sched.rs` and `time/mod.rs`).
 //!
 //! The sleeper reads the earliest timer, claims the poller (`lastpoll.swap(0)`),
-//! publishes its deadline (`poll_until`) and sleeps on `pollnote`. The adder
+//! publishes its deadline (`poll_until`) and waits in the network poller (here a
+//! note: `epoll_wait` with a timeout, and the note's wake the eventfd write of
+//! `netpoll_break`, which likewise makes a later wait return at once). The adder
 //! publishes its timer (the heap's minimum), then reads `lastpoll`: zero means a
 //! poller sleeps, so it compares `poll_until` with its timer and breaks the
 //! sleep if the poller would wake too late; non-zero means nobody sleeps yet, so
