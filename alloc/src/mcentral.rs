@@ -152,9 +152,9 @@ impl MCentral {
     }
 
     /// A span with at least one free slot, for an mcache (Go's `cacheSpan`).
-    /// Returns it owned by the caller, swept, with `alloc_cache` set up.
-    pub(crate) fn cache_span(&self, heap: &Heap, pp: Option<&mut PCaches>) -> SpanPtr {
-        let sg = heap.sweepgen();
+    /// Returns it owned by the caller, swept, with `alloc_cache` set up. `sg` is
+    /// the heap's sweepgen as the caller read it (once, for its whole refill).
+    pub(crate) fn cache_span(&self, heap: &Heap, sg: u32, pp: Option<&mut PCaches>) -> SpanPtr {
         let s = 'havespan: {
             if let Some(s) = self.partial_swept(sg).pop() {
                 break 'havespan s;
@@ -203,10 +203,18 @@ impl MCentral {
         s
     }
 
-    /// Takes back a span from an mcache (Go's `uncacheSpan`).
-    pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr) {
+    /// Takes back a span from an mcache (Go's `uncacheSpan`); `sg` is the heap's
+    /// sweepgen as the caller read it.
+    pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr, sg: u32) {
         let span = s.get();
-        let sg = heap.sweepgen();
+        // A cached span is "swept, then cached" in this cycle (`sg + 3`) or in the
+        // one before (`sg + 1`); anything else means a cache missed a flush
+        // across two cycles, or a span was cached twice.
+        debug_assert!(
+            span.sweepgen() == sg.wrapping_add(1) || span.sweepgen() == sg.wrapping_add(3),
+            "uncache_span: span sweepgen {} against heap sweepgen {sg}",
+            span.sweepgen()
+        );
         let stale = span.sweepgen() == sg.wrapping_add(1);
         if stale {
             // Cached before this sweep cycle began: we own it, so mark it "being
@@ -224,21 +232,34 @@ impl MCentral {
         }
     }
 
-    /// Files full spans an mcache gave back in a batch (see `MCache::uncache`):
-    /// swept in this cycle (`sweepgen == sg`) onto the full swept set, those a
-    /// new cycle overtook (`sg − 2`) onto the full unswept set.
+    /// Files full spans an mcache gave back in a batch (see `MCache::uncache`).
+    ///
+    /// A span swept in this cycle (`sweepgen == sg`) goes onto the full swept set.
+    /// A span a new cycle overtook while it waited in the batch reads `sg − 2`,
+    /// "needs sweeping", but it is in no set: the background sweeper may already
+    /// have passed this class, and then nobody would sweep it before the sets swap
+    /// roles at the next cycle — it would sit on the swept set unswept, and be
+    /// dropped as stale the cycle after (lost, with its pages). So, as Go's
+    /// `uncacheSpan` does for a span cached across a cycle start, the batch's owner
+    /// claims it (no CAS: no one else can reach it) and sweeps it now, which files
+    /// or frees it.
     pub(crate) fn file_full(&self, heap: &Heap, spans: Vec<SpanPtr>) {
         let sg = heap.sweepgen();
         let (swept, unswept): (Vec<SpanPtr>, Vec<SpanPtr>) =
             spans.into_iter().partition(|s| s.get().sweepgen() == sg);
-        debug_assert!(unswept
-            .iter()
-            .all(|s| s.get().sweepgen() == sg.wrapping_sub(2)));
         if !swept.is_empty() {
             self.full_swept(sg).push_many(swept);
         }
-        if !unswept.is_empty() {
-            self.full_unswept(sg).push_many(unswept);
+        for s in unswept {
+            let span = s.get();
+            // Exactly one cycle overtook it: a cache is flushed at every cycle.
+            debug_assert_eq!(
+                span.sweepgen(),
+                sg.wrapping_sub(2),
+                "file_full: a batched span missed a cycle"
+            );
+            span.sweepgen.store(sg.wrapping_sub(1), Ordering::Relaxed);
+            crate::sweep::sweep(heap, s, false);
         }
     }
 

@@ -446,7 +446,7 @@ mod loom_models {
             let sweeper = loom::thread::spawn(move || {
                 h2.sweepone();
             });
-            let got = heap.central(SPC).cache_span(&heap, None);
+            let got = heap.central(SPC).cache_span(&heap, sg, None);
             sweeper.join().unwrap();
             let span = s.get();
             assert_eq!(span.sweepgen(), sg, "swept in this cycle");
@@ -523,7 +523,7 @@ mod loom_models {
             let sg = heap.sweepgen();
             let h2 = Arc::clone(&heap);
             let sweeper = loom::thread::spawn(move || while h2.sweepone().is_some() {});
-            heap.central(SPC).uncache_span(&heap, s);
+            heap.central(SPC).uncache_span(&heap, s, sg);
             sweeper.join().unwrap();
             assert_eq!(s.get().sweepgen(), sg);
             assert_eq!(heap.mem_stats().frees, 2, "each span swept once");
