@@ -528,7 +528,7 @@ mod tests {
         // 3 full spans of 64-byte objects (128 per span) wait in the batch (fewer
         // than FULL_BATCH), plus one partial span still cached.
         let n = 3 * 128 + 5;
-        assert!(3 < super::FULL_BATCH);
+        const { assert!(3 < super::FULL_BATCH) };
         let objs: Vec<usize> = (0..n).map(|_| c.alloc(64, true) as usize).collect();
         let span_bytes = 8192u64;
         assert_eq!(heap.mem_stats().heap_inuse, 4 * span_bytes);
