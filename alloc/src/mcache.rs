@@ -180,8 +180,10 @@ impl MCache {
             // SAFETY: alloc[spc] always points at a live span (the heap's empty
             // span or one this cache owns), see the module invariants.
             let span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-            let (v, needzero, elemsize) = match span.next_free_fast() {
-                Some(v) => (v, span.needzero.get(), span.elemsize()),
+            // SAFETY: this cache owns the span (or it is the empty span, which
+            // has no free slot, so `next_free_fast` writes nothing to it).
+            let (v, needzero, elemsize) = match unsafe { span.next_free_fast() } {
+                Some(v) => (v, span.needzero(), span.elemsize()),
                 None => self.next_free(spc),
             };
             if needzero {
@@ -218,7 +220,8 @@ impl MCache {
         // A new 16-byte block.
         // SAFETY: as in `alloc`.
         let span = unsafe { self.alloc[TINY_SPAN_CLASS.0 as usize].as_ref() };
-        let (v, _, _) = match span.next_free_fast() {
+        // SAFETY: as in `alloc`.
+        let (v, _, _) = match unsafe { span.next_free_fast() } {
             Some(v) => (v, true, TINY_SIZE),
             None => self.next_free(TINY_SPAN_CLASS),
         };
@@ -239,18 +242,22 @@ impl MCache {
     fn next_free(&mut self, spc: SpanClass) -> (usize, bool, usize) {
         // SAFETY: as in `alloc`.
         let mut span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-        let mut index = span.next_free_index();
+        // SAFETY: this cache owns the span, or it is the empty span, whose
+        // `freeindex == nelems == 0` makes `next_free_index` return at once.
+        let mut index = unsafe { span.next_free_index() };
         if index == span.nelems() {
             self.refill(spc);
             // SAFETY: refill installed a live span this cache owns.
             span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-            index = span.next_free_index();
+            // SAFETY: as just said, ours.
+            index = unsafe { span.next_free_index() };
             debug_assert!(index < span.nelems(), "refill gave a full span");
         }
-        span.alloc_count.set(span.alloc_count.get() + 1);
+        // SAFETY: ours (a full empty span was replaced by refill above).
+        unsafe { span.count_alloc() };
         (
             span.base() + index * span.elemsize(),
-            span.needzero.get(),
+            span.needzero(),
             span.elemsize(),
         )
     }
@@ -281,7 +288,8 @@ impl MCache {
         let heap = &*self.heap;
         let s = heap.central(spc).cache_span(heap, sg, Some(&mut self.pp));
         let span = s.get();
-        span.alloc_count_before_cache.set(span.alloc_count());
+        // SAFETY: cache_span handed the span to us.
+        unsafe { span.note_cached() };
         span.sweepgen.store(sg.wrapping_add(3), Ordering::Release);
         self.alloc[spc.0 as usize] = s.0;
     }
@@ -296,7 +304,7 @@ impl MCache {
     /// batch when the cache is released (every cycle, in `prepare_for_sweep`).
     fn uncache(&mut self, spc: SpanClass, s: SpanPtr, sg: u32) {
         let span = s.get();
-        let used = span.alloc_count() - span.alloc_count_before_cache.get();
+        let used = span.allocated_since_cached();
         self.stats.small_alloc(spc.sizeclass(), used);
         if span.alloc_count() == span.nelems() && span.sweepgen() == sg.wrapping_add(3) {
             span.sweepgen.store(sg, Ordering::Release);
@@ -325,12 +333,11 @@ impl MCache {
         let s = heap.alloc_span(npages, spc, Some(&mut self.pp));
         let span = s.get();
         // One object, allocated: freeindex past it.
-        span.freeindex.set(1);
-        span.alloc_count.set(1);
-        span.alloc_cache.set(0);
+        // SAFETY: fresh from the heap, ours until filed below.
+        unsafe { span.set_large_allocated() };
         self.stats.large_alloc(npages * PAGE_SIZE);
         let base = span.base();
-        if span.needzero.get() {
+        if span.needzero() {
             // SAFETY: the span's pages are ours alone and at least `size` bytes.
             unsafe { (base as *mut u8).write_bytes(0, size) };
         }

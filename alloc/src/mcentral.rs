@@ -179,11 +179,13 @@ impl MCentral {
                 if s.get().try_acquire_sweep(sg) {
                     crate::sweep::sweep(heap, s, true);
                     let span = s.get();
-                    let free = span.next_free_index();
+                    // SAFETY: we claimed the span (the CAS above) and kept it.
+                    let free = unsafe { span.next_free_index() };
                     if free != span.nelems() {
                         // next_free_index moved freeindex past the slot; give it
                         // back (the cache window is re-seeded below).
-                        span.freeindex.set(free);
+                        // SAFETY: ours, as above.
+                        unsafe { span.seed_alloc_cache(free) };
                         break 'havespan s;
                     }
                     self.full_swept(sg).push(s);
@@ -197,9 +199,8 @@ impl MCentral {
             "cache_span: span has no free slots"
         );
         // Seed the cache window at freeindex (cacheSpan's tail).
-        let free = span.freeindex.get();
-        span.refill_alloc_cache(free & !63);
-        span.alloc_cache.set(span.alloc_cache.get() >> (free % 64));
+        // SAFETY: popped from a set, claimed by CAS, or grown: ours.
+        unsafe { span.seed_alloc_cache(span.freeindex()) };
         s
     }
 
@@ -274,13 +275,14 @@ impl MCentral {
         let npages = CLASS_TO_ALLOCNPAGES[self.spanclass.sizeclass() as usize] as usize;
         let s = heap.alloc_span(npages, self.spanclass, pp);
         let span = s.get();
-        if span.needzero.get() {
+        if span.needzero() {
             // SAFETY: the span is fresh from the heap and ours alone; its pages
-            // [base, base + npages·8192) are mapped heap memory holding no objects.
+            // [base, base + npages·8192) are mapped heap memory holding no
+            // objects, and the struct is ours to update.
             unsafe {
-                (span.base() as *mut u8).write_bytes(0, npages * crate::sizeclass::PAGE_SIZE)
+                (span.base() as *mut u8).write_bytes(0, npages * crate::sizeclass::PAGE_SIZE);
+                span.set_needzero(false);
             };
-            span.needzero.set(false);
         }
         s
     }

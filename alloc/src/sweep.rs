@@ -72,7 +72,8 @@ pub(crate) fn sweep(heap: &Heap, s: SpanPtr, preserve: bool) -> bool {
     );
     let spc = span.spanclass();
     let before = span.alloc_count();
-    let nalloc = span.sweep_bits();
+    // SAFETY: the caller claimed the span (checked above).
+    let nalloc = unsafe { span.sweep_bits() };
     // More marks than allocated objects means a free slot was marked through
     // `MSpan::mark` (Heap::mark refuses): the bitmap is then the truth.
     debug_assert!(
@@ -81,7 +82,8 @@ pub(crate) fn sweep(heap: &Heap, s: SpanPtr, preserve: bool) -> bool {
     );
     let nfreed = before.saturating_sub(nalloc);
     if nfreed > 0 {
-        span.needzero.set(true);
+        // SAFETY: ours, as above.
+        unsafe { span.set_needzero(true) };
         if spc.sizeclass() == 0 {
             heap.stats.large_free(span.npages() * PAGE_SIZE);
         } else {
@@ -415,8 +417,14 @@ mod loom_models {
     fn full_span_with_one_survivor(heap: &Heap) -> SpanPtr {
         let s = heap.alloc_span(7, SPC, None);
         let span = s.get();
-        span.freeindex.set(2);
-        span.alloc_count.set(2);
+        // SAFETY: fresh from the heap, ours until pushed below. Both slots taken
+        // (the model's mcache filled the span).
+        unsafe {
+            assert_eq!(span.next_free_index(), 0);
+            span.count_alloc();
+            assert_eq!(span.next_free_index(), 1);
+            span.count_alloc();
+        }
         span.sweepgen.store(heap.sweepgen(), Ordering::Relaxed);
         assert!(span.mark(0));
         heap.central(SPC).full_swept(heap.sweepgen()).push(s);
