@@ -289,6 +289,17 @@ impl Heap {
     /// The span owning the page of `addr`, if the page is in a span of this heap
     /// (in use or manual) (Go's `spanOf`). Any address may be asked about.
     ///
+    /// # Precondition: no concurrent free
+    ///
+    /// The answer is exact only while the span cannot be freed: a span freed
+    /// concurrently (by a sweep, `free_manual`) may have its struct reused for
+    /// another span before the caller looks at it. The collector calls this with
+    /// the world stopped or while marking, when nothing frees spans (sweeping is
+    /// finished before marking starts); the stack-overflow handler asks about a
+    /// stack that is still in use. A caller that breaks this gets a wrong answer,
+    /// never undefined behaviour: span structs stay valid for the heap's lifetime
+    /// and all their fields are atomics (`span.rs`).
+    ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
     /// let p = heap.new_mcache().alloc(100_000, true) as usize;
@@ -306,6 +317,9 @@ impl Heap {
     /// slot of an in-use span (outside the heap, in a free page, a manual span, or
     /// the tail waste of a span) (Go's `spanOfHeap` + `findObject`). The slot may
     /// be free: that is for the caller to ask ([`MSpan::is_free`]).
+    ///
+    /// Same precondition as [`Heap::span_of`]: exact while spans cannot be freed
+    /// concurrently (world stopped, or marking).
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
