@@ -512,6 +512,36 @@ mod loom_models {
         });
     }
 
+    /// A full span waiting in an mcache's batch when a cycle starts is filed
+    /// late (`file_full`) while the background sweeper works through the class:
+    /// whichever way they interleave — the sweeper may finish the class before
+    /// the span is filed — it is swept exactly once in this cycle and filed.
+    /// (Filed onto the unswept set instead, as before the fix, it is missed
+    /// whenever the sweeper got there first.)
+    #[test]
+    fn loom_late_file_full_vs_sweepone() {
+        loom::model(|| {
+            let heap = Heap::new();
+            let s = full_span_with_one_survivor(&heap);
+            let other = full_span_with_one_survivor(&heap);
+            // Take one back off the set: it waits in the cache's batch.
+            let sg0 = heap.sweepgen();
+            let batched = heap.central(SPC).full_swept(sg0).pop().unwrap();
+            assert!(batched == s || batched == other);
+            start_cycle_at_spc(&heap);
+            let sg = heap.sweepgen();
+            let h2 = Arc::clone(&heap);
+            let sweeper = loom::thread::spawn(move || while h2.sweepone().is_some() {});
+            heap.central(SPC).file_full(&heap, vec![batched]);
+            sweeper.join().unwrap();
+            heap.finish_sweep();
+            for x in [s, other] {
+                assert_eq!(x.get().sweepgen(), sg, "swept in this cycle");
+            }
+            assert_eq!(heap.mem_stats().frees, 2, "each span swept once");
+        });
+    }
+
     /// A span cached across the start of a cycle (`sweepgen == sg + 1`) is swept
     /// by `uncache_span` and never by the background sweeper, which cannot reach
     /// it; the two run at once.
