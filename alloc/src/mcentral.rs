@@ -32,11 +32,15 @@
 //! # Memory ordering
 //!
 //! A span in a set belongs to the set; popping it under the set's lock transfers
-//! ownership (the lock's release/acquire orders the previous owner's writes to
-//! its `Cell` fields before the new owner's reads). Spans in an unswept set can be
+//! ownership (the lock's release/acquire orders the previous owner's `Relaxed`
+//! writes to its allocation state before the new owner's reads). Spans in an unswept set can be
 //! popped by two parties — `cache_span` and the background sweeper — but each pop
 //! is exclusive, and the CAS on `sweepgen` decides sweeping rights against spans
-//! that the sweeper reached by other means. See the loom model in `sweep.rs`.
+//! that the sweeper reached by other means. See the loom models in `sweep.rs`.
+//!
+//! A batch of full spans an mcache files late (`file_full`) may hold spans a new
+//! cycle overtook: they are in no set, so the sweeper cannot reach them, and the
+//! filer sweeps them itself.
 //!
 //! # What gort simplifies
 //!

@@ -11,8 +11,9 @@
 //! into `nelems` slots of `elemsize` bytes; a large-object span (size class 0) holds
 //! one object. Which slots are taken is told by two things together, as in Go:
 //!
-//! - `alloc_bits`: one bit per slot, *as of the last sweep* (the sweep copies the
-//!   mark bits there). Allocation never writes it.
+//! - `alloc_bits` (`SpanBits::alloc`, Go's `allocBits`): one bit per slot, *as of
+//!   the last sweep* (the sweep copies the mark bits there). Allocation never
+//!   writes it.
 //! - `freeindex`: every slot below it has been considered by the allocator since
 //!   that sweep. So slot `i` is allocated iff `i < freeindex || alloc_bits[i]`.
 //!
@@ -23,7 +24,7 @@
 //! window is used up, `next_free_index` reloads it from the next 64 alloc bits
 //! (`refill_alloc_cache`).
 //!
-//! `gcmark_bits` is what the collector sets (atomically: several markers may mark
+//! `gcmark_bits` (`SpanBits::mark`, Go's `gcmarkBits`) is what the collector sets (atomically: several markers may mark
 //! objects of one span). Sweeping makes the mark bits the new alloc bits and
 //! clears the mark bits (`sweep.rs`).
 //!
@@ -797,7 +798,9 @@ mod tests {
     /// A span struct and the bitmaps it points at (the fixallocs' job in a heap).
     struct TestSpan {
         span: MSpan,
-        _bits: Box<SpanBits>,
+        /// From `Box::into_raw`, freed on drop (a raw pointer, not a `Box`, so
+        /// that moving the `TestSpan` does not invalidate the span's pointer).
+        bits: NonNull<SpanBits>,
     }
 
     impl std::ops::Deref for TestSpan {
@@ -807,9 +810,17 @@ mod tests {
         }
     }
 
+    impl Drop for TestSpan {
+        fn drop(&mut self) {
+            // SAFETY: from `Box::into_raw` in `span_of_class`, freed only here;
+            // the span pointing at it is not used again.
+            drop(unsafe { Box::from_raw(self.bits.as_ptr()) });
+        }
+    }
+
     fn span_of_class(sc: u8) -> TestSpan {
-        let bits = Box::new(SpanBits::new());
-        let span = MSpan::new(Some(NonNull::from(&*bits)));
+        let bits = NonNull::from(Box::leak(Box::new(SpanBits::new())));
+        let span = MSpan::new(Some(bits));
         // SAFETY: a fresh struct, ours alone.
         unsafe {
             span.init(
@@ -820,7 +831,7 @@ mod tests {
                 false,
             )
         };
-        TestSpan { span, _bits: bits }
+        TestSpan { span, bits }
     }
 
     /// Allocates until full through the fast path with the slow path behind it
