@@ -35,9 +35,12 @@
 //! ```
 //!
 //! While the stopper holds the no-P cache it must not allocate through gort
-//! itself: its allocations go to that very cache (a stopper's own P cache is lent
-//! out in `for_each_p_cache`, and a stopper outside a goroutine has no P). Such an
-//! allocation panics rather than deadlocks: `NO_P_HOLDER` names the holding thread.
+//! itself: a stopper outside a goroutine has no P, so its allocations go to that
+//! very cache. Such an allocation panics rather than deadlocks: `NO_P_HOLDER`
+//! names the holding thread. A stopper that is a goroutine allocates through its
+//! own P's cache instead, which is not flushed until `for_each_p_cache`: it must
+//! not allocate between `start_sweep` and that flush either (debug builds catch
+//! it when the cache next refills), as Go's mark termination does not.
 
 use gort_alloc::MCache;
 use std::marker::PhantomData;
