@@ -182,10 +182,12 @@ impl ArenaIndex {
     pub(crate) fn span_of(&self, addr: usize) -> Option<&MSpan> {
         let ha = self.arena(addr)?;
         let s = ha.spans[(addr >> PAGE_SHIFT) % PAGES_PER_ARENA].load(Ordering::Acquire);
-        // SAFETY: entries point at spans in the heap's span fixalloc, which lives
-        // as long as the heap; the struct stays a valid MSpan even after the span
-        // is freed (fixalloc keeps the memory), so the caller's state check is
-        // meaningful.
+        // SAFETY: entries point at span structs in the heap's span fixallocs,
+        // which live as long as the heap (`&self` keeps it alive). A struct stays
+        // a valid MSpan even after its span is freed and while it is reused: the
+        // fixalloc never writes over a slot, and `MSpan::init` re-initialises it
+        // with atomic stores, so a reader racing a free gets stale values, never
+        // a data race (the caller's state check is then meaningful).
         unsafe { s.as_ref() }
     }
 

@@ -6,10 +6,19 @@
 //!
 //! The heap cannot allocate its `mspan` structs from itself (a span would be needed
 //! to allocate a span), so, like Go, it carves them out of 16 KiB chunks taken from
-//! outside the heap and keeps freed ones on an intrusive free list threaded through
-//! their first word. Allocation pops the list or carves the next slot of the
-//! current chunk; nothing is ever returned to the chunk source until the whole
-//! allocator is dropped. `inuse` and `sys` feed `MSpanInuse`/`MSpanSys`.
+//! outside the heap and keeps freed ones on a free list. Allocation pops the list
+//! or carves the next slot of the current chunk; nothing is ever returned to the
+//! chunk source until the whole allocator is dropped. `inuse` and `sys` feed
+//! `MSpanInuse`/`MSpanSys`.
+//!
+//! **A slot always holds a valid `T`.** A carved slot is initialised once, by the
+//! caller's `make`, and a freed slot keeps its value: `alloc` hands back a
+//! recycled slot as it was, and the caller re-initialises it through `&T` (for
+//! spans, with atomic stores). That is what lets another thread still holding a
+//! reference to a freed span struct (`span_of` racing `free_span`) read it
+//! without a data race. So the free list's links are kept beside the slots, in a
+//! `Vec`, rather than threaded through the slots' first word as Go's are — an
+//! intrusive link would be a plain write over a live atomic field.
 //!
 //! Not thread-safe, as in Go: the mheap calls it under its lock.
 //!
@@ -18,70 +27,64 @@
 //! Go takes chunks from `persistentalloc` (never freed, off-heap); gort takes them
 //! from Rust's global allocator and frees them when the heap is dropped, so tests
 //! can make and drop heaps. Go can zero an object on `alloc`; here the caller
-//! writes a fresh value into the slot, which is the same thing for our types.
+//! makes a fresh value for a fresh slot, and re-initialises a recycled one.
 
 use std::alloc::{alloc, dealloc, Layout};
-use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 /// Bytes per chunk (Go's `_FixAllocChunk`).
 pub const FIX_ALLOC_CHUNK: usize = 16 << 10;
 
-struct Link {
-    next: *mut Link,
-}
-
 /// A fixed-size allocator for `T`s (Go's `fixalloc`).
 pub(crate) struct FixAlloc<T> {
-    list: *mut Link,
+    /// Freed slots, each still holding a valid `T` (Go's `list`).
+    free: Vec<NonNull<T>>,
     chunk: *mut u8,
     nchunk: usize,
     chunks: Vec<NonNull<u8>>,
+    /// Slots carved so far (all hold a valid `T`): every chunk but the last is
+    /// full, so this says which slots to drop.
+    carved: usize,
     /// Bytes handed out and not freed.
     pub(crate) inuse: usize,
     /// Bytes taken for chunks.
     pub(crate) sys: usize,
-    _t: PhantomData<T>,
 }
 
-// SAFETY: the allocator owns its chunks outright; the raw pointers are into them,
-// and it is used from one thread at a time (under the mheap lock).
-unsafe impl<T> Send for FixAlloc<T> {}
+// SAFETY: the allocator owns its chunks and the `T`s in them outright (the raw
+// pointers are into them), it is used from one thread at a time (under the mheap
+// lock), and `T: Send` lets the values move with it.
+unsafe impl<T: Send> Send for FixAlloc<T> {}
 
 impl<T> FixAlloc<T> {
-    const SIZE: usize = {
-        let s = std::mem::size_of::<T>();
-        let a = std::mem::align_of::<T>();
-        let l = std::mem::size_of::<Link>();
-        let s = if s < l { l } else { s };
-        s.div_ceil(a) * a
-    };
+    const SIZE: usize = std::mem::size_of::<T>().next_multiple_of(std::mem::align_of::<T>());
+    const PER_CHUNK: usize = FIX_ALLOC_CHUNK / Self::SIZE;
     const LAYOUT: Layout = match Layout::from_size_align(FIX_ALLOC_CHUNK, 128) {
         Ok(l) => l,
         Err(_) => panic!("bad chunk layout"),
     };
 
     pub(crate) fn new() -> FixAlloc<T> {
-        assert!(std::mem::align_of::<T>() <= 128 && Self::SIZE <= FIX_ALLOC_CHUNK);
+        assert!(
+            std::mem::align_of::<T>() <= 128 && Self::SIZE > 0 && Self::SIZE <= FIX_ALLOC_CHUNK
+        );
         FixAlloc {
-            list: std::ptr::null_mut(),
+            free: Vec::new(),
             chunk: std::ptr::null_mut(),
             nchunk: 0,
             chunks: Vec::new(),
+            carved: 0,
             inuse: 0,
             sys: 0,
-            _t: PhantomData,
         }
     }
 
-    /// An uninitialised slot for one `T`, aligned for it.
-    pub(crate) fn alloc(&mut self) -> NonNull<T> {
+    /// A slot holding a valid `T`: a freed one as it was left, else a fresh one
+    /// initialised with `make()`. The slot is the caller's until it `free`s it.
+    pub(crate) fn alloc(&mut self, make: impl FnOnce() -> T) -> NonNull<T> {
         self.inuse += Self::SIZE;
-        if let Some(l) = NonNull::new(self.list) {
-            // SAFETY: every pointer on the list is a slot of one of our chunks that
-            // `free` linked in, and nothing else uses a slot while it is listed.
-            self.list = unsafe { l.as_ref().next };
-            return l.cast();
+        if let Some(p) = self.free.pop() {
+            return p;
         }
         if self.nchunk < Self::SIZE {
             // SAFETY: the layout has a non-zero size.
@@ -92,34 +95,45 @@ impl<T> FixAlloc<T> {
             self.nchunk = FIX_ALLOC_CHUNK;
             self.sys += FIX_ALLOC_CHUNK;
         }
-        let v = self.chunk;
+        let v = self.chunk.cast::<T>();
         // SAFETY: at least SIZE bytes remain in the current chunk, so the result
         // stays inside (or one past the end of) the chunk's allocation.
         self.chunk = unsafe { self.chunk.add(Self::SIZE) };
         self.nchunk -= Self::SIZE;
+        // SAFETY: `v` is an unused, never-shared slot of SIZE bytes inside a live
+        // chunk, aligned for T (chunks are 128-aligned, SIZE a multiple of T's
+        // alignment, which is at most 128).
+        unsafe { v.write(make()) };
+        self.carved += 1;
         // SAFETY: `v` points into a live chunk, so it is not null.
-        unsafe { NonNull::new_unchecked(v.cast()) }
+        unsafe { NonNull::new_unchecked(v) }
     }
 
-    /// Returns a slot; the `T` in it must already be dead (no references, and
-    /// nothing that needs dropping — the link overwrites its first word).
+    /// Returns a slot. Its `T` stays in place, valid, and may still be read
+    /// through references other threads hold (see the module comment); it is
+    /// handed out again as it is.
     ///
     /// # Safety
-    /// `p` came from this allocator's `alloc` and is not used afterwards.
+    /// `p` came from this allocator's `alloc` and is not freed twice; the caller
+    /// does not use it afterwards.
     pub(crate) unsafe fn free(&mut self, p: NonNull<T>) {
         self.inuse -= Self::SIZE;
-        let l = p.cast::<Link>();
-        // SAFETY: the caller gives the slot back; it is SIZE ≥ size_of::<Link>()
-        // bytes and at least as aligned as a pointer (chunks are 128-aligned and
-        // SIZE is a multiple of T's alignment, which is ≥ 8 for our metadata).
-        unsafe { l.as_ptr().write(Link { next: self.list }) };
-        self.list = l.as_ptr();
+        self.free.push(p);
     }
 }
 
 impl<T> Drop for FixAlloc<T> {
     fn drop(&mut self) {
+        let mut left = self.carved;
         for c in self.chunks.drain(..) {
+            let n = left.min(Self::PER_CHUNK);
+            left -= n;
+            for i in 0..n {
+                // SAFETY: the first `n` slots of this chunk were carved and hold
+                // a valid T (freed slots too); the allocator is being dropped, so
+                // no reference to them is used again.
+                unsafe { std::ptr::drop_in_place(c.as_ptr().cast::<T>().add(i)) };
+            }
             // SAFETY: each chunk was allocated with LAYOUT by `alloc` above.
             unsafe { dealloc(c.as_ptr(), Self::LAYOUT) };
         }
@@ -129,35 +143,48 @@ impl<T> Drop for FixAlloc<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        static DROPS: Cell<usize> = const { Cell::new(0) };
+    }
 
     #[repr(align(8))]
     struct Meta([u64; 45]); // 360 bytes, about an mspan
 
+    impl Drop for Meta {
+        fn drop(&mut self) {
+            DROPS.with(|d| d.set(d.get() + 1));
+        }
+    }
+
     #[test]
-    fn slots_are_distinct_reused_lifo_and_counted() {
+    fn slots_are_distinct_reused_lifo_intact_and_counted() {
         let mut f = FixAlloc::<Meta>::new();
         let n = FIX_ALLOC_CHUNK / 360 + 3; // spills into a second chunk
-        let ptrs: Vec<NonNull<Meta>> = (0..n)
-            .map(|i| {
-                let p = f.alloc();
-                // SAFETY: a fresh slot, ours to write.
-                unsafe { p.as_ptr().write(Meta([i as u64; 45])) };
-                p
-            })
-            .collect();
+        let ptrs: Vec<NonNull<Meta>> = (0..n).map(|i| f.alloc(|| Meta([i as u64; 45]))).collect();
         assert_eq!(f.sys, 2 * FIX_ALLOC_CHUNK);
         assert_eq!(f.inuse, n * 360);
         for (i, p) in ptrs.iter().enumerate() {
-            // SAFETY: written above and not freed; slots do not overlap, so every
-            // value is still the one written.
+            // SAFETY: made above and not freed; slots do not overlap, so every
+            // value is still the one made.
             assert_eq!(unsafe { p.as_ref().0 }, [i as u64; 45]);
         }
-        // SAFETY: from this allocator, not used afterwards.
+        // SAFETY: from this allocator, freed once, not used afterwards.
         unsafe { f.free(ptrs[3]) };
         // SAFETY: as above.
         unsafe { f.free(ptrs[7]) };
-        assert_eq!(f.alloc(), ptrs[7]);
-        assert_eq!(f.alloc(), ptrs[3]);
+        // Recycled slots come back LIFO with their values intact: nothing (no
+        // free-list link) was written over them, and `make` is not called.
+        let again = f.alloc(|| unreachable!("a freed slot is reused"));
+        assert_eq!(again, ptrs[7]);
+        // SAFETY: a valid Meta, ours again.
+        assert_eq!(unsafe { again.as_ref().0 }, [7; 45]);
+        assert_eq!(f.alloc(|| unreachable!()), ptrs[3]);
         assert_eq!(f.inuse, n * 360);
+        // Dropping the allocator drops every value it carved, once.
+        DROPS.with(|d| d.set(0));
+        drop(f);
+        assert_eq!(DROPS.with(|d| d.get()), n);
     }
 }

@@ -10,13 +10,14 @@
 //!
 //! - [`mcache`]: per-thread cache of spans, `alloc(size, noscan)` (`mallocgc`), the
 //!   tiny allocator, large objects, `refill`.
-//! - [`span`]: `mspan`, its alloc/mark bitmaps, `alloc_cache`, `sweepgen`.
+//! - [`span`]: `mspan` (every field atomic: the collector reads spans it does not
+//!   own), its out-of-line alloc/mark bitmaps, `alloc_cache`, `sweepgen`.
 //! - `mcentral`: per-span-class sets of partial/full, swept/unswept spans.
 //! - [`mheap`]: the heap: `alloc_span`/`free_span`, `grow`, `span_of`, `find_object`,
 //!   manual spans for goroutine stacks (`alloc_manual`).
 //! - [`pagealloc`]: which pages are free (bitmaps, first fit, coalescing).
 //! - [`arena`]: 64 MiB arenas from `mmap`, the two-level arena index.
-//! - `fixalloc`: fixed-size metadata allocator (spans).
+//! - `fixalloc`: fixed-size metadata allocator (span structs and their bitmaps).
 //! - [`sizeclass`]: Go's size-class table and lookup.
 //! - [`sweep`]: `start_sweep`, `sweepone`, `finish_sweep`.
 //! - [`stats`]: `MemStats`, Go's `runtime.MemStats` fields.

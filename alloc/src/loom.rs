@@ -12,7 +12,9 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+        pub(crate) use std::sync::atomic::{
+            AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        };
     }
 
     /// A mutex whose `lock` returns the guard directly (parking_lot's shape).
@@ -24,7 +26,7 @@ mod imp {
     #[allow(unused_imports)]
     pub(crate) mod atomic {
         pub(crate) use loom::sync::atomic::{
-            AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+            AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
         };
     }
 

@@ -19,8 +19,9 @@
 //! 3. Small (up to 32 KiB): size class from the lookup tables, then
 //!    `next_free_fast` on the class's span (ctz on `alloc_cache`); else `next_free`
 //!    (reload the cache window, or `refill` the span from its mcentral when full).
-//!    Memory from a span that held objects before (`needzero`) is zeroed, so every
-//!    allocation reads as zeros, as in Go.
+//!    Memory from a span that held objects before (`needzero`) is zeroed — the
+//!    whole slot, as in Go, since the collector scans whole slots — so every
+//!    allocation reads as zeros.
 //! 4. Large (over 32 KiB): a span of its own straight from the mheap
 //!    (`alloc_large`), filed on the class-0 mcentral's full set so that the
 //!    sweeper finds it.
@@ -49,7 +50,8 @@
 //! beside the mcache — the page cache, the mspan cache, the stats deltas — gort
 //! keeps in the `MCache` itself (`pp`, `stats`). Full spans given back by
 //! `refill` are filed on their mcentral in batches of 8 (Go files each one at
-//! once, lock-free); `release_all` files the rest.
+//! once, lock-free); `release_all` files the rest, and a span a new sweep cycle
+//! overtook while it waited in a batch is swept as it is filed (`file_full`).
 
 use crate::loom::atomic::Ordering;
 use crate::mcentral::SpanPtr;
@@ -178,14 +180,19 @@ impl MCache {
             // SAFETY: alloc[spc] always points at a live span (the heap's empty
             // span or one this cache owns), see the module invariants.
             let span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-            let (v, needzero) = match span.next_free_fast() {
-                Some(v) => (v, span.needzero.get()),
+            // SAFETY: this cache owns the span (or it is the empty span, which
+            // has no free slot, so `next_free_fast` writes nothing to it).
+            let (v, needzero, elemsize) = match unsafe { span.next_free_fast() } {
+                Some(v) => (v, span.needzero(), span.elemsize()),
                 None => self.next_free(spc),
             };
             if needzero {
-                // SAFETY: v is a fresh slot of at least `size` bytes that this
-                // cache just took; no one else refers to it.
-                unsafe { (v as *mut u8).write_bytes(0, size) };
+                // The whole slot, not just `size` bytes: the collector scans whole
+                // slots conservatively, and old pointers in the tail would keep
+                // dead objects alive (Go zeroes the class's full size too).
+                // SAFETY: v is a fresh slot of `elemsize` bytes that this cache
+                // just took; no one else refers to it.
+                unsafe { (v as *mut u8).write_bytes(0, elemsize) };
             }
             v as *mut u8
         } else {
@@ -213,8 +220,9 @@ impl MCache {
         // A new 16-byte block.
         // SAFETY: as in `alloc`.
         let span = unsafe { self.alloc[TINY_SPAN_CLASS.0 as usize].as_ref() };
-        let (v, _) = match span.next_free_fast() {
-            Some(v) => (v, true),
+        // SAFETY: as in `alloc`.
+        let (v, _, _) = match unsafe { span.next_free_fast() } {
+            Some(v) => (v, true, TINY_SIZE),
             None => self.next_free(TINY_SPAN_CLASS),
         };
         // SAFETY: v is a fresh 16-byte slot owned by this cache.
@@ -228,43 +236,61 @@ impl MCache {
     }
 
     /// The slow path for a small object: the next free slot of the cached span,
-    /// refilling it if full (Go's `mcache.nextFree`). Returns the address and
-    /// whether it needs zeroing.
+    /// refilling it if full (Go's `mcache.nextFree`). Returns the address,
+    /// whether it needs zeroing, and the slot size.
     #[inline(never)]
-    fn next_free(&mut self, spc: SpanClass) -> (usize, bool) {
+    fn next_free(&mut self, spc: SpanClass) -> (usize, bool, usize) {
         // SAFETY: as in `alloc`.
         let mut span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-        let mut index = span.next_free_index();
+        // SAFETY: this cache owns the span, or it is the empty span, whose
+        // `freeindex == nelems == 0` makes `next_free_index` return at once.
+        let mut index = unsafe { span.next_free_index() };
         if index == span.nelems() {
             self.refill(spc);
             // SAFETY: refill installed a live span this cache owns.
             span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-            index = span.next_free_index();
+            // SAFETY: as just said, ours.
+            index = unsafe { span.next_free_index() };
             debug_assert!(index < span.nelems(), "refill gave a full span");
         }
-        span.alloc_count.set(span.alloc_count.get() + 1);
-        (span.base() + index * span.elemsize(), span.needzero.get())
+        // SAFETY: ours (a full empty span was replaced by refill above).
+        unsafe { span.count_alloc() };
+        (
+            span.base() + index * span.elemsize(),
+            span.needzero(),
+            span.elemsize(),
+        )
     }
 
     /// Gives back the (full) span of `spc` and caches one with free slots (Go's
     /// `mcache.refill`).
     #[inline(never)]
     fn refill(&mut self, spc: SpanClass) {
-        if self.flush_gen != self.heap.sweepgen() {
-            // A sweep cycle started and nobody flushed us: do it now.
-            self.prepare_for_sweep();
-        }
+        // One read of the heap's sweepgen for the whole refill: the span given
+        // back, the sets searched and the "swept, then cached" mark all agree on
+        // one cycle. (Were a cycle to start meanwhile, the new span would read
+        // `sg + 1` under the new sweepgen — "cached before this cycle" — and be
+        // swept when given back, which is right.)
+        let sg = self.heap.sweepgen();
+        // Go's refill throws "bad sweepgen in refill" here: a cache must be
+        // flushed (`prepare_for_sweep`) after a cycle starts and before it
+        // allocates again, or objects it hands out from a span cached before the
+        // cycle would be swept as garbage.
+        debug_assert_eq!(
+            self.flush_gen, sg,
+            "refill: a sweep cycle started and this mcache was not flushed (prepare_for_sweep)"
+        );
         let old = self.alloc[spc.0 as usize];
         if old != NonNull::from(&*self.heap.empty_span) {
-            self.uncache(spc, SpanPtr(old));
+            self.uncache(spc, SpanPtr(old), sg);
         }
         self.stats.tiny_alloc(std::mem::take(&mut self.tiny_allocs));
         let heap = &*self.heap;
-        let s = heap.central(spc).cache_span(heap, Some(&mut self.pp));
+        let s = heap.central(spc).cache_span(heap, sg, Some(&mut self.pp));
         let span = s.get();
-        span.alloc_count_before_cache.set(span.alloc_count());
-        span.sweepgen
-            .store(heap.sweepgen().wrapping_add(3), Ordering::Release);
+        // SAFETY: cache_span handed the span to us.
+        unsafe { span.note_cached() };
+        span.sweepgen.store(sg.wrapping_add(3), Ordering::Release);
         self.alloc[spc.0 as usize] = s.0;
     }
 
@@ -276,11 +302,10 @@ impl MCache {
     /// of `FULL_BATCH` per class — one lock acquisition instead of eight; Go's
     /// lock-free `spanSet.push` files each at once — and files the rest of a
     /// batch when the cache is released (every cycle, in `prepare_for_sweep`).
-    fn uncache(&mut self, spc: SpanClass, s: SpanPtr) {
+    fn uncache(&mut self, spc: SpanClass, s: SpanPtr, sg: u32) {
         let span = s.get();
-        let used = span.alloc_count() - span.alloc_count_before_cache.get();
+        let used = span.allocated_since_cached();
         self.stats.small_alloc(spc.sizeclass(), used);
-        let sg = self.heap.sweepgen();
         if span.alloc_count() == span.nelems() && span.sweepgen() == sg.wrapping_add(3) {
             span.sweepgen.store(sg, Ordering::Release);
             let pending = &mut self.full[spc.0 as usize];
@@ -290,7 +315,7 @@ impl MCache {
                 self.heap.central(spc).file_full(&self.heap, batch);
             }
         } else {
-            self.heap.central(spc).uncache_span(&self.heap, s);
+            self.heap.central(spc).uncache_span(&self.heap, s, sg);
         }
     }
 
@@ -308,18 +333,19 @@ impl MCache {
         let s = heap.alloc_span(npages, spc, Some(&mut self.pp));
         let span = s.get();
         // One object, allocated: freeindex past it.
-        span.freeindex.set(1);
-        span.alloc_count.set(1);
-        span.alloc_cache.set(0);
+        // SAFETY: fresh from the heap, ours until filed below.
+        unsafe { span.set_large_allocated() };
         self.stats.large_alloc(npages * PAGE_SIZE);
         let base = span.base();
-        if span.needzero.get() {
+        if span.needzero() {
             // SAFETY: the span's pages are ours alone and at least `size` bytes.
             unsafe { (base as *mut u8).write_bytes(0, size) };
         }
         // Visible to the sweeper from now on (Go files it on the full swept set).
-        span.sweepgen.store(heap.sweepgen(), Ordering::Release);
-        heap.central(spc).full_swept(heap.sweepgen()).push(s);
+        // One read of sweepgen: the span's mark and the set it goes on agree.
+        let sg = heap.sweepgen();
+        span.sweepgen.store(sg, Ordering::Release);
+        heap.central(spc).full_swept(sg).push(s);
         base as *mut u8
     }
 
@@ -336,10 +362,11 @@ impl MCache {
     /// ```
     pub fn release_all(&mut self) {
         let empty = NonNull::from(&*self.heap.empty_span);
+        let sg = self.heap.sweepgen();
         for i in 0..NUM_SPAN_CLASSES {
             let s = self.alloc[i];
             if s != empty {
-                self.uncache(SpanClass(i as u8), SpanPtr(s));
+                self.uncache(SpanClass(i as u8), SpanPtr(s), sg);
                 self.alloc[i] = empty;
             }
         }
@@ -359,7 +386,7 @@ impl MCache {
     /// Flushes the cache if a sweep cycle started since it was last flushed (Go's
     /// `mcache.prepareForSweep`, which every P runs at mark termination). Call it
     /// for every cache after [`Heap::start_sweep`] and before the cache allocates
-    /// again; `refill` also calls it, as a backstop.
+    /// again (debug builds check it when the cache next refills).
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -461,6 +488,82 @@ mod tests {
             // SAFETY: size fresh bytes are ours to read.
             let bytes = unsafe { std::slice::from_raw_parts(p, size) };
             assert!(bytes.iter().all(|b| *b == 0), "size {size} not zeroed");
+        }
+    }
+
+    /// A reused slot is zeroed whole, not just the `size` bytes asked for: the
+    /// collector scans whole slots, and a stale pointer in the tail would keep a
+    /// dead object alive. Found by review.
+    #[test]
+    fn reused_slots_are_zeroed_to_the_end_of_the_slot() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let first: Vec<usize> = (0..200).map(|_| c.alloc(112, false) as usize).collect();
+        for &p in &first {
+            // SAFETY: 112 fresh bytes are ours.
+            unsafe { (p as *mut u8).write_bytes(0xee, 112) };
+        }
+        // One survivor per span keeps the spans (emptied spans go back to the
+        // page allocator and are zeroed whole when reused).
+        let per_span = heap.span_of(first[0]).unwrap().nelems();
+        for p in first.iter().step_by(per_span) {
+            assert!(heap.mark(*p));
+        }
+        heap.start_sweep();
+        c.prepare_for_sweep();
+        heap.finish_sweep();
+        for _ in 0..150 {
+            let p = c.alloc(100, false); // class 112 too
+            assert!(first.contains(&(p as usize)), "a reused slot");
+            assert_eq!(heap.find_object(p as usize).unwrap().0.elemsize(), 112);
+            // SAFETY: the slot is 112 bytes, all ours.
+            let slot = unsafe { std::slice::from_raw_parts(p, 112) };
+            assert!(slot.iter().all(|b| *b == 0), "slot tail not zeroed");
+        }
+    }
+
+    /// Full spans waiting in a cache's batch when a sweep cycle starts, filed
+    /// only after the background sweeper has passed their class (here: after
+    /// `finish_sweep`), must still be swept in that cycle. Before the fix they
+    /// went onto the unswept set behind the sweeper's cursor, became "swept" at
+    /// the next cycle without being swept, and were dropped as stale the cycle
+    /// after: their pages never came back. Found by review.
+    #[test]
+    fn full_spans_filed_late_are_swept_and_never_lost() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        // 3 full spans of 64-byte objects (128 per span) wait in the batch (fewer
+        // than FULL_BATCH), plus one partial span still cached.
+        let n = 3 * 128 + 5;
+        const { assert!(3 < super::FULL_BATCH) };
+        let objs: Vec<usize> = (0..n).map(|_| c.alloc(64, true) as usize).collect();
+        let span_bytes = 8192u64;
+        assert_eq!(heap.mem_stats().heap_inuse, 4 * span_bytes);
+        // Keep one object of the first span; everything else is garbage.
+        assert!(heap.mark(objs[0]));
+        heap.start_sweep();
+        heap.finish_sweep(); // the sweeper passes every class; the cache is not flushed yet
+        c.prepare_for_sweep(); // files the batch late
+                               // Three cycles, nothing marked from here on but `objs[0]`.
+        for _ in 0..3 {
+            heap.finish_sweep();
+            heap.mark(objs[0]);
+            heap.start_sweep();
+            c.prepare_for_sweep();
+            heap.finish_sweep();
+            let m = heap.mem_stats();
+            assert_eq!(m.heap_objects, 1, "every garbage object reclaimed");
+            assert_eq!(m.heap_inuse, span_bytes, "only the survivor's span in use");
+        }
+        // The freed slots and pages are handed out again.
+        let (s, _, _) = heap.find_object(objs[0]).unwrap();
+        assert!(!s.is_free(0));
+        for _ in 0..127 {
+            let p = c.alloc(64, true) as usize;
+            assert!(
+                p > objs[0] && p < objs[0] + 8192,
+                "reuses the survivor's span"
+            );
         }
     }
 

@@ -32,11 +32,15 @@
 //! # Memory ordering
 //!
 //! A span in a set belongs to the set; popping it under the set's lock transfers
-//! ownership (the lock's release/acquire orders the previous owner's writes to
-//! its `Cell` fields before the new owner's reads). Spans in an unswept set can be
+//! ownership (the lock's release/acquire orders the previous owner's `Relaxed`
+//! writes to its allocation state before the new owner's reads). Spans in an unswept set can be
 //! popped by two parties — `cache_span` and the background sweeper — but each pop
 //! is exclusive, and the CAS on `sweepgen` decides sweeping rights against spans
-//! that the sweeper reached by other means. See the loom model in `sweep.rs`.
+//! that the sweeper reached by other means. See the loom models in `sweep.rs`.
+//!
+//! A batch of full spans an mcache files late (`file_full`) may hold spans a new
+//! cycle overtook: they are in no set, so the sweeper cannot reach them, and the
+//! filer sweeps them itself.
 //!
 //! # What gort simplifies
 //!
@@ -152,9 +156,9 @@ impl MCentral {
     }
 
     /// A span with at least one free slot, for an mcache (Go's `cacheSpan`).
-    /// Returns it owned by the caller, swept, with `alloc_cache` set up.
-    pub(crate) fn cache_span(&self, heap: &Heap, pp: Option<&mut PCaches>) -> SpanPtr {
-        let sg = heap.sweepgen();
+    /// Returns it owned by the caller, swept, with `alloc_cache` set up. `sg` is
+    /// the heap's sweepgen as the caller read it (once, for its whole refill).
+    pub(crate) fn cache_span(&self, heap: &Heap, sg: u32, pp: Option<&mut PCaches>) -> SpanPtr {
         let s = 'havespan: {
             if let Some(s) = self.partial_swept(sg).pop() {
                 break 'havespan s;
@@ -179,11 +183,13 @@ impl MCentral {
                 if s.get().try_acquire_sweep(sg) {
                     crate::sweep::sweep(heap, s, true);
                     let span = s.get();
-                    let free = span.next_free_index();
+                    // SAFETY: we claimed the span (the CAS above) and kept it.
+                    let free = unsafe { span.next_free_index() };
                     if free != span.nelems() {
                         // next_free_index moved freeindex past the slot; give it
                         // back (the cache window is re-seeded below).
-                        span.freeindex.set(free);
+                        // SAFETY: ours, as above.
+                        unsafe { span.seed_alloc_cache(free) };
                         break 'havespan s;
                     }
                     self.full_swept(sg).push(s);
@@ -197,16 +203,23 @@ impl MCentral {
             "cache_span: span has no free slots"
         );
         // Seed the cache window at freeindex (cacheSpan's tail).
-        let free = span.freeindex.get();
-        span.refill_alloc_cache(free & !63);
-        span.alloc_cache.set(span.alloc_cache.get() >> (free % 64));
+        // SAFETY: popped from a set, claimed by CAS, or grown: ours.
+        unsafe { span.seed_alloc_cache(span.freeindex()) };
         s
     }
 
-    /// Takes back a span from an mcache (Go's `uncacheSpan`).
-    pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr) {
+    /// Takes back a span from an mcache (Go's `uncacheSpan`); `sg` is the heap's
+    /// sweepgen as the caller read it.
+    pub(crate) fn uncache_span(&self, heap: &Heap, s: SpanPtr, sg: u32) {
         let span = s.get();
-        let sg = heap.sweepgen();
+        // A cached span is "swept, then cached" in this cycle (`sg + 3`) or in the
+        // one before (`sg + 1`); anything else means a cache missed a flush
+        // across two cycles, or a span was cached twice.
+        debug_assert!(
+            span.sweepgen() == sg.wrapping_add(1) || span.sweepgen() == sg.wrapping_add(3),
+            "uncache_span: span sweepgen {} against heap sweepgen {sg}",
+            span.sweepgen()
+        );
         let stale = span.sweepgen() == sg.wrapping_add(1);
         if stale {
             // Cached before this sweep cycle began: we own it, so mark it "being
@@ -224,21 +237,34 @@ impl MCentral {
         }
     }
 
-    /// Files full spans an mcache gave back in a batch (see `MCache::uncache`):
-    /// swept in this cycle (`sweepgen == sg`) onto the full swept set, those a
-    /// new cycle overtook (`sg − 2`) onto the full unswept set.
+    /// Files full spans an mcache gave back in a batch (see `MCache::uncache`).
+    ///
+    /// A span swept in this cycle (`sweepgen == sg`) goes onto the full swept set.
+    /// A span a new cycle overtook while it waited in the batch reads `sg − 2`,
+    /// "needs sweeping", but it is in no set: the background sweeper may already
+    /// have passed this class, and then nobody would sweep it before the sets swap
+    /// roles at the next cycle — it would sit on the swept set unswept, and be
+    /// dropped as stale the cycle after (lost, with its pages). So, as Go's
+    /// `uncacheSpan` does for a span cached across a cycle start, the batch's owner
+    /// claims it (no CAS: no one else can reach it) and sweeps it now, which files
+    /// or frees it.
     pub(crate) fn file_full(&self, heap: &Heap, spans: Vec<SpanPtr>) {
         let sg = heap.sweepgen();
         let (swept, unswept): (Vec<SpanPtr>, Vec<SpanPtr>) =
             spans.into_iter().partition(|s| s.get().sweepgen() == sg);
-        debug_assert!(unswept
-            .iter()
-            .all(|s| s.get().sweepgen() == sg.wrapping_sub(2)));
         if !swept.is_empty() {
             self.full_swept(sg).push_many(swept);
         }
-        if !unswept.is_empty() {
-            self.full_unswept(sg).push_many(unswept);
+        for s in unswept {
+            let span = s.get();
+            // Exactly one cycle overtook it: a cache is flushed at every cycle.
+            debug_assert_eq!(
+                span.sweepgen(),
+                sg.wrapping_sub(2),
+                "file_full: a batched span missed a cycle"
+            );
+            span.sweepgen.store(sg.wrapping_sub(1), Ordering::Relaxed);
+            crate::sweep::sweep(heap, s, false);
         }
     }
 
@@ -253,13 +279,14 @@ impl MCentral {
         let npages = CLASS_TO_ALLOCNPAGES[self.spanclass.sizeclass() as usize] as usize;
         let s = heap.alloc_span(npages, self.spanclass, pp);
         let span = s.get();
-        if span.needzero.get() {
+        if span.needzero() {
             // SAFETY: the span is fresh from the heap and ours alone; its pages
-            // [base, base + npages·8192) are mapped heap memory holding no objects.
+            // [base, base + npages·8192) are mapped heap memory holding no
+            // objects, and the struct is ours to update.
             unsafe {
-                (span.base() as *mut u8).write_bytes(0, npages * crate::sizeclass::PAGE_SIZE)
+                (span.base() as *mut u8).write_bytes(0, npages * crate::sizeclass::PAGE_SIZE);
+                span.set_needzero(false);
             };
-            span.needzero.set(false);
         }
         s
     }

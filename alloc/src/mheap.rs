@@ -58,7 +58,7 @@ use crate::mcache::MCache;
 use crate::mcentral::{MCentral, SpanPtr};
 use crate::pagealloc::{PageCache, Region, PAGE_CACHE_PAGES, PALLOC_CHUNK_PAGES};
 use crate::sizeclass::PAGE_SHIFT;
-use crate::span::{MSpan, MSpanState, SpanClass, NUM_SPAN_CLASSES};
+use crate::span::{MSpan, MSpanState, SpanBits, SpanClass, NUM_SPAN_CLASSES};
 use crate::stats::HeapStats;
 use std::sync::Arc;
 
@@ -103,7 +103,14 @@ pub(crate) struct HeapLocked {
     pub(crate) regions: Vec<HeapRegion>,
     /// The region `grow` extends (Go's `curArena`).
     cur: Option<usize>,
+    /// Span structs for heap spans, each with its own bitmaps for life (Go's
+    /// `spanalloc`; the bitmaps are Go's `gcBits`).
     spanalloc: FixAlloc<MSpan>,
+    /// The bitmaps of `spanalloc`'s structs (never freed: they stay with their
+    /// struct).
+    bitsalloc: FixAlloc<SpanBits>,
+    /// Span structs for manual spans (stacks): no bitmaps, 128 bytes.
+    manualalloc: FixAlloc<MSpan>,
     pub(crate) pstats: crate::stats::PageStats,
     /// First-fit hints, per request size: `(npages, i)` says no region before
     /// index `i` has a free run of `npages` (as of the last search). Frees and
@@ -114,6 +121,18 @@ pub(crate) struct HeapLocked {
 }
 
 impl HeapLocked {
+    /// A span struct: with bitmaps for a heap span, without for a manual one. A
+    /// recycled struct comes back as it was left (dead, its fields still valid
+    /// atomics), a fresh one is made here.
+    fn alloc_span_struct(&mut self, manual: bool) -> std::ptr::NonNull<MSpan> {
+        if manual {
+            return self.manualalloc.alloc(|| MSpan::new(None));
+        }
+        let bitsalloc = &mut self.bitsalloc;
+        self.spanalloc
+            .alloc(|| MSpan::new(Some(bitsalloc.alloc(SpanBits::new))))
+    }
+
     /// The index of the region holding `addr` (regions are in address order).
     fn region_index(&self, addr: usize) -> usize {
         let i = self.regions.partition_point(|r| r.pages.base() <= addr);
@@ -203,6 +222,8 @@ impl Heap {
                 regions: Vec::new(),
                 cur: None,
                 spanalloc: FixAlloc::new(),
+                bitsalloc: FixAlloc::new(),
+                manualalloc: FixAlloc::new(),
                 pstats: Default::default(),
                 hints: Vec::new(),
             })),
@@ -211,7 +232,7 @@ impl Heap {
             central,
             arenas,
             stats: HeapStats::new(),
-            empty_span: Box::new(MSpan::new()),
+            empty_span: Box::new(MSpan::new(None)),
             sweep: crate::sweep::SweepState::new(),
             scav: crate::scavenge::ScavengerState::new(),
         })
@@ -268,6 +289,17 @@ impl Heap {
     /// The span owning the page of `addr`, if the page is in a span of this heap
     /// (in use or manual) (Go's `spanOf`). Any address may be asked about.
     ///
+    /// # Precondition: no concurrent free
+    ///
+    /// The answer is exact only while the span cannot be freed: a span freed
+    /// concurrently (by a sweep, `free_manual`) may have its struct reused for
+    /// another span before the caller looks at it. The collector calls this with
+    /// the world stopped or while marking, when nothing frees spans (sweeping is
+    /// finished before marking starts); the stack-overflow handler asks about a
+    /// stack that is still in use. A caller that breaks this gets a wrong answer,
+    /// never undefined behaviour: span structs stay valid for the heap's lifetime
+    /// and all their fields are atomics (`span.rs`).
+    ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
     /// let p = heap.new_mcache().alloc(100_000, true) as usize;
@@ -285,6 +317,9 @@ impl Heap {
     /// slot of an in-use span (outside the heap, in a free page, a manual span, or
     /// the tail waste of a span) (Go's `spanOfHeap` + `findObject`). The slot may
     /// be free: that is for the caller to ask ([`MSpan::is_free`]).
+    ///
+    /// Same precondition as [`Heap::span_of`]: exact while spans cannot be freed
+    /// concurrently (world stopped, or marking).
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -335,7 +370,10 @@ impl Heap {
             heap_sys_pages: p.heap_sys_pages,
             released_pages: p.released_pages,
         };
-        (copy, h.spanalloc.inuse, h.spanalloc.sys)
+        // The bitmaps stay with their structs: all of them count as in use.
+        let inuse = h.spanalloc.inuse + h.bitsalloc.inuse + h.manualalloc.inuse;
+        let sys = h.spanalloc.sys + h.bitsalloc.sys + h.manualalloc.sys;
+        (copy, inuse, sys)
     }
 
     /// Allocates a span of `npages` pages for `spanclass`, in use, owned by the
@@ -375,7 +413,7 @@ impl Heap {
                         *pcache = self.alloc_to_cache(&mut h);
                     }
                     while mspancache.len() < MSPAN_CACHE {
-                        mspancache.push(h.spanalloc.alloc());
+                        mspancache.push(h.alloc_span_struct(false));
                     }
                 }
                 if let Some((base, needzero)) = pcache.alloc(npages) {
@@ -397,13 +435,10 @@ impl Heap {
                     }
                 };
                 h.pstats.released_pages -= run.scavenged;
-                (run.base, run.needzero, h.spanalloc.alloc())
+                let slot = h.alloc_span_struct(state == MSpanState::Manual);
+                (run.base, run.needzero, slot)
             }
         };
-        // SAFETY: a slot from the span fixalloc (directly or via an mspan cache)
-        // is ours; writing a fresh MSpan makes it valid (no reference to its old
-        // contents survives free_span).
-        unsafe { slot.as_ptr().write(MSpan::new()) };
         match (state, local) {
             (MSpanState::Manual, _) => {
                 self.stats
@@ -420,8 +455,10 @@ impl Heap {
         }
         let s = SpanPtr(slot);
         let span = s.get();
-        span.init(base, npages, spanclass, self.sweepgen());
-        span.needzero.set(needzero);
+        debug_assert_eq!(span.has_bits(), state != MSpanState::Manual);
+        // SAFETY: the struct is ours: from a fixalloc (directly or via an mspan
+        // cache), dead, and not in the arena index until `set_spans` below.
+        unsafe { span.init(base, npages, spanclass, self.sweepgen(), needzero) };
         span.set_state(state);
         self.arenas.set_spans(base, npages, slot.as_ptr());
         s
@@ -478,9 +515,17 @@ impl Heap {
         let i = h.region_index(base);
         h.regions[i].pages.free(base, npages);
         h.note_free(i);
-        // SAFETY: the span came from this fixalloc in alloc_span, its pages and
-        // index entries are released above, and no reference to it is used again.
-        unsafe { h.spanalloc.free(s.0) };
+        // SAFETY: the struct came from the fixalloc that matches its kind in
+        // alloc_span, its pages and index entries are released above, and the
+        // caller uses it no more. (Threads that found it through `span_of` before
+        // may still read it: it stays a valid span struct, see `fixalloc.rs`.)
+        unsafe {
+            if span.has_bits() {
+                h.spanalloc.free(s.0)
+            } else {
+                h.manualalloc.free(s.0)
+            }
+        };
         drop(h);
         counter.fetch_sub(npages, crate::loom::atomic::Ordering::Relaxed);
     }

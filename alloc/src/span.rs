@@ -11,8 +11,9 @@
 //! into `nelems` slots of `elemsize` bytes; a large-object span (size class 0) holds
 //! one object. Which slots are taken is told by two things together, as in Go:
 //!
-//! - `alloc_bits`: one bit per slot, *as of the last sweep* (the sweep copies the
-//!   mark bits there). Allocation never writes it.
+//! - `alloc_bits` (`SpanBits::alloc`, Go's `allocBits`): one bit per slot, *as of
+//!   the last sweep* (the sweep copies the mark bits there). Allocation never
+//!   writes it.
 //! - `freeindex`: every slot below it has been considered by the allocator since
 //!   that sweep. So slot `i` is allocated iff `i < freeindex || alloc_bits[i]`.
 //!
@@ -23,7 +24,7 @@
 //! window is used up, `next_free_index` reloads it from the next 64 alloc bits
 //! (`refill_alloc_cache`).
 //!
-//! `gcmark_bits` is what the collector sets (atomically: several markers may mark
+//! `gcmark_bits` (`SpanBits::mark`, Go's `gcmarkBits`) is what the collector sets (atomically: several markers may mark
 //! objects of one span). Sweeping makes the mark bits the new alloc bits and
 //! clears the mark bits (`sweep.rs`).
 //!
@@ -35,28 +36,58 @@
 //!
 //! # Ownership and memory ordering
 //!
-//! The fields in `Cell`s (`freeindex`, `alloc_cache`, `alloc_count`, the geometry)
-//! are written only by the span's current owner: the mheap under its lock while it
-//! initialises the span; then the mcache that caches it; then whoever claimed it
-//! by moving `sweepgen` to `sg − 1` (the sweeper) or holds it popped from an
-//! mcentral set (the sets' lock hands it over with acquire/release). The geometry
-//! (`start_addr`, `npages`, `elemsize`, `nelems`, `limit`) is fixed while the span
-//! is in use, so `find_object` may read it from any thread once it has seen
-//! `state == InUse` through the arena index (published with release by the mheap).
-//! `sweepgen` is stored with release after a sweep and loaded with acquire, so
-//! whoever sees "swept" sees the bits the sweep wrote.
+//! A span has one *owner* at a time: the mheap while it initialises the span;
+//! then the mcache that caches it; then whoever claimed it by moving `sweepgen` to
+//! `sg − 1` (the sweeper) or holds it popped from an mcentral set (the sets' lock
+//! hands it over with acquire/release). Only the owner changes the allocation
+//! state (`freeindex`, `alloc_cache`, `alloc_count`, `needzero`) or the geometry;
+//! the methods that do are `unsafe fn`s whose contract is "the caller owns the
+//! span" — two owners would hand out one slot twice.
+//!
+//! Other threads read a span without owning it: the collector through
+//! [`crate::Heap::find_object`] (geometry, `state`, `is_free`, the mark bits) and
+//! the SIGSEGV handler through `span_of` (geometry, `state`). So *every* field is
+//! an atomic (through the `loom` facade, so the loom models check the hand-offs):
+//! a reader racing the owner gets a snapshot, never a data race. `Relaxed` is
+//! enough for the allocation state, whose readers want a snapshot only
+//! (`is_free`, `alloc_count` are exact for the owner alone). The geometry
+//! (`start_addr`, `npages`, `elemsize`, `nelems`, `limit`, `div_mul`,
+//! `spanclass`) is fixed while the span is in use and published by the release
+//! store of `state` and of the arena index entry (`arena.rs`), which `span_of`
+//! loads with acquire. `sweepgen` is stored with release after a sweep and loaded
+//! with acquire, so whoever sees "swept" sees the bits the sweep wrote.
+//!
+//! Span structs live in the heap's fixallocs for the heap's lifetime and are
+//! reused: a span the caller found may be freed and its struct reused for another
+//! span at any moment unless the caller keeps spans from being freed (the
+//! collector calls `span_of`/`find_object` with the world stopped or while
+//! marking, when nothing frees spans). Reading a reused struct is still
+//! memory-safe — its fields are atomics and are only ever written as atomics
+//! (`init` re-initialises with stores, never by overwriting the struct) — but
+//! the answers then describe the other span.
+//!
+//! # Bitmaps out of line
+//!
+//! The alloc and mark bitmaps (128 bytes each: 1024 slots) are not in the
+//! `MSpan` but in a `SpanBits` the struct points at. Heap spans (small and large
+//! objects) come from a fixalloc of structs that each got their own `SpanBits`
+//! when first carved and keep them for life, so the pointer never changes and
+//! costs nothing per allocation; manual spans (goroutine stacks) come from a
+//! second fixalloc of structs without bitmaps. That keeps a stack's span struct at
+//! 128 bytes instead of 384.
 //!
 //! # What gort simplifies
 //!
-//! Go allocates the bitmaps out of `gcBits` arenas and swaps pointers at sweep;
-//! gort keeps both bitmaps inline (128 bytes each, enough for the 1024 objects of
-//! the 8-byte class) and copies 16 words at sweep — no arena to recycle, at the cost
-//! of 256 bytes per span even for large ones. No `specials`, pinner bits,
-//! `freeIndexForScan` or heap bits (no pointer maps yet: the collector is not built).
+//! Go allocates the bitmaps out of `gcBits` arenas, a fresh mark bitmap per span
+//! per cycle, and swaps pointers at sweep; gort gives each heap span struct one
+//! pair for life and copies the words at sweep (16 at most) — no arena to
+//! recycle, at the cost of 256 bytes per heap span even for large objects. No
+//! `specials`, pinner bits, `freeIndexForScan` or heap bits (no pointer maps yet:
+//! the collector is not built).
 
-use crate::loom::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::loom::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::sizeclass::{div_mul, CLASS_TO_ALLOCNPAGES, CLASS_TO_NOBJS, CLASS_TO_SIZE, PAGE_SIZE};
-use std::cell::Cell;
+use std::ptr::NonNull;
 
 /// The most objects a span can hold (the 8-byte class: 8192 / 8).
 ///
@@ -171,6 +202,34 @@ impl GcBits {
     }
 }
 
+/// A heap span's two bitmaps, out of line (see the module comment).
+pub(crate) struct SpanBits {
+    /// Slots allocated as of the last sweep (Go's `allocBits`).
+    alloc: GcBits,
+    /// Slots marked in this cycle (Go's `gcmarkBits`).
+    mark: GcBits,
+}
+
+impl SpanBits {
+    pub(crate) fn new() -> SpanBits {
+        SpanBits {
+            alloc: GcBits::new(),
+            mark: GcBits::new(),
+        }
+    }
+}
+
+/// A span struct's bitmaps: set when the struct is first made and never changed,
+/// so reading the pointer needs no synchronisation.
+struct BitsRef(Option<NonNull<SpanBits>>);
+
+// SAFETY: the pointer is written once, before the struct is shared, and never
+// again; it points at a `SpanBits` (atomics only, so `Sync`) in the heap's bits
+// fixalloc, which lives exactly as long as the span fixalloc holding this struct.
+unsafe impl Send for BitsRef {}
+// SAFETY: as for `Send`: an immutable pointer to `Sync` data.
+unsafe impl Sync for BitsRef {}
+
 /// A run of pages and the objects in it (Go's `mspan`).
 ///
 /// Spans are made and recycled by the mheap; users meet them through
@@ -186,87 +245,135 @@ impl GcBits {
 /// ```
 // Cache-line aligned (two lines: the adjacent-line prefetcher pairs them) so that
 // spans cached by different threads never share a line their fast paths write.
+// Every field is atomic (see the module comment: other threads read spans they
+// do not own); "owner" below is the span's single current owner.
 #[repr(align(128))]
 pub struct MSpan {
-    start_addr: Cell<usize>,
-    npages: Cell<usize>,
-    /// Next slot to consider; slots below it are allocated (Go's `freeindex`).
-    pub(crate) freeindex: Cell<usize>,
-    nelems: Cell<usize>,
-    /// Inverted alloc bits from `freeindex` on (Go's `allocCache`).
-    pub(crate) alloc_cache: Cell<u64>,
-    pub(crate) alloc_bits: GcBits,
-    pub(crate) gcmark_bits: GcBits,
-    /// See the module comment for the meaning against the heap's `sweepgen`.
-    pub(crate) sweepgen: AtomicU32,
-    div_mul: Cell<u32>,
-    /// Objects allocated (Go's `allocCount`).
-    pub(crate) alloc_count: Cell<usize>,
-    /// `alloc_count` when an mcache took the span; the difference at release is
-    /// what it allocated (Go's `allocCountBeforeCache`).
-    pub(crate) alloc_count_before_cache: Cell<usize>,
-    spanclass: Cell<SpanClass>,
+    /// First byte. Geometry (down to `spanclass`): written by the owner in
+    /// `init`, read by anyone.
+    start_addr: AtomicUsize,
+    npages: AtomicUsize,
+    nelems: AtomicUsize,
+    elemsize: AtomicUsize,
+    limit: AtomicUsize,
+    div_mul: AtomicU32,
+    spanclass: AtomicU8,
+    /// Written by the mheap (release), read by anyone (acquire).
     state: AtomicU8,
-    /// The span's memory may hold old data: zero objects on allocation (Go's `needzero`).
-    pub(crate) needzero: Cell<bool>,
-    elemsize: Cell<usize>,
-    limit: Cell<usize>,
+    /// The span's memory may hold old data: zero objects on allocation (Go's
+    /// `needzero`). Owner only.
+    needzero: AtomicBool,
+    /// See the module comment for the meaning against the heap's `sweepgen`.
+    /// Written by the owner, or CASed by a sweeper claiming the span; read by
+    /// anyone.
+    pub(crate) sweepgen: AtomicU32,
+    /// Next slot to consider; slots below it are allocated (Go's `freeindex`).
+    /// Written by the owner; read by anyone as a snapshot (`is_free`).
+    freeindex: AtomicUsize,
+    /// Inverted alloc bits from `freeindex` on (Go's `allocCache`). Owner only.
+    alloc_cache: AtomicU64,
+    /// Objects allocated (Go's `allocCount`). Written by the owner; read by
+    /// anyone as a snapshot.
+    alloc_count: AtomicUsize,
+    /// `alloc_count` when an mcache took the span; the difference at release is
+    /// what it allocated (Go's `allocCountBeforeCache`). Owner only.
+    alloc_count_before_cache: AtomicUsize,
+    /// The bitmaps (none for manual spans and the empty span).
+    bits: BitsRef,
 }
 
-// SAFETY: the `Cell` fields are written only by the span's single current owner
-// (the module comment lists the hand-offs, each of which is a lock or an
-// acquire/release pair), and the ones other threads read (`start_addr`, `npages`,
-// `elemsize`, `nelems`, `limit`, `spanclass`) are not written while the span is in
-// use. Everything else shared is atomic.
-unsafe impl Sync for MSpan {}
-// SAFETY: an MSpan holds no thread-bound data; see the `Sync` argument.
-unsafe impl Send for MSpan {}
-
 impl MSpan {
-    pub(crate) fn new() -> MSpan {
+    /// A dead span struct; `bits` are its bitmaps for life (`None`: a struct for
+    /// manual spans, which have no slots to track, or the empty span).
+    pub(crate) fn new(bits: Option<NonNull<SpanBits>>) -> MSpan {
         MSpan {
-            start_addr: Cell::new(0),
-            npages: Cell::new(0),
-            freeindex: Cell::new(0),
-            nelems: Cell::new(0),
-            alloc_cache: Cell::new(!0),
-            alloc_bits: GcBits::new(),
-            gcmark_bits: GcBits::new(),
-            sweepgen: AtomicU32::new(0),
-            div_mul: Cell::new(0),
-            alloc_count: Cell::new(0),
-            alloc_count_before_cache: Cell::new(0),
-            spanclass: Cell::new(SpanClass(0)),
+            start_addr: AtomicUsize::new(0),
+            npages: AtomicUsize::new(0),
+            nelems: AtomicUsize::new(0),
+            elemsize: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
+            div_mul: AtomicU32::new(0),
+            spanclass: AtomicU8::new(0),
             state: AtomicU8::new(MSpanState::Dead as u8),
-            needzero: Cell::new(false),
-            elemsize: Cell::new(0),
-            limit: Cell::new(0),
+            needzero: AtomicBool::new(false),
+            sweepgen: AtomicU32::new(0),
+            freeindex: AtomicUsize::new(0),
+            alloc_cache: AtomicU64::new(!0),
+            alloc_count: AtomicUsize::new(0),
+            alloc_count_before_cache: AtomicUsize::new(0),
+            bits: BitsRef(bits),
+        }
+    }
+
+    /// The bitmaps, if this struct has them.
+    #[inline]
+    fn bits(&self) -> Option<&SpanBits> {
+        // SAFETY: see `BitsRef`: the pointee lives as long as this struct and is
+        // only ever accessed through shared references to its atomics.
+        self.bits.0.map(|b| unsafe { b.as_ref() })
+    }
+
+    /// Whether this struct carries object bitmaps (heap spans do; manual spans
+    /// and the empty span do not).
+    #[inline]
+    pub(crate) fn has_bits(&self) -> bool {
+        self.bits.0.is_some()
+    }
+
+    /// The bitmaps of a span that holds objects.
+    #[inline]
+    fn obj_bits(&self) -> &SpanBits {
+        match self.bits() {
+            Some(b) => b,
+            None => panic!("span at {:#x} has no object bitmaps", self.base()),
         }
     }
 
     /// Sets the span up over `npages` pages at `base` for objects of `spanclass`
-    /// (Go's `mspan.init` followed by `mheap.initSpan`). The caller owns the span.
-    pub(crate) fn init(&self, base: usize, npages: usize, spanclass: SpanClass, sweepgen: u32) {
-        self.start_addr.set(base);
-        self.npages.set(npages);
-        self.spanclass.set(spanclass);
+    /// (Go's `mspan.init` followed by `mheap.initSpan`). A struct without
+    /// bitmaps becomes a span without slots (a manual span). Every field is
+    /// written with an atomic store, never by overwriting the struct: a reader
+    /// holding a stale reference to it (see the module comment) races with us
+    /// without a data race.
+    ///
+    /// # Safety
+    /// The caller owns the span: it is fresh from the fixalloc and not yet
+    /// published in the arena index.
+    pub(crate) unsafe fn init(
+        &self,
+        base: usize,
+        npages: usize,
+        spanclass: SpanClass,
+        sweepgen: u32,
+        needzero: bool,
+    ) {
+        self.start_addr.store(base, Ordering::Relaxed);
+        self.npages.store(npages, Ordering::Relaxed);
+        self.spanclass.store(spanclass.0, Ordering::Relaxed);
         let sc = spanclass.sizeclass() as usize;
-        let (elemsize, nelems) = if sc == 0 {
+        let (elemsize, nelems) = if !self.has_bits() {
+            (npages * PAGE_SIZE, 0)
+        } else if sc == 0 {
             (npages * PAGE_SIZE, 1)
         } else {
             debug_assert_eq!(npages, CLASS_TO_ALLOCNPAGES[sc] as usize);
             (CLASS_TO_SIZE[sc] as usize, CLASS_TO_NOBJS[sc] as usize)
         };
-        self.elemsize.set(elemsize);
-        self.nelems.set(nelems);
-        self.div_mul.set(div_mul(elemsize));
-        self.limit.set(base + nelems * elemsize);
-        self.freeindex.set(0);
-        self.alloc_cache.set(!0);
-        self.alloc_count.set(0);
-        let words = nelems.div_ceil(64);
-        self.alloc_bits.clear_all(words);
-        self.gcmark_bits.clear_all(words);
+        self.elemsize.store(elemsize, Ordering::Relaxed);
+        self.nelems.store(nelems, Ordering::Relaxed);
+        self.div_mul.store(div_mul(elemsize), Ordering::Relaxed);
+        self.limit
+            .store(base + nelems * elemsize, Ordering::Relaxed);
+        self.freeindex.store(0, Ordering::Relaxed);
+        self.alloc_cache.store(!0, Ordering::Relaxed);
+        self.alloc_count.store(0, Ordering::Relaxed);
+        self.alloc_count_before_cache.store(0, Ordering::Relaxed);
+        self.needzero.store(needzero, Ordering::Relaxed);
+        if let Some(b) = self.bits() {
+            let words = nelems.div_ceil(64);
+            b.alloc.clear_all(words);
+            b.mark.clear_all(words);
+        }
         self.sweepgen.store(sweepgen, Ordering::Relaxed);
     }
 
@@ -280,7 +387,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn base(&self) -> usize {
-        self.start_addr.get()
+        self.start_addr.load(Ordering::Relaxed)
     }
     /// Pages in the span.
     ///
@@ -291,7 +398,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn npages(&self) -> usize {
-        self.npages.get()
+        self.npages.load(Ordering::Relaxed)
     }
     /// Bytes per object (the whole span for a large object).
     ///
@@ -302,7 +409,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn elemsize(&self) -> usize {
-        self.elemsize.get()
+        self.elemsize.load(Ordering::Relaxed)
     }
     /// Object slots in the span.
     ///
@@ -313,7 +420,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn nelems(&self) -> usize {
-        self.nelems.get()
+        self.nelems.load(Ordering::Relaxed)
     }
     /// End of the last slot: addresses in `[limit, base + npages·8192)` are tail waste.
     ///
@@ -325,7 +432,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn limit(&self) -> usize {
-        self.limit.get()
+        self.limit.load(Ordering::Relaxed)
     }
     /// The span's class.
     ///
@@ -336,7 +443,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn spanclass(&self) -> SpanClass {
-        self.spanclass.get()
+        SpanClass(self.spanclass.load(Ordering::Relaxed))
     }
     /// The span's state.
     ///
@@ -370,7 +477,8 @@ impl MSpan {
     pub fn sweepgen(&self) -> u32 {
         self.sweepgen.load(Ordering::Acquire)
     }
-    /// Objects allocated in the span (Go's `allocCount`); exact only for its owner.
+    /// Objects allocated in the span (Go's `allocCount`): exact for its owner, a
+    /// snapshot for anyone else (the owner may be allocating meanwhile).
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -381,7 +489,66 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn alloc_count(&self) -> usize {
-        self.alloc_count.get()
+        self.alloc_count.load(Ordering::Relaxed)
+    }
+
+    /// The next slot the allocator considers (Go's `freeindex`).
+    #[inline]
+    pub(crate) fn freeindex(&self) -> usize {
+        self.freeindex.load(Ordering::Relaxed)
+    }
+
+    /// Whether the span's memory may hold old data (owner's view).
+    #[inline]
+    pub(crate) fn needzero(&self) -> bool {
+        self.needzero.load(Ordering::Relaxed)
+    }
+
+    /// Notes whether the span's memory may hold old data.
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
+    #[inline]
+    pub(crate) unsafe fn set_needzero(&self, v: bool) {
+        self.needzero.store(v, Ordering::Relaxed);
+    }
+
+    /// Remembers `alloc_count` as an mcache takes the span (Go's
+    /// `allocCountBeforeCache`).
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
+    #[inline]
+    pub(crate) unsafe fn note_cached(&self) {
+        self.alloc_count_before_cache
+            .store(self.alloc_count(), Ordering::Relaxed);
+    }
+
+    /// Objects allocated since `note_cached`.
+    #[inline]
+    pub(crate) fn allocated_since_cached(&self) -> usize {
+        self.alloc_count() - self.alloc_count_before_cache.load(Ordering::Relaxed)
+    }
+
+    /// Counts one allocation the caller took with `next_free_index`.
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
+    #[inline]
+    pub(crate) unsafe fn count_alloc(&self) {
+        self.alloc_count
+            .store(self.alloc_count() + 1, Ordering::Relaxed);
+    }
+
+    /// Makes the span's one object allocated (a large-object span, class 0).
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
+    pub(crate) unsafe fn set_large_allocated(&self) {
+        debug_assert_eq!(self.nelems(), 1);
+        self.freeindex.store(1, Ordering::Relaxed);
+        self.alloc_count.store(1, Ordering::Relaxed);
+        self.alloc_cache.store(0, Ordering::Relaxed);
     }
 
     /// The slot holding `addr`, an address inside `[base, limit)` (Go's `objIndex`,
@@ -401,12 +568,14 @@ impl MSpan {
         if self.spanclass().sizeclass() == 0 {
             0
         } else {
-            (off * self.div_mul.get() as usize) >> 32
+            (off * self.div_mul.load(Ordering::Relaxed) as usize) >> 32
         }
     }
 
     /// Whether slot `index` is free for allocation (Go's `isFree`): not below
-    /// `freeindex` and not set in `alloc_bits`.
+    /// `freeindex` and not set in `alloc_bits`. Exact for the span's owner, and
+    /// for anyone while the owner is not allocating (the world stopped); a
+    /// snapshot otherwise. A span without slots (a stack) has no free slot.
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -417,12 +586,20 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn is_free(&self, index: usize) -> bool {
-        index >= self.freeindex.get() && !self.alloc_bits.is_set(index)
+        match self.bits() {
+            Some(b) if index < self.nelems() => {
+                index >= self.freeindex.load(Ordering::Relaxed) && !b.alloc.is_set(index)
+            }
+            _ => false,
+        }
     }
 
     /// Sets the mark bit of slot `index`; true if it was not marked yet (the
     /// collector's `greyobject` check). Safe from several threads at once. Marking
     /// belongs between [`crate::Heap::finish_sweep`] and [`crate::Heap::start_sweep`].
+    ///
+    /// # Panics
+    /// If the span has no object slots (a manual span: a stack).
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -435,10 +612,11 @@ impl MSpan {
     #[inline]
     pub fn mark(&self, index: usize) -> bool {
         debug_assert!(index < self.nelems());
-        self.gcmark_bits.set(index)
+        self.obj_bits().mark.set(index)
     }
 
-    /// Whether slot `index` is marked in this cycle.
+    /// Whether slot `index` is marked in this cycle (never, in a span without
+    /// object slots).
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
@@ -448,7 +626,7 @@ impl MSpan {
     /// ```
     #[inline]
     pub fn is_marked(&self, index: usize) -> bool {
-        self.gcmark_bits.is_set(index)
+        self.bits().is_some_and(|b| b.mark.is_set(index))
     }
 
     /// Claims the right to sweep a span that needs it: `sweepgen` from `sg − 2` to
@@ -470,31 +648,60 @@ impl MSpan {
 
     /// Number of marked slots (Go's `countAlloc`).
     pub(crate) fn count_marked(&self) -> usize {
+        let Some(b) = self.bits() else { return 0 };
         let n = self.nelems();
         let mut count = 0;
         for w in 0..n.div_ceil(64) {
-            count += self.gcmark_bits.word(w).count_ones() as usize;
+            count += b.mark.word(w).count_ones() as usize;
         }
         count
     }
 
     /// Loads the inverted alloc bits of the 64-slot word starting at `index`
     /// (a multiple of 64) into `alloc_cache` (Go's `refillAllocCache`).
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
     #[inline]
-    pub(crate) fn refill_alloc_cache(&self, index: usize) {
+    unsafe fn refill_alloc_cache(&self, index: usize) {
         debug_assert_eq!(index % 64, 0);
-        self.alloc_cache.set(!self.alloc_bits.word(index / 64));
+        self.alloc_cache
+            .store(!self.obj_bits().alloc.word(index / 64), Ordering::Relaxed);
+    }
+
+    /// Points the allocator at slot `free` and seeds the cache window there
+    /// (`cacheSpan`'s tail, after a sweep or a `next_free_index` probe).
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
+    pub(crate) unsafe fn seed_alloc_cache(&self, free: usize) {
+        self.freeindex.store(free, Ordering::Relaxed);
+        if free >= self.nelems() {
+            self.alloc_cache.store(0, Ordering::Relaxed);
+            return;
+        }
+        // SAFETY: the caller owns the span.
+        unsafe { self.refill_alloc_cache(free & !63) };
+        let cache = self.alloc_cache.load(Ordering::Relaxed);
+        self.alloc_cache
+            .store(cache >> (free % 64), Ordering::Relaxed);
     }
 
     /// The fast path: the next free slot's address if `alloc_cache` shows one in
-    /// the current 64-slot window, else `None` (Go's `nextFreeFast`).
+    /// the current 64-slot window, else `None` (Go's `nextFreeFast`). Loads and
+    /// stores are `Relaxed` atomics — plain moves on x86-64 and arm64, no
+    /// read-modify-write — so the fast path costs what it did with `Cell`s.
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment): a second thread running this
+    /// on the same span could be handed the same slot.
     #[inline(always)]
-    pub(crate) fn next_free_fast(&self) -> Option<usize> {
-        let cache = self.alloc_cache.get();
+    pub(crate) unsafe fn next_free_fast(&self) -> Option<usize> {
+        let cache = self.alloc_cache.load(Ordering::Relaxed);
         let bit = cache.trailing_zeros() as usize;
         if bit < 64 {
-            let result = self.freeindex.get() + bit;
-            let nelems = self.nelems.get();
+            let result = self.freeindex.load(Ordering::Relaxed) + bit;
+            let nelems = self.nelems();
             if result < nelems {
                 let freeidx = result + 1;
                 // Crossing into the next 64-slot word needs a cache refill: slow path.
@@ -502,11 +709,14 @@ impl MSpan {
                     return None;
                 }
                 // `bit` may be 63: Go's shift by 64 gives 0, Rust's would overflow.
-                self.alloc_cache
-                    .set(cache.checked_shr(bit as u32 + 1).unwrap_or(0));
-                self.freeindex.set(freeidx);
-                self.alloc_count.set(self.alloc_count.get() + 1);
-                return Some(result * self.elemsize.get() + self.start_addr.get());
+                self.alloc_cache.store(
+                    cache.checked_shr(bit as u32 + 1).unwrap_or(0),
+                    Ordering::Relaxed,
+                );
+                self.freeindex.store(freeidx, Ordering::Relaxed);
+                self.alloc_count
+                    .store(self.alloc_count() + 1, Ordering::Relaxed);
+                return Some(result * self.elemsize() + self.base());
             }
         }
         None
@@ -514,55 +724,64 @@ impl MSpan {
 
     /// The next free slot at or after `freeindex`, advancing `freeindex` past it and
     /// refilling `alloc_cache` as needed; `nelems` if the span is full (Go's
-    /// `nextFreeIndex`). The caller counts the allocation.
-    pub(crate) fn next_free_index(&self) -> usize {
-        let mut sfreeindex = self.freeindex.get();
-        let snelems = self.nelems.get();
+    /// `nextFreeIndex`). The caller counts the allocation (`count_alloc`).
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment).
+    pub(crate) unsafe fn next_free_index(&self) -> usize {
+        let mut sfreeindex = self.freeindex.load(Ordering::Relaxed);
+        let snelems = self.nelems();
         if sfreeindex == snelems {
             return sfreeindex;
         }
-        let mut bit = self.alloc_cache.get().trailing_zeros() as usize;
+        let mut bit = self.alloc_cache.load(Ordering::Relaxed).trailing_zeros() as usize;
         while bit == 64 {
             // Move to the start of the next 64-slot word.
             sfreeindex = (sfreeindex + 64) & !63;
             if sfreeindex >= snelems {
-                self.freeindex.set(snelems);
+                self.freeindex.store(snelems, Ordering::Relaxed);
                 return snelems;
             }
-            self.refill_alloc_cache(sfreeindex);
-            bit = self.alloc_cache.get().trailing_zeros() as usize;
+            // SAFETY: the caller owns the span.
+            unsafe { self.refill_alloc_cache(sfreeindex) };
+            bit = self.alloc_cache.load(Ordering::Relaxed).trailing_zeros() as usize;
         }
         let result = sfreeindex + bit;
         if result >= snelems {
-            self.freeindex.set(snelems);
+            self.freeindex.store(snelems, Ordering::Relaxed);
             return snelems;
         }
         // `bit` may be 63: Go's shift by 64 gives 0, Rust's would overflow.
-        self.alloc_cache.set(
-            self.alloc_cache
-                .get()
-                .checked_shr(bit as u32 + 1)
-                .unwrap_or(0),
+        let cache = self.alloc_cache.load(Ordering::Relaxed);
+        self.alloc_cache.store(
+            cache.checked_shr(bit as u32 + 1).unwrap_or(0),
+            Ordering::Relaxed,
         );
         sfreeindex = result + 1;
         if sfreeindex % 64 == 0 && sfreeindex != snelems {
-            self.refill_alloc_cache(sfreeindex);
+            // SAFETY: the caller owns the span.
+            unsafe { self.refill_alloc_cache(sfreeindex) };
         }
-        self.freeindex.set(sfreeindex);
+        self.freeindex.store(sfreeindex, Ordering::Relaxed);
         result
     }
 
     /// Makes the mark bits the alloc bits, clears the mark bits and rewinds the
     /// allocator to slot 0; returns the number of objects that survived. The
-    /// bitmap half of Go's `sweepLocked.sweep`; the caller owns the span.
-    pub(crate) fn sweep_bits(&self) -> usize {
+    /// bitmap half of Go's `sweepLocked.sweep`.
+    ///
+    /// # Safety
+    /// The caller owns the span: it claimed it (`sweepgen == sg − 1`).
+    pub(crate) unsafe fn sweep_bits(&self) -> usize {
         let nalloc = self.count_marked();
         let words = self.nelems().div_ceil(64);
-        self.alloc_bits.copy_from(&self.gcmark_bits, words);
-        self.gcmark_bits.clear_all(words);
-        self.freeindex.set(0);
-        self.refill_alloc_cache(0);
-        self.alloc_count.set(nalloc);
+        let b = self.obj_bits();
+        b.alloc.copy_from(&b.mark, words);
+        b.mark.clear_all(words);
+        self.freeindex.store(0, Ordering::Relaxed);
+        // SAFETY: the caller owns the span.
+        unsafe { self.refill_alloc_cache(0) };
+        self.alloc_count.store(nalloc, Ordering::Relaxed);
         nalloc
     }
 }
@@ -576,15 +795,43 @@ mod tests {
     // run under Miri: `cargo +nightly miri test -p gort-alloc --lib span::`.
     const BASE: usize = 0x1000_0000;
 
-    fn span_of_class(sc: u8) -> MSpan {
-        let s = MSpan::new();
-        s.init(
-            BASE,
-            CLASS_TO_ALLOCNPAGES[sc as usize] as usize,
-            SpanClass::new(sc, true),
-            0,
-        );
-        s
+    /// A span struct and the bitmaps it points at (the fixallocs' job in a heap).
+    struct TestSpan {
+        span: MSpan,
+        /// From `Box::into_raw`, freed on drop (a raw pointer, not a `Box`, so
+        /// that moving the `TestSpan` does not invalidate the span's pointer).
+        bits: NonNull<SpanBits>,
+    }
+
+    impl std::ops::Deref for TestSpan {
+        type Target = MSpan;
+        fn deref(&self) -> &MSpan {
+            &self.span
+        }
+    }
+
+    impl Drop for TestSpan {
+        fn drop(&mut self) {
+            // SAFETY: from `Box::into_raw` in `span_of_class`, freed only here;
+            // the span pointing at it is not used again.
+            drop(unsafe { Box::from_raw(self.bits.as_ptr()) });
+        }
+    }
+
+    fn span_of_class(sc: u8) -> TestSpan {
+        let bits = NonNull::from(Box::leak(Box::new(SpanBits::new())));
+        let span = MSpan::new(Some(bits));
+        // SAFETY: a fresh struct, ours alone.
+        unsafe {
+            span.init(
+                BASE,
+                CLASS_TO_ALLOCNPAGES[sc as usize] as usize,
+                SpanClass::new(sc, true),
+                0,
+                false,
+            )
+        };
+        TestSpan { span, bits }
     }
 
     /// Allocates until full through the fast path with the slow path behind it
@@ -592,15 +839,19 @@ mod tests {
     fn drain(s: &MSpan) -> Vec<usize> {
         let mut got = Vec::new();
         loop {
-            if let Some(a) = s.next_free_fast() {
+            // SAFETY: the test's spans are owned by the test.
+            let fast = unsafe { s.next_free_fast() };
+            if let Some(a) = fast {
                 got.push((a - BASE) / s.elemsize());
                 continue;
             }
-            let i = s.next_free_index();
+            // SAFETY: as above.
+            let i = unsafe { s.next_free_index() };
             if i == s.nelems() {
                 return got;
             }
-            s.alloc_count.set(s.alloc_count.get() + 1);
+            // SAFETY: as above.
+            unsafe { s.count_alloc() };
             got.push(i);
         }
     }
@@ -633,7 +884,8 @@ mod tests {
             assert!(s.mark(i));
         }
         assert!(!s.mark(marked[0]), "second mark reports already marked");
-        assert_eq!(s.sweep_bits(), marked.len());
+        // SAFETY: the test owns the span.
+        assert_eq!(unsafe { s.sweep_bits() }, marked.len());
         for i in 0..n {
             assert_eq!(s.is_free(i), !is_marked(i), "slot {i}");
             assert!(!s.is_marked(i));
@@ -652,9 +904,12 @@ mod tests {
             s.mark(i); // words 0..3 full
         }
         s.mark(500);
-        s.sweep_bits();
-        assert_eq!(s.next_free_index(), 192);
-        assert_eq!(s.next_free_fast(), Some(BASE + 193 * 8));
+        // SAFETY: the test owns the span.
+        unsafe {
+            s.sweep_bits();
+            assert_eq!(s.next_free_index(), 192);
+            assert_eq!(s.next_free_fast(), Some(BASE + 193 * 8));
+        }
     }
 
     #[test]
@@ -667,6 +922,25 @@ mod tests {
                 assert_eq!(s.object_index(a + s.elemsize() - 1), i);
             }
         }
+    }
+
+    /// A span struct is two cache lines, bitmaps out of line: a goroutine stack
+    /// (a manual span) paid 384 bytes for its struct when the bitmaps were
+    /// inline. Found by review (parked-goroutine memory).
+    #[test]
+    fn a_span_struct_is_128_bytes_without_its_bitmaps() {
+        assert_eq!(std::mem::size_of::<MSpan>(), 128);
+        assert_eq!(std::mem::size_of::<SpanBits>(), 256);
+    }
+
+    #[test]
+    fn a_span_without_bitmaps_has_no_slots_and_no_free_or_marked_slot() {
+        let s = MSpan::new(None);
+        // SAFETY: a fresh struct, ours alone.
+        unsafe { s.init(BASE, 33, SpanClass(0), 0, false) };
+        assert_eq!((s.nelems(), s.limit(), s.npages()), (0, BASE, 33));
+        assert!(!s.is_free(0) && !s.is_marked(0));
+        assert_eq!(s.count_marked(), 0);
     }
 
     #[test]

@@ -45,8 +45,12 @@
 //! # Overflow
 //!
 //! The SIGSEGV handler (`signal.rs`) tells a stack overflow from any other fault
-//! by looking the address up in the heap's arena index (`span_of`: atomic loads
-//! only, async-signal-safe): a manual span whose guard page holds the address.
+//! by looking the address up in the heap's arena index (`span_of`): a manual span
+//! whose guard page holds the address. That is async-signal-safe because it is
+//! atomic loads only — `STACK_HEAP`, the arena index entries, and the span's
+//! `state`, `base` and `npages`, which are atomics like every `MSpan` field —
+//! with no lock and no allocation. The span found cannot be freed meanwhile:
+//! gort never frees a stack while the program runs (see Reuse).
 
 use gort_alloc::span::MSpanState;
 use gort_alloc::Heap;
@@ -204,7 +208,8 @@ fn max_map_count() -> usize {
 }
 
 /// If `addr` lies in the guard page of a gort stack, returns that stack.
-/// Async-signal-safe: atomic loads of the heap's arena index and the span only.
+/// Async-signal-safe: atomic loads only (`STACK_HEAP`, the heap's arena index,
+/// and the span's fields, all atomics), no lock, no allocation.
 pub(crate) fn guard_hit(addr: usize) -> Option<Stack> {
     let heap = STACK_HEAP.load(Ordering::Acquire);
     // SAFETY: non-null only once set to the process-wide heap, which is never

@@ -36,6 +36,8 @@ use crate::proc::p::{PStatus, P};
 use crate::proc::sched::{acquirep, releasep, startm, wakep, Sched};
 use std::time::{Duration, Instant};
 
+pub use crate::malloc::NoPCache;
+
 /// A goroutine's stack as the collector sees it while the world is stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GoroutineStack {
@@ -107,8 +109,9 @@ impl StoppedWorld {
 
     /// Calls `f` with each P's id and its allocator cache (Go's `p.mcache`), e.g. to
     /// flush the caches before a sweep (`prepare_for_sweep`, `release_all`).
-    /// Allocations `f` itself makes meanwhile go through a shared cache, never the
-    /// one it is holding.
+    /// Allocations `f` itself makes meanwhile go through the shared no-P cache,
+    /// never the one it is holding. That shared cache is not visited here: flush
+    /// it with [`StoppedWorld::no_p_cache`], first.
     ///
     /// ```
     /// gort_runtime::run(|| {
@@ -142,6 +145,32 @@ impl StoppedWorld {
             // `mcache_borrowed` is set; `&mut self` keeps two calls from overlapping.
             f(pp.id as usize, unsafe { pp.mcache_mut() });
         }
+    }
+
+    /// Holds the shared cache of allocations without a P (Go's `mcache0`) so the
+    /// stopper can flush it. Threads without a P are not stopped by a
+    /// stop-the-world, so, unlike the P caches, this one can be allocated from
+    /// while the world is stopped: hold it across `Heap::start_sweep` *and*
+    /// `prepare_for_sweep`, and no thread allocates from one of its spans cached
+    /// before the cycle (see `malloc.rs`). Meanwhile threads without a P wait, and
+    /// the stopper must not allocate through gort (that panics: its allocations
+    /// would need this very cache). Then flush the P caches with
+    /// [`StoppedWorld::for_each_p_cache`].
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let heap = gort_alloc::Heap::global();
+    ///     let mut world = gort_runtime::stw::stop_the_world();
+    ///     {
+    ///         let mut no_p = world.no_p_cache();
+    ///         heap.start_sweep();
+    ///         no_p.prepare_for_sweep();
+    ///     }
+    ///     world.for_each_p_cache(|_, c| c.prepare_for_sweep());
+    /// });
+    /// ```
+    pub fn no_p_cache(&mut self) -> crate::malloc::NoPCache<'_> {
+        crate::malloc::NoPCache::lock()
     }
 
     /// How long the world has been stopped so far.
