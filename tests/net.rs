@@ -397,3 +397,59 @@ fn scheddetail_shows_io_wait() {
     );
     drop(ln);
 }
+
+/// Threads of this process.
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+/// The child half of `idle_connections_cost_no_threads`: a 2-P runtime serving
+/// 5,000 idle connections, opened and used once by this thread (plain std
+/// sockets, so the clients add no thread). Panics if the runtime's threads reach
+/// 1 + 2 × GOMAXPROCS (the target is fewer than 2 + 2 × GOMAXPROCS for
+/// the whole server process, whose main thread is the one blocked in `run`).
+#[test]
+fn idle_connections_child() {
+    if std::env::var("GORT_IDLE_CHILD").is_err() {
+        return;
+    }
+    const CONNS: usize = 5_000;
+    const PROCS: usize = 2;
+    let before = os_threads();
+    let rt = std::sync::Arc::new(rt(PROCS));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = rt.clone();
+    // This thread plays the server's main thread: it blocks in `run`.
+    std::thread::spawn(move || {
+        r.run(move || {
+            tx.send(echo_server()).unwrap();
+            gort::select! {} // park forever
+        })
+    });
+    let addr = rx.recv().unwrap();
+    let mut conns = Vec::with_capacity(CONNS);
+    for _ in 0..CONNS {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"x").unwrap();
+        conns.push(s);
+    }
+    for s in &mut conns {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).unwrap();
+    }
+    // Every server goroutine is back in a read, parked on the poller.
+    let runtime_threads = os_threads() - before - 1; // minus the "main" thread
+    eprintln!("{CONNS} idle connections: {runtime_threads} runtime threads");
+    assert!(
+        runtime_threads < 1 + 2 * PROCS,
+        "{runtime_threads} runtime threads for {CONNS} idle connections"
+    );
+    std::process::exit(0); // the runtime's goroutines are parked forever
+}
+
+#[test]
+fn idle_connections_cost_no_threads() {
+    let (code, stderr) = common::run_child("idle_connections_child", "GORT_IDLE_CHILD", "1", &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("idle connections:"), "{stderr}");
+}

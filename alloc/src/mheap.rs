@@ -238,8 +238,10 @@ impl Heap {
         })
     }
 
-    /// The process-wide heap, made on first use with its background scavenger
-    /// (what `gort` allocates from, and what [`crate::debug`] reports on).
+    /// The process-wide heap, made on first use (what `gort` allocates from, and
+    /// what [`crate::debug`] reports on). It has no scavenger thread: the gort
+    /// runtime's sysmon runs [`Heap::bgscavenge_slice`] for it; a program using
+    /// it without the runtime can call [`Heap::start_scavenger`].
     ///
     /// ```
     /// let a = gort_alloc::Heap::global();
@@ -247,12 +249,7 @@ impl Heap {
     /// ```
     pub fn global() -> &'static Arc<Heap> {
         static GLOBAL: std::sync::OnceLock<Arc<Heap>> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(|| {
-            let h = Heap::new();
-            // Runs for the life of the process (it holds only a Weak reference).
-            let _ = h.start_scavenger();
-            h
-        })
+        GLOBAL.get_or_init(Heap::new)
     }
 
     /// A new per-thread (per-P) cache allocating from this heap.

@@ -15,8 +15,9 @@
 //! Pages are taken from the top of each region and the highest region first, so
 //! the low addresses that first-fit allocation prefers stay backed.
 //!
-//! - **Background** ([`Heap::start_scavenger`], Go's `bgscavenge`): a thread that
-//!   keeps the heap's retained memory (`HeapSys − HeapReleased`) near a goal, paced
+//! - **Background** ([`Heap::bgscavenge_slice`], driven by the runtime's sysmon
+//!   for the process-wide heap, or by a thread of its own from
+//!   [`Heap::start_scavenger`]; Go's `bgscavenge`): keeps the heap's retained memory (`HeapSys − HeapReleased`) near a goal, paced
 //!   to about 1% of one CPU (`scavengePercent`): it works in slices of about 1 ms,
 //!   releasing 64 KiB at a time, then sleeps 99 times as long as it worked. The
 //!   goal without a memory limit is Go's: retain 10% more than the heap in use
@@ -221,33 +222,59 @@ impl Heap {
     }
 }
 
-/// The background scavenger's loop (Go's `bgscavenge` / `scavengerState.run`).
-fn bgscavenge(heap: Weak<Heap>, stop: &std::sync::atomic::AtomicBool) {
-    const IDLE: Duration = Duration::from_millis(10);
-    const SLICE: Duration = Duration::from_millis(1);
-    while !stop.load(std::sync::atomic::Ordering::Acquire) {
-        let Some(h) = heap.upgrade() else { return };
+impl Heap {
+    /// One wake-up of the background scavenger (Go's `scavengerState.run`):
+    /// if the heap retains more than its goal (in use + 10%), releases free pages
+    /// for about 1 ms and returns how long to rest before the next slice, so that
+    /// the work stays near 1% of a CPU (`scavengePercent`). Returns `None` when
+    /// there is nothing to release.
+    ///
+    /// [`start_scavenger`](Heap::start_scavenger)'s thread calls it in a loop; the
+    /// gort runtime calls it from sysmon for the process-wide heap instead, so
+    /// the scavenger costs no thread of its own (Go's runs as a goroutine).
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let mut c = heap.new_mcache();
+    /// c.alloc(8 << 20, true);
+    /// heap.start_sweep();
+    /// c.prepare_for_sweep();
+    /// heap.finish_sweep(); // 8 MiB free and still backed: over the goal
+    /// while let Some(rest) = heap.bgscavenge_slice() {
+    ///     assert!(rest >= std::time::Duration::from_micros(100));
+    /// }
+    /// assert!(heap.mem_stats().heap_released >= 8 << 20);
+    /// ```
+    pub fn bgscavenge_slice(&self) -> Option<Duration> {
+        const SLICE: Duration = Duration::from_millis(1);
         let start = Instant::now();
         let mut worked = false;
-        while h.heap_retained() > h.scavenge_goal() && start.elapsed() < SLICE {
-            let released = h.scavenge(SCAVENGE_QUANTUM);
+        while self.heap_retained() > self.scavenge_goal() && start.elapsed() < SLICE {
+            let released = self.scavenge(SCAVENGE_QUANTUM);
             if released == 0 {
                 break;
             }
-            h.scav
+            self.scav
                 .released_bg
                 .fetch_add(released as u64, Ordering::Relaxed);
             worked = true;
         }
-        let work = start.elapsed();
+        // Rest so that work / (work + rest) ≈ 1%.
+        worked.then(|| {
+            (start.elapsed() * (100 / SCAVENGE_PERCENT - 1)).max(Duration::from_micros(100))
+        })
+    }
+}
+
+/// The background scavenger's thread (Go's `bgscavenge`): slices of work,
+/// paced; a look every 10 ms while there is nothing to do.
+fn bgscavenge(heap: Weak<Heap>, stop: &std::sync::atomic::AtomicBool) {
+    const IDLE: Duration = Duration::from_millis(10);
+    while !stop.load(std::sync::atomic::Ordering::Acquire) {
+        let Some(h) = heap.upgrade() else { return };
+        let rest = h.bgscavenge_slice().unwrap_or(IDLE);
         drop(h);
-        // Sleep so that work / (work + sleep) ≈ 1%.
-        let sleep = if worked {
-            work * (100 / SCAVENGE_PERCENT - 1)
-        } else {
-            IDLE
-        };
-        std::thread::park_timeout(sleep.max(Duration::from_micros(100)));
+        std::thread::park_timeout(rest);
     }
 }
 

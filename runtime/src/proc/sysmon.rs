@@ -19,6 +19,12 @@
 //! - **netpoll**: if the network has not been polled for 10 ms (every P busy
 //!   running goroutines, no M idle in the poller), poll it without blocking and
 //!   queue what is ready globally (`injectglist`), starting Ms on idle Ps.
+//! - **scavenge**: the allocator's background scavenger (`Heap::bgscavenge_slice`
+//!   on the process-wide heap): a slice of about 1 ms when retained memory is
+//!   over its goal, then a rest 99 times as long (1% of a CPU); a look every
+//!   10 ms otherwise. Go runs the scavenger as a goroutine; here it costs no
+//!   thread either. While every P is idle, sysmon's deep sleep is cut short for
+//!   the next slice if there is memory to give back.
 //! - **forced GC**: if no collection started for 2 minutes (`forcegcperiod`),
 //!   start one. The collector does not exist yet: the tick is counted
 //!   (`Sched::forced_gcs`) where the collector will hook in.
@@ -32,6 +38,8 @@ use std::time::Duration;
 
 /// A goroutine running this long without a scheduling point is asked to yield.
 pub(crate) const FORCE_PREEMPT_NS: u64 = 10_000_000;
+/// sysmon looks for memory to scavenge this often when it found none.
+const SCAV_IDLE_NS: u64 = 10_000_000;
 /// sysmon polls the network when nobody has for this long (10 ms).
 pub(crate) const NETPOLL_PERIOD_NS: i64 = 10_000_000;
 /// A collection is forced if none ran for this long (`forcegcperiod`, 2 minutes).
@@ -63,6 +71,7 @@ fn sysmon(sched: &'static Sched) {
     let mut idle = 0u32;
     let mut delay_us = 0u64;
     let mut last_trace = 0u64;
+    let mut next_scav = 0u64;
     loop {
         if idle == 0 {
             delay_us = 20;
@@ -90,7 +99,12 @@ fn sysmon(sched: &'static Sched) {
                 all_idle
             };
             if sleep {
-                sched.sysmonnote.sleep_for(Duration::from_secs(60));
+                // Deeply, unless the heap has memory to give back: then wake for
+                // the scavenger's next slice.
+                let rest = gort_alloc::Heap::global().bgscavenge_slice();
+                sched
+                    .sysmonnote
+                    .sleep_for(rest.unwrap_or(Duration::from_secs(60)));
             }
             {
                 let _l = sched.lock.lock();
@@ -117,6 +131,13 @@ fn sysmon(sched: &'static Sched) {
                 crate::netpoll::adjust_waiters(sched, delta);
                 idle = 0;
             }
+        }
+        // The background scavenger's slice, when it is due.
+        if now >= next_scav {
+            next_scav = now
+                + gort_alloc::Heap::global()
+                    .bgscavenge_slice()
+                    .map_or(SCAV_IDLE_NS, |rest| rest.as_nanos() as u64);
         }
         if retake(sched, now) {
             idle = 0;
