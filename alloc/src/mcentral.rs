@@ -248,14 +248,23 @@ impl MCentral {
     /// `uncacheSpan` does for a span cached across a cycle start, the batch's owner
     /// claims it (no CAS: no one else can reach it) and sweeps it now, which files
     /// or frees it.
-    pub(crate) fn file_full(&self, heap: &Heap, spans: Vec<SpanPtr>) {
+    ///
+    /// Empties `spans` in place, keeping its buffer: the batch is the mcache's and
+    /// is refilled at once (no allocation per batch on the refill path).
+    pub(crate) fn file_full(&self, heap: &Heap, spans: &mut Vec<SpanPtr>) {
         let sg = heap.sweepgen();
-        let (swept, unswept): (Vec<SpanPtr>, Vec<SpanPtr>) =
-            spans.into_iter().partition(|s| s.get().sweepgen() == sg);
-        if !swept.is_empty() {
-            self.full_swept(sg).push_many(swept);
+        // Usually all of them: a cycle overtakes a batch at most once per cycle.
+        let nswept = spans.iter().filter(|s| s.get().sweepgen() == sg).count();
+        if nswept > 0 {
+            self.full_swept(sg)
+                .push_many(spans.iter().copied().filter(|s| s.get().sweepgen() == sg));
         }
-        for s in unswept {
+        if nswept == spans.len() {
+            spans.clear();
+            return;
+        }
+        spans.retain(|s| s.get().sweepgen() != sg);
+        for s in spans.drain(..) {
             let span = s.get();
             // Exactly one cycle overtook it: a cache is flushed at every cycle.
             debug_assert_eq!(

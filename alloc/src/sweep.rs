@@ -532,7 +532,7 @@ mod loom_models {
             let sg = heap.sweepgen();
             let h2 = Arc::clone(&heap);
             let sweeper = loom::thread::spawn(move || while h2.sweepone().is_some() {});
-            heap.central(SPC).file_full(&heap, vec![batched]);
+            heap.central(SPC).file_full(&heap, &mut vec![batched]);
             sweeper.join().unwrap();
             heap.finish_sweep();
             for x in [s, other] {
