@@ -163,6 +163,13 @@ impl MCentral {
             if let Some(s) = self.partial_swept(sg).pop() {
                 break 'havespan s;
             }
+            // The sweeper numbers the unswept sets 2·class (full) and
+            // 2·class + 1 (partial), and has passed both once its cursor is
+            // beyond them: nothing to sweep here, go straight to `grow`.
+            let full_index = self.spanclass.0 as usize * 2;
+            if heap.sweep.drained(full_index + 1) {
+                return self.grow(heap, pp);
+            }
             let mut budget = SPAN_BUDGET;
             while budget > 0 {
                 let Some(s) = self.partial_unswept(sg).pop() else {
