@@ -49,8 +49,9 @@
 //! ordinary value (boxed by whoever keeps it in a P). What Go keeps in the P
 //! beside the mcache — the page cache, the mspan cache, the stats deltas — gort
 //! keeps in the `MCache` itself (`pp`, `stats`). Full spans given back by
-//! `refill` are filed on their mcentral in batches of 8 (Go files each one at
-//! once, lock-free); `release_all` files the rest, and a span a new sweep cycle
+//! `refill` are filed on their mcentral in batches of 32 (Go files each one at
+//! once, lock-free, but both still write the class's shared set once per
+//! filing: batching makes that once per 32 spans); `release_all` files the rest, and a span a new sweep cycle
 //! overtook while it waited in a batch is swept as it is filed (`file_full`).
 
 use crate::loom::atomic::Ordering;
@@ -86,6 +87,12 @@ pub const TINY_SPAN_CLASS: SpanClass = SpanClass::new(TINY_SIZE_CLASS, true);
 ///     p.write_bytes(7, 33);
 /// }
 /// ```
+// Cache-line aligned (two lines, for the adjacent-line prefetcher), so that two
+// mcaches — in a `Vec`, or boxed side by side by the runtime's Ps — never share
+// a line: `refill` writes the page cache, the batch and the tiny counter at one
+// end of the struct and every allocation reads `alloc` in the middle. Unpadded,
+// one thread's refills invalidated the line the other thread's allocations read.
+#[repr(align(128))]
 pub struct MCache {
     heap: Arc<Heap>,
     /// Base of the current tiny block (0: none) (Go's `tiny`).
@@ -107,8 +114,12 @@ pub struct MCache {
     full: Vec<Vec<SpanPtr>>,
 }
 
-/// Full spans an mcache files per mcentral lock acquisition.
-const FULL_BATCH: usize = 8;
+/// Full spans an mcache files per mcentral lock acquisition. Every thread
+/// allocating from a class files onto the same set, so each filing may move the
+/// set's lock line between cores; 32 (was 8) makes that rare next to the 32
+/// refills around it. The spans wait in the batch until it fills or the cache is
+/// released (every sweep cycle): they are full, so nothing is lost meanwhile.
+const FULL_BATCH: usize = 32;
 
 // SAFETY: an MCache may move between threads (a P's cache moves with the P); the
 // spans it points at are owned by it alone, and the heap is shared through Arc.
@@ -299,7 +310,7 @@ impl MCache {
     ///
     /// A full span swept in this cycle only needs filing on its mcentral's full
     /// set, where the next cycle's sweeper finds it. gort files those in batches
-    /// of `FULL_BATCH` per class — one lock acquisition instead of eight; Go's
+    /// of `FULL_BATCH` per class — one lock acquisition instead of 32; Go's
     /// lock-free `spanSet.push` files each at once — and files the rest of a
     /// batch when the cache is released (every cycle, in `prepare_for_sweep`).
     fn uncache(&mut self, spc: SpanClass, s: SpanPtr, sg: u32) {
@@ -311,8 +322,7 @@ impl MCache {
             let pending = &mut self.full[spc.0 as usize];
             pending.push(s);
             if pending.len() >= FULL_BATCH {
-                let batch = std::mem::take(pending);
-                self.heap.central(spc).file_full(&self.heap, batch);
+                self.heap.central(spc).file_full(&self.heap, pending);
             }
         } else {
             self.heap.central(spc).uncache_span(&self.heap, s, sg);
@@ -372,10 +382,9 @@ impl MCache {
         }
         for i in 0..NUM_SPAN_CLASSES {
             if !self.full[i].is_empty() {
-                let batch = std::mem::take(&mut self.full[i]);
                 self.heap
                     .central(SpanClass(i as u8))
-                    .file_full(&self.heap, batch);
+                    .file_full(&self.heap, &mut self.full[i]);
             }
         }
         self.tiny = 0;

@@ -163,6 +163,13 @@ impl MCentral {
             if let Some(s) = self.partial_swept(sg).pop() {
                 break 'havespan s;
             }
+            // The sweeper numbers the unswept sets 2·class (full) and
+            // 2·class + 1 (partial), and has passed both once its cursor is
+            // beyond them: nothing to sweep here, go straight to `grow`.
+            let full_index = self.spanclass.0 as usize * 2;
+            if heap.sweep.drained(full_index + 1) {
+                return self.grow(heap, pp);
+            }
             let mut budget = SPAN_BUDGET;
             while budget > 0 {
                 let Some(s) = self.partial_unswept(sg).pop() else {
@@ -248,14 +255,23 @@ impl MCentral {
     /// `uncacheSpan` does for a span cached across a cycle start, the batch's owner
     /// claims it (no CAS: no one else can reach it) and sweeps it now, which files
     /// or frees it.
-    pub(crate) fn file_full(&self, heap: &Heap, spans: Vec<SpanPtr>) {
+    ///
+    /// Empties `spans` in place, keeping its buffer: the batch is the mcache's and
+    /// is refilled at once (no allocation per batch on the refill path).
+    pub(crate) fn file_full(&self, heap: &Heap, spans: &mut Vec<SpanPtr>) {
         let sg = heap.sweepgen();
-        let (swept, unswept): (Vec<SpanPtr>, Vec<SpanPtr>) =
-            spans.into_iter().partition(|s| s.get().sweepgen() == sg);
-        if !swept.is_empty() {
-            self.full_swept(sg).push_many(swept);
+        // Usually all of them: a cycle overtakes a batch at most once per cycle.
+        let nswept = spans.iter().filter(|s| s.get().sweepgen() == sg).count();
+        if nswept > 0 {
+            self.full_swept(sg)
+                .push_many(spans.iter().copied().filter(|s| s.get().sweepgen() == sg));
         }
-        for s in unswept {
+        if nswept == spans.len() {
+            spans.clear();
+            return;
+        }
+        spans.retain(|s| s.get().sweepgen() != sg);
+        for s in spans.drain(..) {
             let span = s.get();
             // Exactly one cycle overtook it: a cache is flushed at every cycle.
             debug_assert_eq!(

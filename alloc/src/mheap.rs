@@ -46,7 +46,9 @@
 //! # What gort simplifies
 //!
 //! Go's `reclaim` sweeps before growing when sweeping lags; gort's `cache_span`
-//! sweeps within its class only. The mspan cache holds 16 structs (Go: 128). The
+//! sweeps within its class only. The mspan cache is refilled with 64 structs
+//! when it runs dry, as Go refills half of its 128; Go also puts freed structs
+//! back into the freeing P's cache, gort into the fixalloc. The
 //! page cache's free pages count as idle but cannot be scavenged while cached,
 //! as in Go. No `specials`, no user arenas.
 
@@ -77,9 +79,11 @@ impl<T> std::ops::Deref for CachePadded<T> {
 #[repr(align(128))]
 pub(crate) struct PaddedCentral(pub(crate) MCentral);
 
-/// Span structs an mcache keeps for lock-free span allocation (Go's
-/// `p.mspancache`, 128 there).
-const MSPAN_CACHE: usize = 16;
+/// Span structs an mcache's span-struct cache is filled with under the heap
+/// lock (Go's `p.mspancache` holds 128 and `allocMSpanLocked` refills half).
+/// One refill covers about as many one-page spans as one page cache (64 pages),
+/// so the two refills mostly share one lock acquisition.
+const MSPAN_CACHE: usize = 64;
 
 /// The per-P caches the mheap fills for an mcache: a page cache and a few span
 /// structs (Go's `p.pcache` and `p.mspancache`).

@@ -58,6 +58,20 @@ impl SweepState {
             cursor: AtomicUsize::new(0),
         }
     }
+
+    /// Whether the sweeper has already found unswept set `i` (the cursor's
+    /// numbering) empty in this cycle. Nothing is pushed onto an unswept set
+    /// during a cycle, so an empty one stays empty until the next
+    /// `start_sweep`, which resets the cursor before it publishes the new
+    /// `sweepgen` (a reader that saw the new `sweepgen` sees the reset).
+    /// `cache_span` asks before it looks at its class's unswept sets: one read
+    /// of this line, which only the sweeper writes, instead of two reads of
+    /// per-class lines that allocation has long evicted (Go's `cacheSpan` skips
+    /// them once `sweep.active.begin` reports the sweep drained).
+    #[inline]
+    pub(crate) fn drained(&self, i: usize) -> bool {
+        self.cursor.load(Ordering::Relaxed) > i
+    }
 }
 
 /// Sweeps a span this thread claimed (`sweepgen == sg − 1`); files it, or frees
@@ -532,7 +546,7 @@ mod loom_models {
             let sg = heap.sweepgen();
             let h2 = Arc::clone(&heap);
             let sweeper = loom::thread::spawn(move || while h2.sweepone().is_some() {});
-            heap.central(SPC).file_full(&heap, vec![batched]);
+            heap.central(SPC).file_full(&heap, &mut vec![batched]);
             sweeper.join().unwrap();
             heap.finish_sweep();
             for x in [s, other] {
