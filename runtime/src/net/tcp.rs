@@ -100,9 +100,16 @@ impl TcpListener {
     /// });
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.fd.io(Mode::Read, |l| l.accept())?;
-        // Go's `newTCPConn` turns Nagle's algorithm off.
-        s.set_nodelay(true)?;
+        // A connection the peer aborted before we took it is skipped, as Go's
+        // accept does (ECONNABORTED).
+        let (s, a) = loop {
+            match self.fd.io(Mode::Read, |l| l.accept()) {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                r => break r?,
+            }
+        };
+        // Go's `newTCPConn` turns Nagle's algorithm off, ignoring a failure.
+        let _ = s.set_nodelay(true);
         Ok((TcpStream { fd: NetFd::new(s) }, a))
     }
 

@@ -77,7 +77,7 @@ pub(crate) enum PollErr {
     Closing,
     /// The direction's deadline passed.
     Timeout,
-    /// epoll reported an error on the socket: retry the call to learn which.
+    /// epoll reported only an error on the socket (Go's `ErrNotPollable`).
     EventErr,
 }
 
@@ -100,7 +100,7 @@ impl PollErr {
 struct Deadline {
     /// When the direction expires; None = never.
     at: Option<Instant>,
-    /// The direction's timer, made on first use and kept across reuse.
+    /// The direction's timer, made on first use, dropped at close.
     timer: Option<Arc<Timer>>,
     /// The timer's sequence number for the arming in force, None when disarmed.
     seq: Option<u64>,
@@ -178,8 +178,10 @@ impl PollDesc {
         }
         let pd = free.pop().expect("poll cache refilled");
         drop(free);
-        debug_assert_eq!(pd.rg.load(Ordering::Relaxed), PD_NIL);
-        debug_assert_eq!(pd.wg.load(Ordering::Relaxed), PD_NIL);
+        // A stale event may have marked a word READY between the close and now
+        // (Go accepts that too): start clean.
+        pd.rg.store(PD_NIL, Ordering::Relaxed);
+        pd.wg.store(PD_NIL, Ordering::Relaxed);
         pd.info.store(0, Ordering::Relaxed);
         pd
     }
@@ -268,10 +270,19 @@ impl PollDesc {
             let np = Netpoll::get_or_init(sched)?;
             np.register(fd, self.token())?;
             self.fd.store(fd, Ordering::Relaxed);
+            // Arm the deadlines set before, *then* publish the runtime: a waiter of
+            // the other direction takes the fast path above only after that, and
+            // then finds an expired bit already set. Any waiter these arms end is
+            // woken, not dropped.
+            let woken: Vec<_> = [Mode::Read, Mode::Write]
+                .into_iter()
+                .filter_map(|mode| self.arm_deadline(&mut d, mode, Some(sched)))
+                .collect();
             self.sched
                 .store(sched as *const Sched as *mut Sched, Ordering::Release);
-            for mode in [Mode::Read, Mode::Write] {
-                self.arm_deadline(&mut d, mode, Some(sched));
+            drop(d);
+            for gp in woken {
+                netpollgoready(gp);
             }
             Ok(())
         } else if std::ptr::eq(cur, sched) {
@@ -449,7 +460,10 @@ impl PollDesc {
             let dl = d.get(mode);
             dl.at = None;
             dl.seq = None;
-            if let Some(t) = &dl.timer {
+            // Stopped and dropped: a stopped timer may still sit in the heap of
+            // this runtime's P, and the next user of the descriptor may belong to
+            // another runtime, whose clock and poller the timer must not use.
+            if let Some(t) = dl.timer.take() {
                 t.stop();
             }
             if let Some(g) = waiter::unblock(self.gpp(mode), false) {

@@ -234,7 +234,13 @@ pub(crate) fn netpoll(sched: &Sched, delay_ns: i64) -> (GQueue, i32) {
         let err = ev.is_error();
         let r = ev.is_readable() || ev.is_read_closed() || err;
         let w = ev.is_writable() || ev.is_write_closed() || err;
-        pd.set_event_err(err && !ev.is_readable() && !ev.is_writable());
+        // Go records an error only for an event that is EPOLLERR alone.
+        pd.set_event_err(
+            err && !ev.is_readable()
+                && !ev.is_writable()
+                && !ev.is_read_closed()
+                && !ev.is_write_closed(),
+        );
         if r {
             if let Some(gp) = pd.ready(desc::Mode::Read) {
                 list.push_back(gp.as_ptr());
