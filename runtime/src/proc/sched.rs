@@ -333,9 +333,14 @@ impl Sched {
             self.external_inflight.fetch_add(1, Ordering::SeqCst);
         }
         wakep(self);
-        // An M that went idle meanwhile skipped checkdead because of us: if we were
-        // the last injection in flight, judge now. Under the lock, so that exactly
-        // one of us and that M sees the count at zero.
+        self.end_injection();
+    }
+
+    /// Ends an injection counted in `external_inflight`. An M that went idle
+    /// meanwhile skipped checkdead because of it: if this was the last injection
+    /// in flight, judge now. Under the lock, so that exactly one of us and that M
+    /// sees the count at zero.
+    fn end_injection(&self) {
         let l = self.lock.lock();
         if self.external_inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
             checkdead(self, &l);
@@ -612,11 +617,8 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
         // Sockets: a non-blocking poll, if goroutines wait on them and no M is
         // blocked in the poller already (it will deliver them).
         if crate::netpoll::any_waiters(sched) && sched.lastpoll.load(Ordering::SeqCst) != 0 {
-            let (mut list, delta) = crate::netpoll::netpoll(sched, 0);
-            if let Some(gp) = list.pop_front() {
-                injectglist(sched, &mut list);
-                crate::netpoll::adjust_waiters(sched, delta);
-                gp.cas_status(Status::Waiting, Status::Runnable);
+            let (list, delta) = crate::netpoll::netpoll(sched, 0);
+            if let Some(gp) = run_one_inject_rest(sched, list, delta) {
                 return Some((gp, false));
             }
         }
@@ -729,10 +731,7 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
                 }
                 Some(pp) => {
                     acquirep(m, pp);
-                    if let Some(gp) = list.pop_front() {
-                        injectglist(sched, &mut list);
-                        crate::netpoll::adjust_waiters(sched, delta);
-                        gp.cas_status(Status::Waiting, Status::Runnable);
+                    if let Some(gp) = run_one_inject_rest(sched, list, delta) {
                         return Some((gp, false));
                     }
                     // Go's `wasSpinning`: an M that was spinning before it slept
@@ -753,6 +752,16 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
 
         stopm(m);
     }
+}
+
+/// What a poll returned, with a P in hand: the first goroutine to run on this M
+/// now, the rest injected; then the waiter count drops by all `delta` of them.
+fn run_one_inject_rest(sched: &Sched, mut list: GQueue, delta: i32) -> Option<&'static G> {
+    let gp = list.pop_front()?;
+    injectglist(sched, &mut list);
+    crate::netpoll::adjust_waiters(sched, delta);
+    gp.cas_status(Status::Waiting, Status::Runnable);
+    Some(gp)
 }
 
 /// `injectglist`: makes the goroutines in `list` (parked, `Waiting`) runnable.
@@ -780,10 +789,7 @@ pub(crate) fn injectglist(sched: &Sched, list: &mut GQueue) {
             sched.external_inflight.fetch_add(1, Ordering::SeqCst);
         }
         start_idle(sched, n);
-        let l = sched.lock.lock();
-        if sched.external_inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            checkdead(sched, &l);
-        }
+        sched.end_injection();
         return;
     };
     let npidle = sched.npidle.load(Ordering::SeqCst);
