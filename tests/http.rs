@@ -178,8 +178,10 @@ fn malformed_and_oversized_requests_get_400_and_431() {
 fn an_idle_connection_is_closed_after_the_read_deadline() {
     rt(2).run(|| {
         let addr = start(Duration::from_millis(100));
-        let mut s = TcpStream::connect(addr).unwrap();
+        // Taken before connecting: the server may accept and arm its deadline
+        // before `connect` returns here.
         let t = Instant::now();
+        let mut s = TcpStream::connect(addr).unwrap();
         assert_eq!(s.read(&mut [0; 16]).unwrap(), 0, "the server closes");
         assert!(t.elapsed() >= Duration::from_millis(100));
     });
