@@ -18,7 +18,8 @@
 //! | [`Sched::pidleput`], [`Sched::pidleget`], [`Sched::pidleget_spinning`] | same | `pidleput`, `pidleget`, `pidlegetSpinning` |
 //! | [`wakep`]                       | `wakep`                         | `wakep`                       |
 //! | [`startm`], [`newm`]            | `startm`, `newm` + `mstart`     | `startm`, `newm`, `mstart`    |
-//! | [`MThread::stopm`]              | `stopm` + `M::park`             | `stopm`, `mPark`              |
+//! | [`MThread::stopm`], [`MThread::park_locked`] | `stopm`, `park_locked` + `M::park` | `stopm`, `mPark`    |
+//! | [`MThread::stopm_released`], [`Sched::unlist_or_handed`], [`Sched::handed`] | same (`mreleasing`) | (none: gort's hand-off) |
 //! | [`MThread::acquirep`], [`MThread::releasep`] | same               | `acquirep`, `releasep`        |
 //! | [`MThread::become_spinning`], [`MThread::reset_spinning`] | same  | `becomeSpinning`, `resetspinning` |
 //! | [`MThread::schedule`]           | `schedule`                      | `schedule`                    |
@@ -72,11 +73,17 @@
 //! # What the tests show (`LOOM_MAX_PREEMPTIONS=2`)
 //!
 //! The protocol as sched.rs has it passes the positive models (`loom_idle_*`
-//! without `no_` or `races`). Each mechanism is needed: without the
-//! `fence(SeqCst)` of the spinning re-check, the one in `wakep`, the
-//! `check_runqs_no_p` re-check, or (at 3 preemptions) `needspinning`, loom finds
-//! a lost wake-up (`loom_idle_no_*_loses_wakeup`); without `stopm`'s `shutdown`
-//! check, `Runtime::drop` leaks an M. Outside the wake-up handshake, the model
+//! without `no_`, `ignoring` or `races`). Each mechanism is needed: without the
+//! `fence(SeqCst)` of the spinning re-check, the one in `wakep` (both for the
+//! local queues), the `check_runqs_no_p` re-check, or (at 3 preemptions)
+//! `needspinning`, loom finds a lost wake-up (`loom_idle_no_*_loses_*wakeup`);
+//! without `stopm`'s `shutdown` check, `Runtime::drop` leaks an M; an M in
+//! `mreleasing` that does not look for a hand-off as it leaves the list strands
+//! the P `startm` gave it (`loom_idle_releasing_m_ignoring_handoff_loses_p`).
+//! For the global queue the fences are no longer needed: `nmspinning` drops
+//! inside the critical section that lists the M in `mreleasing`, and the global
+//! queue is filled under the same lock (`loom_idle_global_queue_needs_no_fence_under_the_lock`;
+//! before `mreleasing`, loom found the lost wake-up there without either fence). Outside the wake-up handshake, the model
 //! found (at 3 preemptions) that `checkdead` could throw on a goroutine that a
 //! thread outside the runtime was handing over: `newm` counted the new M in
 //! `mcount` after `sched.lock` was dropped, and `inject_external` dropped
@@ -104,7 +111,9 @@
 //!   Ps there is one victim), and Go's 3 µs pause before stealing `runnext` is a
 //!   no-op: loom explores every interleaving anyway.
 //! * **Not modelled**: stop-the-world (`gcwaiting`, `gcstopm`), sysmon and
-//!   `sysmonwait`, timers and netpoll (not in `sched.rs` yet), syscalls and
+//!   `sysmonwait`, timers and the poll step (an M that polls leaves
+//!   `mreleasing` first, and one that comes back without a P is listed again and
+//!   ends in `stopm_released`, both under `sched.lock` as modelled), syscalls and
 //!   `handoffp`, gFree lists, goroutine ids, `runqputslow` overflow (the runq model
 //!   covers it; with ≤ 3 goroutines a ring never fills).
 //! * **loom's memory model** does not give `SeqCst` accesses their full meaning
@@ -112,12 +121,11 @@
 //!   consistent). The handshake must therefore hold with its fences, which is what
 //!   sched.rs claims. This makes loom stricter than Rust (C++20) in one place: for
 //!   the re-check's `runqsize` load (a `SeqCst` load after a `SeqCst` RMW of
-//!   `nmspinning`, against a store before `wakep`'s fence) the M-side fence is not
-//!   needed in C++20, so the global-queue failure of
-//!   `loom_idle_no_recheck_fence_loses_wakeup` is loom-strength only. The
+//!   `nmspinning`, against a store before `wakep`'s fence) the M-side fence was
+//!   not needed in C++20, so the global-queue failure loom found without it was
+//!   loom-strength only (now `sched.lock` orders that case anyway). The
 //!   `check_runqs_no_p` loads are `Acquire`, so for the local queues (the `hog`
-//!   scenarios) that fence is needed in C++20 too. `wakep`'s fence is needed in any
-//!   case (the global queue's `runqsize` is stored `Relaxed`).
+//!   scenarios) both fences are needed in C++20 too.
 //! * `checkdead` is off except in the `loom_idle_checkdead_*` tests (the
 //!   scenarios have no waiting goroutines, so it could only throw), and
 //!   `Runtime::drop` runs once the system is quiescent except in the
@@ -177,6 +185,9 @@ struct Config {
     /// under `sched.lock`, as Go's `mReserveID` does, instead of `newm` counting it
     /// after the lock is dropped.
     mcount_in_startm: bool,
+    /// An M listed in `mreleasing` looks for a P handed to it by `startm` whenever
+    /// it leaves the list. Off: it leaves the list as if nobody had handed it one.
+    releasing_takes_handoff: bool,
 }
 
 const FAITHFUL: Config = Config {
@@ -190,6 +201,7 @@ const FAITHFUL: Config = Config {
     // sched.rs counts a new M under sched.lock in startm (Go's mReserveID) since
     // this model found the window when newm counted it.
     mcount_in_startm: true,
+    releasing_takes_handoff: true,
 };
 
 /// What a goroutine does when it runs.
@@ -235,6 +247,8 @@ struct Locked {
     runq: VecDeque<usize>,
     pidle: Vec<usize>,
     midle: Vec<usize>,
+    /// Ms that gave up their P and have not parked yet (sched.rs's `mreleasing`).
+    mreleasing: Vec<usize>,
     /// Model only: M threads not created yet (see "Thread creation" above).
     unborn: Vec<usize>,
     /// Model only: `Runtime::drop` has taken `midle`.
@@ -323,6 +337,7 @@ impl Sched {
                 // Popped from the back: P0 first.
                 pidle: (0..cfg.procs).rev().collect(),
                 midle: Vec::new(),
+                mreleasing: Vec::new(),
                 unborn: (0..nms).rev().collect(),
                 drained: false,
             }),
@@ -418,15 +433,59 @@ impl Sched {
         pp
     }
 
-    /// `check_runqs_no_p`.
-    fn check_runqs_no_p(&self) -> Option<usize> {
+    /// `check_runqs_no_p`: the P, and whether `startm` handed it to listed M `m`.
+    fn check_runqs_no_p(&self, m: usize) -> Option<(usize, bool)> {
         for p2 in &self.allp {
             if p2.status.load(Ordering::Acquire) != P_IDLE && !p2.runq.is_empty() {
                 let mut l = self.lock.lock();
-                return self.pidleget_spinning(&mut l);
+                if let Some(pp) = self.handed(&l, m) {
+                    return Some((pp, true));
+                }
+                let pp = self.pidleget_spinning(&mut l)?;
+                self.unlist(&mut l, m);
+                return Some((pp, false));
             }
         }
         None
+    }
+
+    /// `unlist`: takes M `m` off `mreleasing`; whether it was there.
+    fn unlist(&self, l: &mut Locked, m: usize) -> bool {
+        match l.mreleasing.iter().position(|&x| x == m) {
+            Some(i) => {
+                l.mreleasing.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `take_handed`: the P `startm` left in `nextp` for listed M `m`.
+    fn take_handed(&self, m: usize) -> Option<usize> {
+        if !self.cfg.releasing_takes_handoff {
+            return None;
+        }
+        let pp = self.ms[m].nextp.swap(NONE, Ordering::Acquire);
+        assert_ne!(pp, NONE, "M{m} left mreleasing without a P");
+        Some(pp)
+    }
+
+    /// `unlist_or_handed`.
+    fn unlist_or_handed(&self, l: &mut Locked, m: usize) -> Option<usize> {
+        if self.unlist(l, m) {
+            None
+        } else {
+            self.take_handed(m)
+        }
+    }
+
+    /// `handed`.
+    fn handed(&self, l: &Locked, m: usize) -> Option<usize> {
+        if l.mreleasing.contains(&m) {
+            None
+        } else {
+            self.take_handed(m)
+        }
     }
 
     /// `checkdead`, with the lock held, as `stopm` calls it.
@@ -614,6 +673,11 @@ fn startm(s: &Sched, pp: Option<usize>, spinning: bool) {
         m.spinning.store(spinning, Ordering::Relaxed);
         m.nextp.store(pp, Ordering::Release);
         m.park.wake();
+    } else if let Some(nmp) = l.mreleasing.pop() {
+        // Awake: it finds the P when it next leaves the list, under the lock.
+        let m = &s.ms[nmp];
+        m.spinning.store(spinning, Ordering::Relaxed);
+        m.nextp.store(pp, Ordering::Release);
     } else {
         // sched.rs reserves `mnext` here; the model reserves an unborn M thread.
         let id = l
@@ -676,11 +740,30 @@ impl MThread<'_> {
         self.p.take().expect("releasep: no P")
     }
 
+    /// `stopm_released`: for an M in `mreleasing`, run a P handed to it meanwhile,
+    /// or leave the list for `midle` in one critical section and park.
+    fn stopm_released(&mut self) {
+        let s = self.s;
+        let mut l = s.lock.lock();
+        match s.unlist_or_handed(&mut l, self.id) {
+            Some(pp) => {
+                drop(l);
+                self.acquirep(pp);
+            }
+            None => self.park_locked(l),
+        }
+    }
+
     /// `stopm`: parks this M on the idle list until someone hands it a P.
     fn stopm(&mut self) {
+        let l = self.s.lock.lock();
+        self.park_locked(l);
+    }
+
+    /// `park_locked`: `stopm` from inside `sched.lock`.
+    fn park_locked(&mut self, mut l: crate::loom::MutexGuard<'_, Locked>) {
         let s = self.s;
         {
-            let mut l = s.lock.lock();
             // Runtime::drop empties midle under this lock after setting shutdown.
             if s.cfg.stopm_checks_shutdown && s.shutdown.load(Ordering::SeqCst) {
                 return;
@@ -698,6 +781,7 @@ impl MThread<'_> {
             s.nidle.fetch_add(1, PlainOrdering::Relaxed);
             s.check_stuck();
             s.quiet.notify_one();
+            drop(l);
         }
         self.m().park.sleep();
         let pp = self.m().nextp.swap(NONE, Ordering::Acquire);
@@ -800,20 +884,31 @@ impl MThread<'_> {
             }
             let pp = self.releasep();
             s.pidleput(&mut l, pp);
-            drop(l);
-
-            if self.m().spinning.load(Ordering::Relaxed) {
-                // Stop spinning, *then* look at every queue again.
+            l.mreleasing.push(self.id);
+            // Stop spinning under the lock (a hand-off's `spinning` comes after).
+            let was_spinning = self.m().spinning.load(Ordering::Relaxed);
+            if was_spinning {
                 self.m().spinning.store(false, Ordering::Relaxed);
                 s.nmspinning.fetch_sub(1, Ordering::SeqCst);
+            }
+            drop(l);
+
+            if was_spinning {
+                // *Then* look at every queue again.
                 if s.cfg.fence_recheck {
                     fence(Ordering::SeqCst);
                 }
 
                 if s.runqsize.load(Ordering::SeqCst) != 0 {
                     let mut l = s.lock.lock();
+                    if let Some(pp) = s.handed(&l, self.id) {
+                        drop(l);
+                        self.acquirep(pp);
+                        continue 'top;
+                    }
                     if !l.runq.is_empty() {
                         if let Some(pp) = s.pidleget_spinning(&mut l) {
+                            s.unlist(&mut l, self.id);
                             let gp = s.globrunqget_batch(&mut l, pp, RUNQ_SIZE / 2);
                             drop(l);
                             self.acquirep(pp);
@@ -826,15 +921,18 @@ impl MThread<'_> {
                     }
                 }
                 if s.cfg.recheck_runqs_no_p {
-                    if let Some(pp) = s.check_runqs_no_p() {
+                    if let Some((pp, handed)) = s.check_runqs_no_p(self.id) {
                         self.acquirep(pp);
-                        self.become_spinning();
+                        if !handed {
+                            self.become_spinning();
+                        }
                         continue 'top;
                     }
                 }
             }
 
-            self.stopm();
+            // (sched.rs polls here; not modelled.)
+            self.stopm_released();
         }
     }
 
@@ -1060,17 +1158,18 @@ fn loom_idle_go_hog_other_p_busy() {
 
 // ----- Each mechanism is needed: without it loom finds a lost wake-up. -----
 
-/// Without the `fence(SeqCst)` between `nmspinning -= 1` and the re-check in
-/// `find_runnable`, global queue: the submitter's `wakep` still sees the spinning
-/// M, the M's re-check does not see the goroutine, and the M parks with it in the
-/// global queue. (Under C++20 rules the `SeqCst` RMW and load would prevent this
-/// one; see the module comment. The next test is the case C++20 allows too.)
+/// Global queue: since `nmspinning` drops under `sched.lock` (for the hand-off to
+/// `mreleasing`), and the global queue is filled under the same lock, the lock
+/// alone orders the two sides: the M's re-check sees the goroutine, or the
+/// submitter's `wakep` sees `nmspinning == 0`. Neither fence is needed here any
+/// more (before, loom found a lost wake-up without either); the local queues
+/// still need both (the next two tests).
 #[test]
-#[should_panic(expected = "lost wake-up: a goroutine is still queued")]
-fn loom_idle_no_recheck_fence_loses_wakeup() {
+fn loom_idle_global_queue_needs_no_fence_under_the_lock() {
     let cfg = Config {
         procs: 1,
         fence_recheck: false,
+        fence_wakep: false,
         ..FAITHFUL
     };
     check(cfg, &TWO_LEAVES, ready_two, true);
@@ -1089,16 +1188,17 @@ fn loom_idle_no_recheck_fence_loses_local_wakeup() {
     check(cfg, &HOG, ready_first, true);
 }
 
-/// Without the `fence(SeqCst)` at the top of `wakep`: the mirror image.
+/// Without the `fence(SeqCst)` at the top of `wakep`: the mirror image, local
+/// queues. The hog's `go` stores its child in `runnext` and reads `nmspinning`
+/// before the store is visible to the last spinning M's `check_runqs_no_p`.
 #[test]
-#[should_panic(expected = "lost wake-up: a goroutine is still queued")]
-fn loom_idle_no_wakep_fence_loses_wakeup() {
+#[should_panic(expected = "queued behind a busy P")]
+fn loom_idle_no_wakep_fence_loses_local_wakeup() {
     let cfg = Config {
-        procs: 1,
         fence_wakep: false,
         ..FAITHFUL
     };
-    check(cfg, &TWO_LEAVES, ready_two, true);
+    check(cfg, &HOG, ready_first, true);
 }
 
 /// Without `check_runqs_no_p` in the re-check: the last spinning M does not see
@@ -1134,6 +1234,19 @@ fn loom_idle_no_needspinning_loses_wakeup() {
         },
         true,
     );
+}
+
+/// Without the M in `mreleasing` looking for a hand-off when it leaves the list:
+/// `startm` gave it a P (instead of starting a thread), the M parks as if nobody
+/// had, and the P is neither idle nor run.
+#[test]
+#[should_panic(expected = "a P is held by an idle M")]
+fn loom_idle_releasing_m_ignoring_handoff_loses_p() {
+    let cfg = Config {
+        releasing_takes_handoff: false,
+        ..FAITHFUL
+    };
+    check(cfg, &TWO_LEAVES, ready_two, true);
 }
 
 // ----- Shutdown and checkdead. -----

@@ -164,6 +164,11 @@ pub(crate) struct Locked {
     pub(crate) pidle: Vec<u32>,
     /// Idle Ms (`sched.midle`).
     pub(crate) midle: Vec<&'static M>,
+    /// Ms that gave up their P in `find_runnable` and are still re-checking for
+    /// work on their way to `midle` or the poller. gort's addition: `startm` hands
+    /// one of them a P when `midle` is empty, instead of starting a thread (see
+    /// [`startm`]). Not idle for `checkdead`: they are awake.
+    pub(crate) mreleasing: Vec<&'static M>,
     /// Ps still to stop for a pending stop-the-world (`sched.stopwait`).
     pub(crate) stopwait: i32,
     /// Next M id (`sched.mnext`).
@@ -197,6 +202,7 @@ impl Sched {
                 // Popped from the back: P0 is handed out first.
                 pidle: (0..n).rev().collect(),
                 midle: Vec::new(),
+                mreleasing: Vec::new(),
                 stopwait: 0,
                 mnext: 0,
             }),
@@ -386,6 +392,14 @@ pub(crate) fn wakep(sched: &Sched) {
 
 /// `startm`: runs `pp` (or any idle P) on an idle M, or on a new M. With
 /// `spinning`, the caller has already counted the M in `nmspinning`.
+///
+/// Where Go would start a thread because `midle` is empty, gort first hands the P
+/// to an M in `mreleasing`: one that has just given up its own P and has not
+/// parked yet. Go's scheduler leaves that window open, and a `wakep` that lands
+/// in it adds a thread for good (Ms never exit); under load that made the HTTP
+/// server hold one thread more than its idle state needs. The listed M is awake
+/// and looks for a hand-off under `sched.lock` before it claims a P, the poller
+/// or a place on `midle` ([`unlist_or_handed`]), so no wake-up is needed.
 pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
     if sched.shutdown.load(Ordering::Acquire) {
         if spinning {
@@ -409,6 +423,10 @@ pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
         nmp.spinning.store(spinning, Ordering::Relaxed);
         nmp.nextp.store(pp as *const P as *mut P, Ordering::Release);
         nmp.park.wake();
+    } else if let Some(nmp) = l.mreleasing.pop() {
+        // Stored under the lock: the M reads them after seeing itself unlisted.
+        nmp.spinning.store(spinning, Ordering::Relaxed);
+        nmp.nextp.store(pp as *const P as *mut P, Ordering::Release);
     } else {
         // `mReserveID`: the new M counts as running from here, under the lock, so
         // that checkdead never sees the P handed over with no M to run it (the loom
@@ -475,9 +493,26 @@ fn m_exited(sched: &Sched) {
 
 /// `stopm`: parks this M on the idle list until someone hands it a P.
 fn stopm(m: &'static M) {
+    park_locked(m, m.sched.lock.lock());
+}
+
+/// `stopm` for an M listed in `mreleasing`: runs a P that `startm` handed it
+/// meanwhile, or leaves the list for `midle` in one critical section and parks.
+fn stopm_released(m: &'static M) {
+    let mut l = m.sched.lock.lock();
+    match unlist_or_handed(&mut l, m) {
+        Some(pp) => {
+            drop(l);
+            acquirep(m, pp);
+        }
+        None => park_locked(m, l),
+    }
+}
+
+/// `stopm` from inside `sched.lock`.
+fn park_locked(m: &'static M, mut l: crate::loom::MutexGuard<'_, Locked>) {
     let sched = m.sched;
     {
-        let mut l = sched.lock.lock();
         // Runtime::drop empties midle under this lock after setting shutdown: an M
         // arriving later must not park where nobody will wake it.
         if sched.shutdown.load(Ordering::SeqCst) {
@@ -485,6 +520,7 @@ fn stopm(m: &'static M) {
         }
         l.midle.push(m);
         checkdead(sched, &l);
+        drop(l);
     }
     m.park();
     let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
@@ -492,6 +528,38 @@ fn stopm(m: &'static M) {
         // SAFETY: Ps live in the leaked allp.
         acquirep(m, unsafe { &*pp });
     }
+}
+
+/// Takes this M off `mreleasing`; whether it was there.
+fn unlist(l: &mut Locked, m: &M) -> bool {
+    match l.mreleasing.iter().position(|x| std::ptr::eq(*x, m)) {
+        Some(i) => {
+            l.mreleasing.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The P that [`startm`] handed this M, which it took off `mreleasing` to do so
+/// (with `m.spinning` set as `startm` was asked). The M must run it.
+fn take_handed(m: &M) -> &'static P {
+    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+    assert!(!pp.is_null(), "M{} left mreleasing without a P", m.id);
+    // SAFETY: Ps live in the leaked allp.
+    unsafe { &*pp }
+}
+
+/// This M, listed in `mreleasing` since it gave up its P, leaves the list: `None`
+/// if it was still there, or the P that [`startm`] handed it meanwhile.
+fn unlist_or_handed(l: &mut Locked, m: &M) -> Option<&'static P> {
+    (!unlist(l, m)).then(|| take_handed(m))
+}
+
+/// Whether `startm` has handed this listed M a P: the P if so, `None` (and still
+/// listed) if not.
+fn handed(l: &Locked, m: &M) -> Option<&'static P> {
+    (!l.mreleasing.iter().any(|x| std::ptr::eq(*x, m))).then(|| take_handed(m))
 }
 
 /// `acquirep`: this M now holds `pp`.
@@ -654,20 +722,32 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
         }
         let pp = releasep(m);
         sched.pidleput(&mut l, pp);
-        drop(l);
-
+        // Listed until this M parks, polls or takes a P back: meanwhile `startm`
+        // may hand it a P instead of starting a thread.
+        l.mreleasing.push(m);
+        // The delicate part: stop spinning, *then* look at every queue again, with
+        // a StoreLoad fence between (see the module comment). Still under the lock,
+        // so that a hand-off's `m.spinning` is stored after ours.
         let was_spinning = m.spinning.load(Ordering::Relaxed);
         if was_spinning {
-            // The delicate part: stop spinning, *then* look at every queue again,
-            // with a StoreLoad fence between (see the module comment).
             m.spinning.store(false, Ordering::Relaxed);
             sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        drop(l);
+
+        if was_spinning {
             fence(Ordering::SeqCst);
 
             if sched.runqsize.load(Ordering::SeqCst) != 0 {
                 let mut l = sched.lock.lock();
+                if let Some(pp) = handed(&l, m) {
+                    drop(l);
+                    acquirep(m, pp);
+                    continue 'top;
+                }
                 if l.runq.size != 0 {
                     if let Some(pp) = sched.pidleget_spinning(&mut l) {
+                        unlist(&mut l, m);
                         let gp =
                             sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2);
                         drop(l);
@@ -680,9 +760,11 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
                     }
                 }
             }
-            if let Some(pp) = check_runqs_no_p(sched) {
+            if let Some((pp, was_handed)) = check_runqs_no_p(m) {
                 acquirep(m, pp);
-                become_spinning(m);
+                if !was_handed {
+                    become_spinning(m);
+                }
                 continue 'top;
             }
         }
@@ -694,6 +776,15 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
         if (crate::netpoll::any_waiters(sched) || poll_until != 0)
             && sched.lastpoll.swap(0, Ordering::SeqCst) != 0
         {
+            // Off the list before blocking in epoll; a P handed meanwhile is run
+            // instead, and the poller is left for another M.
+            if let Some(pp) = unlist_or_handed(&mut sched.lock.lock(), m) {
+                sched
+                    .lastpoll
+                    .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
+                acquirep(m, pp);
+                continue 'top;
+            }
             sched.poll_until.store(poll_until, Ordering::SeqCst);
             let now = sched.nanotime() as i64;
             let delay = if sched.shutdown.load(Ordering::SeqCst) {
@@ -717,17 +808,28 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
                 crate::netpoll::netpoll(sched, delay)
             };
             sched.poll_until.store(0, Ordering::SeqCst);
+            let pp = {
+                let mut l = sched.lock.lock();
+                let pp = sched.pidleget(&mut l);
+                if pp.is_none() {
+                    // Listed again while it hands out what it polled: this M is
+                    // the one `startm` should find, not a new thread.
+                    l.mreleasing.push(m);
+                }
+                pp
+            };
+            // Go stores `lastpoll` before taking a P; gort after, so that another
+            // M can claim the poller only once this one holds a P or is listed:
+            // then every M without a P is listed, parked or the one poller, and a
+            // runtime without system calls never has more than GOMAXPROCS + 1 Ms.
             sched
                 .lastpoll
                 .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
-            let pp = {
-                let mut l = sched.lock.lock();
-                sched.pidleget(&mut l)
-            };
             match pp {
                 None => {
                     injectglist(sched, &mut list);
                     crate::netpoll::adjust_waiters(sched, delta);
+                    stopm_released(m);
                 }
                 Some(pp) => {
                     acquirep(m, pp);
@@ -750,7 +852,7 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
             }
         }
 
-        stopm(m);
+        stopm_released(m);
     }
 }
 
@@ -831,11 +933,19 @@ fn start_idle(sched: &Sched, n: u32) {
 
 /// `checkRunqsNoP`: after giving up its P, a formerly spinning M looks at every
 /// running P's queue once more; if one has work, it takes an idle P to steal it.
-fn check_runqs_no_p(sched: &Sched) -> Option<&'static P> {
+/// Returns the P and whether `startm` handed it (then `m.spinning` is already set
+/// as `startm` was asked); otherwise the M is unlisted and must start spinning.
+fn check_runqs_no_p(m: &M) -> Option<(&'static P, bool)> {
+    let sched = m.sched;
     for p2 in sched.allp.iter() {
         if p2.status() != PStatus::Idle && !p2.runq.is_empty() {
             let mut l = sched.lock.lock();
-            return sched.pidleget_spinning(&mut l);
+            if let Some(pp) = handed(&l, m) {
+                return Some((pp, true));
+            }
+            let pp = sched.pidleget_spinning(&mut l)?;
+            unlist(&mut l, m);
+            return Some((pp, false));
         }
     }
     None
