@@ -49,6 +49,15 @@
 //! flag under `sched.lock` and spins again instead of sleeping. The loom model in
 //! `proc/idle_model.rs` checks this handshake.
 //!
+//! # Where gort adds to Go: `mreleasing`
+//!
+//! Between giving up its P and parking, an M re-checks the queues (and may poll);
+//! Go's `startm` cannot see it then and starts a new thread if `midle` is empty.
+//! gort lists such an M in `sched.lock.mreleasing`, and [`startm`] hands it the P
+//! instead. With the poller listed again when it comes back without a P, every M
+//! without a P is parked, listed or the one poller: without system calls, at most
+//! GOMAXPROCS + 1 Ms ever exist. The loom model has the hand-off too.
+//!
 //! # The network poller
 //!
 //! `find_runnable` polls sockets (`netpoll/`) where Go does: non-blocking after
