@@ -19,7 +19,7 @@
 //! | [`wakep`]                       | `wakep`                         | `wakep`                       |
 //! | [`startm`], [`newm`]            | `startm`, `newm` + `mstart`     | `startm`, `newm`, `mstart`    |
 //! | [`MThread::stopm`], [`MThread::park_locked`] | `stopm`, `park_locked` + `M::park` | `stopm`, `mPark`    |
-//! | [`MThread::stopm_released`], [`Sched::unlist_or_handed`], [`Sched::handed`] | same (`mreleasing`) | (none: gort's hand-off) |
+//! | [`MThread::stopm_released`], [`Sched::unlist_or_handed`], [`Sched::p_for_found_work`] | same (`mreleasing`) | (none: gort's hand-off) |
 //! | [`MThread::acquirep`], [`MThread::releasep`] | same               | `acquirep`, `releasep`        |
 //! | [`MThread::become_spinning`], [`MThread::reset_spinning`] | same  | `becomeSpinning`, `resetspinning` |
 //! | [`MThread::schedule`]           | `schedule`                      | `schedule`                    |
@@ -433,20 +433,27 @@ impl Sched {
         pp
     }
 
-    /// `check_runqs_no_p`: the P, and whether `startm` handed it to listed M `m`.
+    /// `check_runqs_no_p`: what `p_for_found_work` returns.
     fn check_runqs_no_p(&self, m: usize) -> Option<(usize, bool)> {
         for p2 in &self.allp {
             if p2.status.load(Ordering::Acquire) != P_IDLE && !p2.runq.is_empty() {
-                let mut l = self.lock.lock();
-                if let Some(pp) = self.handed(&l, m) {
-                    return Some((pp, true));
-                }
-                let pp = self.pidleget_spinning(&mut l)?;
-                self.unlist(&mut l, m);
-                return Some((pp, false));
+                return self.p_for_found_work(&mut self.lock.lock(), m);
             }
         }
         None
+    }
+
+    /// `p_for_found_work`: the P `startm` handed listed M `m` (`true`), else an
+    /// idle one, taking `m` off the list (`false`), else `None`.
+    fn p_for_found_work(&self, l: &mut Locked, m: usize) -> Option<(usize, bool)> {
+        if !l.mreleasing.contains(&m) {
+            if let Some(pp) = self.take_handed(m) {
+                return Some((pp, true));
+            }
+        }
+        let pp = self.pidleget_spinning(l)?;
+        self.unlist(l, m);
+        Some((pp, false))
     }
 
     /// `unlist`: takes M `m` off `mreleasing`; whether it was there.
@@ -473,15 +480,6 @@ impl Sched {
     /// `unlist_or_handed`.
     fn unlist_or_handed(&self, l: &mut Locked, m: usize) -> Option<usize> {
         if self.unlist(l, m) {
-            None
-        } else {
-            self.take_handed(m)
-        }
-    }
-
-    /// `handed`.
-    fn handed(&self, l: &Locked, m: usize) -> Option<usize> {
-        if l.mreleasing.contains(&m) {
             None
         } else {
             self.take_handed(m)
@@ -763,26 +761,24 @@ impl MThread<'_> {
     /// `park_locked`: `stopm` from inside `sched.lock`.
     fn park_locked(&mut self, mut l: crate::loom::MutexGuard<'_, Locked>) {
         let s = self.s;
-        {
-            // Runtime::drop empties midle under this lock after setting shutdown.
-            if s.cfg.stopm_checks_shutdown && s.shutdown.load(Ordering::SeqCst) {
-                return;
-            }
-            assert!(
-                !l.drained,
-                "M{} leaked: it parks on midle after Runtime::drop took the idle list, \
-                 and nobody will ever wake it",
-                self.id
-            );
-            l.midle.push(self.id);
-            if s.cfg.checkdead {
-                s.checkdead(&l);
-            }
-            s.nidle.fetch_add(1, PlainOrdering::Relaxed);
-            s.check_stuck();
-            s.quiet.notify_one();
-            drop(l);
+        // Runtime::drop empties midle under this lock after setting shutdown.
+        if s.cfg.stopm_checks_shutdown && s.shutdown.load(Ordering::SeqCst) {
+            return;
         }
+        assert!(
+            !l.drained,
+            "M{} leaked: it parks on midle after Runtime::drop took the idle list, \
+             and nobody will ever wake it",
+            self.id
+        );
+        l.midle.push(self.id);
+        if s.cfg.checkdead {
+            s.checkdead(&l);
+        }
+        s.nidle.fetch_add(1, PlainOrdering::Relaxed);
+        s.check_stuck();
+        s.quiet.notify_one();
+        drop(l);
         self.m().park.sleep();
         let pp = self.m().nextp.swap(NONE, Ordering::Acquire);
         if pp != NONE {
@@ -901,18 +897,14 @@ impl MThread<'_> {
 
                 if s.runqsize.load(Ordering::SeqCst) != 0 {
                     let mut l = s.lock.lock();
-                    if let Some(pp) = s.handed(&l, self.id) {
-                        drop(l);
-                        self.acquirep(pp);
-                        continue 'top;
-                    }
                     if !l.runq.is_empty() {
-                        if let Some(pp) = s.pidleget_spinning(&mut l) {
-                            s.unlist(&mut l, self.id);
+                        if let Some((pp, handed)) = s.p_for_found_work(&mut l, self.id) {
                             let gp = s.globrunqget_batch(&mut l, pp, RUNQ_SIZE / 2);
                             drop(l);
                             self.acquirep(pp);
-                            self.become_spinning();
+                            if !handed {
+                                self.become_spinning();
+                            }
                             if let Some(g) = gp {
                                 return Some((g, false));
                             }
@@ -1175,7 +1167,8 @@ fn loom_idle_global_queue_needs_no_fence_under_the_lock() {
     check(cfg, &TWO_LEAVES, ready_two, true);
 }
 
-/// The same fence, local queues: the last spinning M's `check_runqs_no_p` misses
+/// Without the `fence(SeqCst)` between `nmspinning -= 1` and the re-check, local
+/// queues (no lock orders them): the last spinning M's `check_runqs_no_p` misses
 /// the child in the busy P's `runnext` while the hog's `wakep` still saw that M
 /// spinning.
 #[test]

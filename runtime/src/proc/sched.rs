@@ -521,16 +521,14 @@ fn stopm_released(m: &'static M) {
 /// `stopm` from inside `sched.lock`.
 fn park_locked(m: &'static M, mut l: crate::loom::MutexGuard<'_, Locked>) {
     let sched = m.sched;
-    {
-        // Runtime::drop empties midle under this lock after setting shutdown: an M
-        // arriving later must not park where nobody will wake it.
-        if sched.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        l.midle.push(m);
-        checkdead(sched, &l);
-        drop(l);
+    // Runtime::drop empties midle under this lock after setting shutdown: an M
+    // arriving later must not park where nobody will wake it.
+    if sched.shutdown.load(Ordering::SeqCst) {
+        return;
     }
+    l.midle.push(m);
+    checkdead(sched, &l);
+    drop(l);
     m.park();
     let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
     if !pp.is_null() {
@@ -565,10 +563,17 @@ fn unlist_or_handed(l: &mut Locked, m: &M) -> Option<&'static P> {
     (!unlist(l, m)).then(|| take_handed(m))
 }
 
-/// Whether `startm` has handed this listed M a P: the P if so, `None` (and still
-/// listed) if not.
-fn handed(l: &Locked, m: &M) -> Option<&'static P> {
-    (!l.mreleasing.iter().any(|x| std::ptr::eq(*x, m))).then(|| take_handed(m))
+/// A P to run the work this listed M found after giving up its own: the one
+/// [`startm`] handed it meanwhile (`true`: `m.spinning` is already as `startm`
+/// was asked), else an idle one (`false`: the M leaves the list and must start
+/// spinning), else `None` (still listed).
+fn p_for_found_work(l: &mut Locked, m: &M) -> Option<(&'static P, bool)> {
+    if !l.mreleasing.iter().any(|x| std::ptr::eq(*x, m)) {
+        return Some((take_handed(m), true));
+    }
+    let pp = m.sched.pidleget_spinning(l)?;
+    unlist(l, m);
+    Some((pp, false))
 }
 
 /// `acquirep`: this M now holds `pp`.
@@ -749,19 +754,15 @@ fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
 
             if sched.runqsize.load(Ordering::SeqCst) != 0 {
                 let mut l = sched.lock.lock();
-                if let Some(pp) = handed(&l, m) {
-                    drop(l);
-                    acquirep(m, pp);
-                    continue 'top;
-                }
                 if l.runq.size != 0 {
-                    if let Some(pp) = sched.pidleget_spinning(&mut l) {
-                        unlist(&mut l, m);
+                    if let Some((pp, was_handed)) = p_for_found_work(&mut l, m) {
                         let gp =
                             sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2);
                         drop(l);
                         acquirep(m, pp);
-                        become_spinning(m);
+                        if !was_handed {
+                            become_spinning(m);
+                        }
                         if let Some(gp) = gp {
                             return Some((gp, false));
                         }
@@ -942,19 +943,11 @@ fn start_idle(sched: &Sched, n: u32) {
 
 /// `checkRunqsNoP`: after giving up its P, a formerly spinning M looks at every
 /// running P's queue once more; if one has work, it takes an idle P to steal it.
-/// Returns the P and whether `startm` handed it (then `m.spinning` is already set
-/// as `startm` was asked); otherwise the M is unlisted and must start spinning.
+/// Returns what [`p_for_found_work`] does.
 fn check_runqs_no_p(m: &M) -> Option<(&'static P, bool)> {
-    let sched = m.sched;
-    for p2 in sched.allp.iter() {
+    for p2 in m.sched.allp.iter() {
         if p2.status() != PStatus::Idle && !p2.runq.is_empty() {
-            let mut l = sched.lock.lock();
-            if let Some(pp) = handed(&l, m) {
-                return Some((pp, true));
-            }
-            let pp = sched.pidleget_spinning(&mut l)?;
-            unlist(&mut l, m);
-            return Some((pp, false));
+            return p_for_found_work(&mut m.sched.lock.lock(), m);
         }
     }
     None
