@@ -22,7 +22,7 @@
 
 use crate::env::{ConfigError, Requested, Settings};
 use crate::loom::atomic::Ordering;
-use crate::proc::g::{Status, WaitReason};
+use crate::proc::g::WaitReason;
 use crate::proc::m::getm;
 use crate::proc::sched::{self, Sched};
 use crate::stw::StoppedWorld;
@@ -284,37 +284,9 @@ impl Drop for Runtime {
             }
         }
         if sched.mcount.load(Ordering::SeqCst) == 0 {
-            reclaim_stacks(sched);
+            sched.reclaim_stacks();
         }
     }
-}
-
-/// Returns the stacks of exited goroutines to the process-wide pool once no M of a
-/// shut-down runtime is left to use them.
-pub(crate) fn reclaim_stacks(sched: &Sched) {
-    if !sched.shutdown.load(Ordering::SeqCst) {
-        return;
-    }
-    if let Some(np) = sched.netpoll.get() {
-        np.close();
-    }
-    let mut gfree = sched.gfree.lock();
-    let mut stacks = Vec::new();
-    for g in sched.allgs.lock().iter() {
-        if g.atomicstatus
-            .compare_exchange(
-                Status::Dead as u32,
-                Status::Idle as u32,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
-            stacks.push(g.stack);
-        }
-    }
-    *gfree = crate::proc::g::GQueue::new();
-    crate::stack::stackfree_all(stacks);
 }
 
 /// Runs `f` as the main goroutine of a runtime configured from the environment,

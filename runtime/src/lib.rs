@@ -103,6 +103,7 @@ pub(crate) mod time {
 /// Under loom only the lock-free protocols are compiled, with their models.
 #[cfg(loom)]
 pub(crate) mod proc {
+    pub(crate) mod idle;
     #[cfg(test)]
     mod idle_model;
     pub(crate) mod note;

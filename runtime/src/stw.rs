@@ -31,9 +31,10 @@
 
 use crate::loom::atomic::Ordering;
 use crate::proc::g::{Status, WaitReason};
+use crate::proc::idle;
 use crate::proc::m::{getm, M};
 use crate::proc::p::{PStatus, P};
-use crate::proc::sched::{acquirep, releasep, startm, wakep, Sched};
+use crate::proc::sched::{releasep, startm, wakep, Sched};
 use std::time::{Duration, Instant};
 
 pub use crate::malloc::NoPCache;
@@ -230,9 +231,9 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
             }
         }
         stop_syscall_ps(sched, &mut l);
-        while let Some(id) = l.pidle.pop() {
+        while let Some(pp) = l.pidle.pop() {
             sched.npidle.fetch_sub(1, Ordering::SeqCst);
-            sched.allp[id as usize].set_status(PStatus::GcStop);
+            pp.set_status(PStatus::GcStop);
             l.stopwait -= 1;
         }
         l.stopwait > 0
@@ -278,9 +279,7 @@ fn start_the_world(sched: &'static Sched, own_p: Option<&'static P>) {
                 continue;
             }
             if pp.runq.is_empty() {
-                pp.set_status(PStatus::Idle);
-                l.pidle.push(pp.id);
-                sched.npidle.fetch_add(1, Ordering::SeqCst);
+                idle::pidleput(sched, &mut l, pp);
             } else {
                 pp.set_status(PStatus::Idle);
                 with_work.push(pp);
@@ -340,23 +339,5 @@ pub(crate) fn gcstopm(m: &'static M) {
         }
     }
     // Park until start-the-world hands us a P (or hands ours to someone else).
-    park_idle(m);
-}
-
-/// `stopm` for gcstopm: park on the idle list until given a P.
-fn park_idle(m: &'static M) {
-    let sched = m.sched;
-    {
-        let mut l = sched.lock.lock();
-        if sched.shutdown.load(Ordering::SeqCst) {
-            return;
-        }
-        l.midle.push(m);
-    }
-    m.park();
-    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-    if !pp.is_null() {
-        // SAFETY: Ps live in the leaked allp.
-        acquirep(m, unsafe { &*pp });
-    }
+    idle::stopm(sched, m);
 }

@@ -8,6 +8,7 @@
 //! (goroutines wired to a thread) and `sysmon.rs` (the watchdog).
 
 pub(crate) mod g;
+pub(crate) mod idle;
 #[cfg(all(test, loom))]
 mod idle_model;
 pub(crate) mod lockos;

@@ -70,29 +70,26 @@
 //! GOMAXPROCS is fixed for a runtime's life (no `procresize` after start).
 
 use crate::env::Settings;
-use crate::loom::atomic::{
-    fence, AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering,
-};
-use crate::loom::Mutex;
+use crate::loom::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::loom::{Mutex, MutexGuard};
 use crate::proc::g::{GQueue, Status, WaitReason, G};
+use crate::proc::idle::{self, Polled};
 use crate::proc::m::{getm, set_current_m, After, UnlockF, M};
 use crate::proc::note::Note;
 use crate::proc::p::{PStatus, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, P};
-use crate::proc::runq::Overflow;
+use crate::proc::runq::{Overflow, RunQ};
 use crate::proc::{lockos, syscall};
 use std::time::{Duration, Instant};
 
-/// How often `find_runnable` looks at the global queue before the local one.
-const GLOBAL_RUNQ_CHECK: u32 = 61;
-/// Passes over all Ps in `steal_work` (`stealTries`).
-const STEAL_TRIES: u32 = 4;
+pub(crate) use crate::proc::idle::wakep;
+
 /// Most M threads a runtime may have (`sched.maxmcount`).
 const MAX_MCOUNT: u32 = 10_000;
 
 /// The runtime-wide scheduler state (Go's `schedt` plus `allp`, `allm`, `allgs`).
 pub(crate) struct Sched {
     /// All Ps, index = id. Fixed at start.
-    pub(crate) allp: Box<[P]>,
+    pub(crate) allp: &'static [P],
     pub(crate) gomaxprocs: u32,
     /// Step sizes coprime with gomaxprocs, for random steal order (`stealOrder`).
     coprimes: Vec<u32>,
@@ -165,33 +162,197 @@ pub(crate) struct Sched {
     pub(crate) forced_gcs: AtomicU64,
 }
 
-/// The part of [`Sched`] guarded by `sched.lock`.
-pub(crate) struct Locked {
-    /// The global run queue (`sched.runq`).
-    pub(crate) runq: GQueue,
-    /// Idle Ps, by id (`sched.pidle`).
-    pub(crate) pidle: Vec<u32>,
-    /// Idle Ms (`sched.midle`).
-    pub(crate) midle: Vec<&'static M>,
-    /// Ms that gave up their P in `find_runnable` and are still re-checking for
-    /// work on their way to `midle` or the poller. gort's addition: `startm` hands
-    /// one of them a P when `midle` is empty, instead of starting a thread (see
-    /// [`startm`]). Not idle for `checkdead`: they are awake.
-    pub(crate) mreleasing: Vec<&'static M>,
+/// What `sched.lock` guards: the global run queue and the idle lists
+/// ([`idle::Locked`]), and through it the fields below.
+pub(crate) type Locked = idle::Locked<Sched>;
+
+/// The runtime's own fields under `sched.lock`, beside the idle lists.
+pub(crate) struct SchedLocked {
     /// Ps still to stop for a pending stop-the-world (`sched.stopwait`).
     pub(crate) stopwait: i32,
     /// Next M id (`sched.mnext`).
     pub(crate) mnext: i64,
 }
 
+impl idle::GlobalQueue<&'static G> for GQueue {
+    fn enqueue(&mut self, g: &'static G) {
+        self.push_back(g.as_ptr());
+    }
+    fn dequeue(&mut self) -> Option<&'static G> {
+        self.pop_front()
+    }
+    fn size(&self) -> u32 {
+        self.size
+    }
+}
+
 impl Overflow<G> for Sched {
-    /// `runqputslow`'s second half: `globrunqputbatch` under `sched.lock`.
+    /// `runqputslow`'s second half.
     fn push_batch(&self, batch: &[*mut G]) {
-        let mut l = self.lock.lock();
-        for &gp in batch {
-            l.runq.push_back(gp);
+        idle::globrunqputbatch(self, batch);
+    }
+}
+
+/// The runtime as a host of the idle/wake protocol (`idle.rs`): handles are the
+/// leaked M, P and G structs, and the hooks reach the parts loom does not run.
+impl idle::Scheduler for Sched {
+    type M = &'static M;
+    type P = &'static P;
+    type G = &'static G;
+    type Item = G;
+    type Queue = GQueue;
+    type Ext = SchedLocked;
+    type MId = i64;
+
+    fn lock(&self) -> MutexGuard<'_, Locked> {
+        self.lock.lock()
+    }
+    fn gomaxprocs(&self) -> u32 {
+        self.gomaxprocs
+    }
+    fn p(&self, id: u32) -> &'static P {
+        &self.allp[id as usize]
+    }
+    fn p_id(&self, pp: &'static P) -> u32 {
+        pp.id
+    }
+    fn runqsize(&self) -> &AtomicU32 {
+        &self.runqsize
+    }
+    fn npidle(&self) -> &AtomicU32 {
+        &self.npidle
+    }
+    fn nmspinning(&self) -> &AtomicU32 {
+        &self.nmspinning
+    }
+    fn needspinning(&self) -> &AtomicU32 {
+        &self.needspinning
+    }
+    fn external_inflight(&self) -> &AtomicU32 {
+        &self.external_inflight
+    }
+    fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
+    fn same_m(a: &'static M, b: &'static M) -> bool {
+        std::ptr::eq(a, b)
+    }
+    fn spinning(&self, m: &'static M) -> &AtomicBool {
+        &m.spinning
+    }
+    fn set_nextp(&self, m: &'static M, pp: &'static P) {
+        m.nextp.store(pp as *const P as *mut P, Ordering::Release);
+    }
+    fn take_nextp(&self, m: &'static M) -> Option<&'static P> {
+        let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: `nextp` is null or a P of the leaked allp.
+        (!pp.is_null()).then(|| unsafe { &*pp })
+    }
+    fn m_p(&self, m: &'static M) -> Option<&'static P> {
+        m.p()
+    }
+    fn acquirep(&self, m: &'static M, pp: &'static P) {
+        acquirep(m, pp);
+    }
+    fn releasep(&self, m: &'static M) -> &'static P {
+        releasep(m)
+    }
+    fn park(&self, m: &'static M) {
+        m.park();
+    }
+    fn unpark(&self, m: &'static M) {
+        m.park.wake();
+    }
+    fn runq(&self, pp: &'static P) -> &RunQ<G> {
+        &pp.runq
+    }
+    fn p_is_idle(&self, pp: &'static P) -> bool {
+        pp.status() == PStatus::Idle
+    }
+    fn p_set_idle(&self, pp: &'static P) {
+        pp.set_status(PStatus::Idle);
+    }
+    fn schedtick(&self, pp: &'static P) -> u32 {
+        pp.schedtick.load(Ordering::Relaxed)
+    }
+    fn g_of(&self, item: *mut G) -> &'static G {
+        // SAFETY: run queues hold pointers to live Gs (Gs are never freed).
+        unsafe { G::from_ptr(item) }
+    }
+    fn item_of(&self, g: &'static G) -> *mut G {
+        g.as_ptr()
+    }
+
+    fn reserve_m(&self, l: &mut Locked) -> i64 {
+        let id = l.mnext;
+        l.mnext += 1;
+        if self.mcount.fetch_add(1, Ordering::SeqCst) + 1 > MAX_MCOUNT {
+            // `checkmcount`: threads only multiply this far when something is badly
+            // wrong (every goroutine stuck in a blocking call).
+            eprintln!("runtime: program exceeds {MAX_MCOUNT}-thread limit");
+            crate::panic::fatal("thread exhaustion");
         }
-        self.runqsize.store(l.runq.size, Ordering::Relaxed);
+        id
+    }
+    fn newm(&self, id: i64, pp: &'static P, spinning: bool) {
+        newm(self.leak_ref(), id, pp, spinning);
+    }
+    fn checkdead(&self, l: &Locked) {
+        checkdead(self, l);
+    }
+
+    fn pidle_taken(&self, _l: &mut Locked) {
+        // A P is about to run: if sysmon sleeps deeply (it decided so under this
+        // lock), wake it so that preemption and schedtrace resume.
+        if self.sysmonwait.load(Ordering::Relaxed) {
+            self.sysmonwait.store(false, Ordering::Relaxed);
+            self.sysmonnote.wake();
+        }
+    }
+    fn gcwaiting(&self) -> bool {
+        self.gcwaiting.load(Ordering::Acquire)
+    }
+    fn gcstopm(&self, m: &'static M) {
+        crate::stw::gcstopm(m);
+    }
+    fn check_timers(&self, pp: &'static P) {
+        // Two atomic loads when no timer is due.
+        if pp.timers.wake_time() != 0 {
+            pp.timers.check(self.nanotime() as i64);
+        }
+    }
+    fn poll_nonblocking(&self) -> Option<&'static G> {
+        // Only if goroutines wait on sockets and no M is blocked in the poller
+        // already (it will deliver them).
+        if !crate::netpoll::any_waiters(self) || self.lastpoll.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let (list, delta) = crate::netpoll::netpoll(self, 0);
+        run_one_inject_rest(self, list, delta)
+    }
+    fn steal_order(&self, m: &'static M) -> (u32, u32) {
+        let n = self.gomaxprocs;
+        let r = m.cheaprand();
+        let step = self.coprimes[(r as usize / n as usize) % self.coprimes.len()];
+        (r % n, step)
+    }
+    fn steal_timers(&self, victim: &'static P, now: &mut i64) -> bool {
+        if victim.timers.wake_time() == 0 {
+            return false;
+        }
+        if *now == 0 {
+            *now = self.nanotime() as i64;
+        }
+        victim.timers.check(*now)
+    }
+    fn before_runnext(&self, victim: &'static P) {
+        if victim.status() == PStatus::Running {
+            std::thread::sleep(Duration::from_micros(3));
+        }
+    }
+    fn poll(&self, m: &'static M, was_spinning: bool) -> Polled<&'static G> {
+        poll_network(self, m, was_spinning)
     }
 }
 
@@ -201,20 +362,21 @@ impl Sched {
     pub(crate) fn new(settings: Settings) -> &'static Sched {
         let n = settings.gomaxprocs;
         let coprimes = (1..=n).filter(|&i| gcd(i, n) == 1).collect();
+        let allp_ref: &'static [P] = Box::leak((0..n).map(P::new).collect());
         Box::leak(Box::new(Sched {
-            allp: (0..n).map(P::new).collect(),
+            allp: allp_ref,
             gomaxprocs: n,
             coprimes,
             settings,
-            lock: Mutex::new(Locked {
-                runq: GQueue::new(),
+            lock: Mutex::new(Locked::new(
                 // Popped from the back: P0 is handed out first.
-                pidle: (0..n).rev().collect(),
-                midle: Vec::new(),
-                mreleasing: Vec::new(),
-                stopwait: 0,
-                mnext: 0,
-            }),
+                allp_ref.iter().rev().collect(),
+                GQueue::new(),
+                SchedLocked {
+                    stopwait: 0,
+                    mnext: 0,
+                },
+            )),
             runqsize: AtomicU32::new(0),
             npidle: AtomicU32::new(n),
             nmspinning: AtomicU32::new(0),
@@ -265,68 +427,7 @@ impl Sched {
 
     /// `globrunqput`: appends `gp` to the global queue.
     pub(crate) fn globrunqput(&self, gp: &'static G) {
-        let mut l = self.lock.lock();
-        l.runq.push_back(gp.as_ptr());
-        self.runqsize.store(l.runq.size, Ordering::Relaxed);
-    }
-
-    /// `globrunqgetbatch`, with the lock held: one G to run now, and up to
-    /// `min(size/gomaxprocs + 1, ring/2)` more for the local ring.
-    fn globrunqget_batch(&self, l: &mut Locked, pp: &P, max: u32) -> Option<&'static G> {
-        let size = l.runq.size;
-        if size == 0 {
-            return None;
-        }
-        let n = size.min(size / self.gomaxprocs + 1).min(max).max(1);
-        let gp = l.runq.pop_front();
-        let mut batch: [*mut G; 128] = [std::ptr::null_mut(); 128];
-        let mut k = 0;
-        for _ in 1..n.min(129) {
-            match l.runq.pop_front() {
-                Some(g) => {
-                    batch[k] = g.as_ptr();
-                    k += 1;
-                }
-                None => break,
-            }
-        }
-        let rest = pp.runq.put_batch(&batch[..k]);
-        for &g in rest {
-            l.runq.push_back(g);
-        }
-        self.runqsize.store(l.runq.size, Ordering::Relaxed);
-        gp
-    }
-
-    /// `pidleput`, with the lock held.
-    pub(crate) fn pidleput(&self, l: &mut Locked, pp: &P) {
-        pp.set_status(PStatus::Idle);
-        l.pidle.push(pp.id);
-        self.npidle.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// `pidleget`, with the lock held.
-    pub(crate) fn pidleget(&self, l: &mut Locked) -> Option<&'static P> {
-        let id = l.pidle.pop()?;
-        self.npidle.fetch_sub(1, Ordering::SeqCst);
-        // A P is about to run: if sysmon sleeps deeply (it decided so under this
-        // lock), wake it so that preemption and schedtrace resume.
-        if self.sysmonwait.load(Ordering::Relaxed) {
-            self.sysmonwait.store(false, Ordering::Relaxed);
-            self.sysmonnote.wake();
-        }
-        let pp: &'static P = &self.leak_ref().allp[id as usize];
-        Some(pp)
-    }
-
-    /// `pidlegetSpinning`: like `pidleget`, but records that a spinning M was wanted
-    /// when there is no idle P.
-    fn pidleget_spinning(&self, l: &mut Locked) -> Option<&'static P> {
-        let pp = self.pidleget(l);
-        if pp.is_none() {
-            self.needspinning.store(1, Ordering::SeqCst);
-        }
-        pp
+        idle::globrunqput(self, &mut self.lock.lock(), gp);
     }
 
     /// `self` with the `'static` lifetime it has (every Sched is leaked).
@@ -335,31 +436,39 @@ impl Sched {
         unsafe { &*(self as *const Sched) }
     }
 
-    /// Makes `gp` runnable from a thread that is not one of this runtime's Ms: moves
-    /// it from `from` to `Runnable` and onto the global queue in one critical
-    /// section, then wakes an M. Until that `wakep` is done the injection counts as
-    /// in flight, so `checkdead` cannot mistake the runnable G for a lost one.
-    pub(crate) fn inject_external(&self, gp: &'static G, from: Status) {
-        {
-            let mut l = self.lock.lock();
-            gp.cas_status(from, Status::Runnable);
-            l.runq.push_back(gp.as_ptr());
-            self.runqsize.store(l.runq.size, Ordering::Relaxed);
-            self.external_inflight.fetch_add(1, Ordering::SeqCst);
+    /// Returns the stacks of exited goroutines to the process-wide pool once no M of a
+    /// shut-down runtime is left to use them.
+    pub(crate) fn reclaim_stacks(&self) {
+        if !self.shutdown.load(Ordering::SeqCst) {
+            return;
         }
-        wakep(self);
-        self.end_injection();
+        if let Some(np) = self.netpoll.get() {
+            np.close();
+        }
+        let mut gfree = self.gfree.lock();
+        let mut stacks = Vec::new();
+        for g in self.allgs.lock().iter() {
+            if g.atomicstatus
+                .compare_exchange(
+                    Status::Dead as u32,
+                    Status::Idle as u32,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                stacks.push(g.stack);
+            }
+        }
+        *gfree = crate::proc::g::GQueue::new();
+        crate::stack::stackfree_all(stacks);
     }
 
-    /// Ends an injection counted in `external_inflight`. An M that went idle
-    /// meanwhile skipped checkdead because of it: if this was the last injection
-    /// in flight, judge now. Under the lock, so that exactly one of us and that M
-    /// sees the count at zero.
-    fn end_injection(&self) {
-        let l = self.lock.lock();
-        if self.external_inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
-            checkdead(self, &l);
-        }
+    /// Makes `gp` runnable from a thread that is not one of this runtime's Ms:
+    /// moves it from `from` to `Runnable` and onto the global queue, then wakes an
+    /// M ([`idle::inject_external`]).
+    pub(crate) fn inject_external(&self, gp: &'static G, from: Status) {
+        idle::inject_external(self, gp, || gp.cas_status(from, Status::Runnable));
     }
 }
 
@@ -372,89 +481,17 @@ fn gcd(a: u32, b: u32) -> u32 {
 }
 
 // ---------------------------------------------------------------------------------
-// Ms: start, stop, wake.
+// Ms: start and stop. (`wakep`, `startm`, `stopm` and the idle lists are in
+// `idle.rs`, shared with the loom model.)
 
-/// `wakep`: if no M is spinning, take an idle P and start a spinning M on it.
-pub(crate) fn wakep(sched: &Sched) {
-    // StoreLoad: our caller just published work; order that before reading
-    // nmspinning (see the module comment).
-    fence(Ordering::SeqCst);
-    if sched.nmspinning.load(Ordering::SeqCst) != 0
-        || sched
-            .nmspinning
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-    {
-        return;
-    }
-    let pp = {
-        let mut l = sched.lock.lock();
-        sched.pidleget_spinning(&mut l)
-    };
-    match pp {
-        Some(pp) => startm(sched, Some(pp), true),
-        None => {
-            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-/// `startm`: runs `pp` (or any idle P) on an idle M, or on a new M. With
-/// `spinning`, the caller has already counted the M in `nmspinning`.
-///
-/// Where Go would start a thread because `midle` is empty, gort first hands the P
-/// to an M in `mreleasing`: one that has just given up its own P and has not
-/// parked yet. Go's scheduler leaves that window open, and a `wakep` that lands
-/// in it adds a thread for good (Ms never exit); under load that made the HTTP
-/// server hold one thread more than its idle state needs. The listed M is awake
-/// and looks for a hand-off under `sched.lock` before it claims a P, the poller
-/// or a place on `midle` ([`unlist_or_handed`]), so no wake-up is needed.
+/// `startm` for callers outside the idle protocol (system calls, stop-the-world,
+/// locked threads): runs `pp` (or any idle P) on an M. See [`idle::startm`].
 pub(crate) fn startm(sched: &Sched, pp: Option<&'static P>, spinning: bool) {
-    if sched.shutdown.load(Ordering::Acquire) {
-        if spinning {
-            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-        }
-        return;
-    }
-    let mut l = sched.lock.lock();
-    let pp = match pp.or_else(|| sched.pidleget(&mut l)) {
-        Some(pp) => pp,
-        None => {
-            drop(l);
-            if spinning {
-                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
-            return;
-        }
-    };
-    if let Some(nmp) = l.midle.pop() {
-        drop(l);
-        nmp.spinning.store(spinning, Ordering::Relaxed);
-        nmp.nextp.store(pp as *const P as *mut P, Ordering::Release);
-        nmp.park.wake();
-    } else if let Some(nmp) = l.mreleasing.pop() {
-        // Stored under the lock: the M reads them after seeing itself unlisted.
-        nmp.spinning.store(spinning, Ordering::Relaxed);
-        nmp.nextp.store(pp as *const P as *mut P, Ordering::Release);
-    } else {
-        // `mReserveID`: the new M counts as running from here, under the lock, so
-        // that checkdead never sees the P handed over with no M to run it (the loom
-        // model in idle_model.rs found the window when this was counted in newm).
-        let id = l.mnext;
-        l.mnext += 1;
-        if sched.mcount.fetch_add(1, Ordering::SeqCst) + 1 > MAX_MCOUNT {
-            // `checkmcount`: threads only multiply this far when something is badly
-            // wrong (every goroutine stuck in a blocking call).
-            eprintln!("runtime: program exceeds {MAX_MCOUNT}-thread limit");
-            crate::panic::fatal("thread exhaustion");
-        }
-        drop(l);
-        newm(sched.leak_ref(), id, pp, spinning);
-    }
+    let _ = idle::startm(sched, pp, spinning);
 }
 
 /// `newm` + `mstart`: a new OS thread that starts scheduling on `pp`. The caller
-/// has counted it in `mcount` already (under `sched.lock`).
+/// has counted it in `mcount` already (under `sched.lock`, `reserve_m`).
 fn newm(sched: &'static Sched, id: i64, pp: &'static P, spinning: bool) {
     let m = M::new(id, sched);
     m.spinning.store(spinning, Ordering::Relaxed);
@@ -484,8 +521,8 @@ fn mstart(m: &'static M) {
     m_exited(m.sched);
 }
 
-/// Called as an M thread ends after shutdown; the last one returns the stacks of
-/// dead goroutines to the process-wide pool.
+/// Called as an M thread ends: a thread whose locked goroutine exited, or one
+/// leaving a shut-down runtime (the last of those reclaims the stacks).
 fn m_exited(sched: &Sched) {
     if !sched.shutdown.load(Ordering::SeqCst) {
         // A thread whose locked goroutine exited (`mexit`): one running M fewer,
@@ -496,84 +533,8 @@ fn m_exited(sched: &Sched) {
         return;
     }
     if sched.mcount.fetch_sub(1, Ordering::SeqCst) == 1 {
-        crate::api::reclaim_stacks(sched);
+        sched.reclaim_stacks();
     }
-}
-
-/// `stopm`: parks this M on the idle list until someone hands it a P.
-fn stopm(m: &'static M) {
-    park_locked(m, m.sched.lock.lock());
-}
-
-/// `stopm` for an M listed in `mreleasing`: runs a P that `startm` handed it
-/// meanwhile, or leaves the list for `midle` in one critical section and parks.
-fn stopm_released(m: &'static M) {
-    let mut l = m.sched.lock.lock();
-    match unlist_or_handed(&mut l, m) {
-        Some(pp) => {
-            drop(l);
-            acquirep(m, pp);
-        }
-        None => park_locked(m, l),
-    }
-}
-
-/// `stopm` from inside `sched.lock`.
-fn park_locked(m: &'static M, mut l: crate::loom::MutexGuard<'_, Locked>) {
-    let sched = m.sched;
-    // Runtime::drop empties midle under this lock after setting shutdown: an M
-    // arriving later must not park where nobody will wake it.
-    if sched.shutdown.load(Ordering::SeqCst) {
-        return;
-    }
-    l.midle.push(m);
-    checkdead(sched, &l);
-    drop(l);
-    m.park();
-    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-    if !pp.is_null() {
-        // SAFETY: Ps live in the leaked allp.
-        acquirep(m, unsafe { &*pp });
-    }
-}
-
-/// Takes this M off `mreleasing`; whether it was there.
-fn unlist(l: &mut Locked, m: &M) -> bool {
-    match l.mreleasing.iter().position(|x| std::ptr::eq(*x, m)) {
-        Some(i) => {
-            l.mreleasing.swap_remove(i);
-            true
-        }
-        None => false,
-    }
-}
-
-/// The P that [`startm`] handed this M, which it took off `mreleasing` to do so
-/// (with `m.spinning` set as `startm` was asked). The M must run it.
-fn take_handed(m: &M) -> &'static P {
-    let pp = m.nextp.swap(std::ptr::null_mut(), Ordering::Acquire);
-    assert!(!pp.is_null(), "M{} left mreleasing without a P", m.id);
-    // SAFETY: Ps live in the leaked allp.
-    unsafe { &*pp }
-}
-
-/// This M, listed in `mreleasing` since it gave up its P, leaves the list: `None`
-/// if it was still there, or the P that [`startm`] handed it meanwhile.
-fn unlist_or_handed(l: &mut Locked, m: &M) -> Option<&'static P> {
-    (!unlist(l, m)).then(|| take_handed(m))
-}
-
-/// A P to run the work this listed M found after giving up its own: the one
-/// [`startm`] handed it meanwhile (`true`: `m.spinning` is already as `startm`
-/// was asked), else an idle one (`false`: the M leaves the list and must start
-/// spinning), else `None` (still listed).
-fn p_for_found_work(l: &mut Locked, m: &M) -> Option<(&'static P, bool)> {
-    if !l.mreleasing.iter().any(|x| std::ptr::eq(*x, m)) {
-        return Some((take_handed(m), true));
-    }
-    let pp = m.sched.pidleget_spinning(l)?;
-    unlist(l, m);
-    Some((pp, false))
 }
 
 /// `acquirep`: this M now holds `pp`.
@@ -591,25 +552,12 @@ pub(crate) fn releasep(m: &M) -> &'static P {
     pp
 }
 
-fn become_spinning(m: &M) {
-    m.spinning.store(true, Ordering::Relaxed);
-    m.sched.nmspinning.fetch_add(1, Ordering::SeqCst);
-    m.sched.needspinning.store(0, Ordering::SeqCst);
-}
-
-/// `resetspinning`: a spinning M found work; it stops spinning and wakes another M
-/// to keep looking, since there may be more work than one M can take.
-fn reset_spinning(m: &M) {
-    m.spinning.store(false, Ordering::Relaxed);
-    m.sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-    wakep(m.sched);
-}
-
 // ---------------------------------------------------------------------------------
 // The loop.
 
 /// `schedule`: find a runnable goroutine and run it, forever (until shutdown).
 fn schedule(m: &'static M) {
+    let sched = m.sched;
     loop {
         if m.exiting.get() {
             // The goroutine locked to this thread exited while locked.
@@ -623,11 +571,11 @@ fn schedule(m: &'static M) {
             execute(m, lg, false);
             continue;
         }
-        let Some((gp, inherit)) = find_runnable(m) else {
+        let Some((gp, inherit)) = idle::find_runnable(sched, m) else {
             return;
         };
         if m.spinning.load(Ordering::Relaxed) {
-            reset_spinning(m);
+            idle::reset_spinning(sched, m);
         }
         if let Some(lm) = lockos::lockedm(gp) {
             if !std::ptr::eq(lm, m) {
@@ -640,230 +588,92 @@ fn schedule(m: &'static M) {
     }
 }
 
-/// `findRunnable`: blocks until there is a goroutine for this M to run. Returns None
-/// when the runtime shuts down (the M then exits, holding no P).
-fn find_runnable(m: &'static M) -> Option<(&'static G, bool)> {
-    let sched = m.sched;
-    'top: loop {
-        if sched.shutdown.load(Ordering::Acquire) {
-            if m.spinning.swap(false, Ordering::Relaxed) {
-                sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-            }
-            if m.p().is_some() {
-                let pp = releasep(m);
-                let mut l = sched.lock.lock();
-                sched.pidleput(&mut l, pp);
-            }
-            return None;
-        }
-        let Some(pp) = m.p() else {
-            // Woken without a P (shutdown, or stop-the-world took it): sleep again.
-            stopm(m);
-            continue;
-        };
-        if sched.gcwaiting.load(Ordering::Acquire) {
-            crate::stw::gcstopm(m);
-            continue;
-        }
-
-        // `checkTimers`: run this P's due timers (two atomic loads when none is).
-        if pp.timers.wake_time() != 0 {
-            pp.timers.check(sched.nanotime() as i64);
-        }
-
-        // Fairness: now and then, the global queue before the local one.
-        if pp.schedtick.load(Ordering::Relaxed) % GLOBAL_RUNQ_CHECK == 0
-            && sched.runqsize.load(Ordering::Relaxed) > 0
-        {
-            let mut l = sched.lock.lock();
-            if let Some(gp) = sched.globrunqget_batch(&mut l, pp, 1) {
-                return Some((gp, false));
-            }
-        }
-
-        // Local run queue.
-        if let Some((gp, inherit)) = pp.runq.get() {
-            // SAFETY: run queues hold pointers to live Gs.
-            return Some((unsafe { G::from_ptr(gp) }, inherit));
-        }
-
-        // Global run queue.
-        if sched.runqsize.load(Ordering::Relaxed) != 0 {
-            let mut l = sched.lock.lock();
-            if let Some(gp) = sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2)
-            {
-                return Some((gp, false));
-            }
-        }
-
-        // Sockets: a non-blocking poll, if goroutines wait on them and no M is
-        // blocked in the poller already (it will deliver them).
-        if crate::netpoll::any_waiters(sched) && sched.lastpoll.load(Ordering::SeqCst) != 0 {
-            let (list, delta) = crate::netpoll::netpoll(sched, 0);
-            if let Some(gp) = run_one_inject_rest(sched, list, delta) {
-                return Some((gp, false));
-            }
-        }
-
-        // Steal, if not too many Ms are at it already.
-        let busy = sched.gomaxprocs - sched.npidle.load(Ordering::SeqCst);
-        if m.spinning.load(Ordering::Relaxed) || 2 * sched.nmspinning.load(Ordering::SeqCst) < busy
-        {
-            if !m.spinning.load(Ordering::Relaxed) {
-                become_spinning(m);
-            }
-            let (gp, new_work) = steal_work(m, pp);
-            if let Some(gp) = gp {
-                return Some((gp, false));
-            }
-            if new_work {
-                continue 'top;
-            }
-        }
-
-        // Nothing to do: give up the P, re-checking under the lock what could have
-        // arrived meanwhile.
-        let mut l = sched.lock.lock();
-        if sched.gcwaiting.load(Ordering::Acquire) {
-            continue 'top;
-        }
-        if let Some(gp) = sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2) {
-            return Some((gp, false));
-        }
-        if !m.spinning.load(Ordering::Relaxed) && sched.needspinning.load(Ordering::SeqCst) == 1 {
-            become_spinning(m);
-            continue 'top;
-        }
-        let pp = releasep(m);
-        sched.pidleput(&mut l, pp);
-        // Listed until this M parks, polls or takes a P back: meanwhile `startm`
-        // may hand it a P instead of starting a thread.
-        l.mreleasing.push(m);
-        // The delicate part: stop spinning, *then* look at every queue again, with
-        // a StoreLoad fence between (see the module comment). Still under the lock,
-        // so that a hand-off's `m.spinning` is stored after ours.
-        let was_spinning = m.spinning.load(Ordering::Relaxed);
-        if was_spinning {
-            m.spinning.store(false, Ordering::Relaxed);
-            sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-        }
-        drop(l);
-
-        if was_spinning {
-            fence(Ordering::SeqCst);
-
-            if sched.runqsize.load(Ordering::SeqCst) != 0 {
-                let mut l = sched.lock.lock();
-                if l.runq.size != 0 {
-                    if let Some((pp, was_handed)) = p_for_found_work(&mut l, m) {
-                        let gp =
-                            sched.globrunqget_batch(&mut l, pp, crate::proc::runq::RUNQ_SIZE / 2);
-                        drop(l);
-                        acquirep(m, pp);
-                        if !was_handed {
-                            become_spinning(m);
-                        }
-                        if let Some(gp) = gp {
-                            return Some((gp, false));
-                        }
-                        continue 'top;
-                    }
-                }
-            }
-            if let Some((pp, was_handed)) = check_runqs_no_p(m) {
-                acquirep(m, pp);
-                if !was_handed {
-                    become_spinning(m);
-                }
-                continue 'top;
-            }
-        }
-
-        // Poll: if goroutines wait on sockets or any P has timers, and no other M
-        // is already in the poller, this M blocks in epoll until an event, the
-        // earliest timer or a break (`netpoll(delay)`). Others park indefinitely.
-        let poll_until = crate::time::timers_wake_time(sched);
-        if (crate::netpoll::any_waiters(sched) || poll_until != 0)
-            && sched.lastpoll.swap(0, Ordering::SeqCst) != 0
-        {
-            // Off the list before blocking in epoll; a P handed meanwhile is run
-            // instead, and the poller is left for another M.
-            if let Some(pp) = unlist_or_handed(&mut sched.lock.lock(), m) {
-                sched
-                    .lastpoll
-                    .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
-                acquirep(m, pp);
-                continue 'top;
-            }
-            sched.poll_until.store(poll_until, Ordering::SeqCst);
-            let now = sched.nanotime() as i64;
-            let delay = if sched.shutdown.load(Ordering::SeqCst) {
-                0
-            } else if poll_until != 0 {
-                (poll_until - now).max(0)
-            } else {
-                -1
-            };
-            if delay != 0 {
-                // Made here if this is the first wait (a timer): a break sent
-                // before now must find a poller to wake. Without one this M could
-                // only spin, so failing is fatal, as Go's `netpollinit` is.
-                if let Err(e) = crate::netpoll::Netpoll::get_or_init(sched) {
-                    crate::panic::throw(&format!("runtime: netpollinit failed: {e}"));
-                }
-            }
-            let (mut list, delta) = if delay == 0 && !crate::netpoll::any_waiters(sched) {
-                (GQueue::new(), 0)
-            } else {
-                crate::netpoll::netpoll(sched, delay)
-            };
-            sched.poll_until.store(0, Ordering::SeqCst);
-            let pp = {
-                let mut l = sched.lock.lock();
-                let pp = sched.pidleget(&mut l);
-                if pp.is_none() {
-                    // Listed again while it hands out what it polled: this M is
-                    // the one `startm` should find, not a new thread.
-                    l.mreleasing.push(m);
-                }
-                pp
-            };
-            // Go stores `lastpoll` before taking a P; gort after, so that another
-            // M can claim the poller only once this one holds a P or is listed:
-            // then every M without a P is listed, parked or the one poller, and a
-            // runtime without system calls never has more than GOMAXPROCS + 1 Ms.
-            sched
-                .lastpoll
-                .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
-            match pp {
-                None => {
-                    injectglist(sched, &mut list);
-                    crate::netpoll::adjust_waiters(sched, delta);
-                    stopm_released(m);
-                }
-                Some(pp) => {
-                    acquirep(m, pp);
-                    if let Some(gp) = run_one_inject_rest(sched, list, delta) {
-                        return Some((gp, false));
-                    }
-                    // Go's `wasSpinning`: an M that was spinning before it slept
-                    // goes on looking for work as a spinning M.
-                    if was_spinning {
-                        become_spinning(m);
-                    }
-                }
-            }
-            continue 'top;
-        } else if poll_until != 0 {
+/// Step 10 of `find_runnable`: if goroutines wait on sockets or any P has timers,
+/// and no other M is in the poller, this M (without a P, listed in `mreleasing`)
+/// blocks in epoll until an event, the earliest timer or a break
+/// (`netpoll(delay)`). Otherwise it lets the caller park it, after making sure the
+/// M in the poller wakes by this P's earliest timer.
+fn poll_network(sched: &Sched, m: &'static M, was_spinning: bool) -> Polled<&'static G> {
+    let poll_until = crate::time::timers_wake_time(sched);
+    let wanted = crate::netpoll::any_waiters(sched) || poll_until != 0;
+    if !wanted || sched.lastpoll.swap(0, Ordering::SeqCst) == 0 {
+        if poll_until != 0 {
             // Another M waits in the poller: make sure it wakes by our deadline.
             let pu = sched.poll_until.load(Ordering::SeqCst);
             if pu == 0 || pu > poll_until {
-                crate::time::netpoll_break(sched);
+                crate::netpoll::netpoll_break(sched);
             }
         }
-
-        stopm_released(m);
+        return Polled::Skipped;
     }
+    // This M is the poller. Off the list before blocking in epoll; a P handed
+    // meanwhile is run instead, and the poller is left for another M.
+    if let Some(pp) = idle::unlist_or_handed(sched, &mut sched.lock.lock(), m) {
+        sched
+            .lastpoll
+            .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
+        acquirep(m, pp);
+        return Polled::Again;
+    }
+    sched.poll_until.store(poll_until, Ordering::SeqCst);
+    let now = sched.nanotime() as i64;
+    let delay = if sched.shutdown.load(Ordering::SeqCst) {
+        0
+    } else if poll_until != 0 {
+        (poll_until - now).max(0)
+    } else {
+        -1
+    };
+    if delay != 0 {
+        // Made here if this is the first wait (a timer): a break sent before now
+        // must find a poller to wake. Without one this M could only spin, so
+        // failing is fatal, as Go's `netpollinit` is.
+        if let Err(e) = crate::netpoll::Netpoll::get_or_init(sched) {
+            crate::panic::throw(&format!("runtime: netpollinit failed: {e}"));
+        }
+    }
+    let (mut list, delta) = if delay == 0 && !crate::netpoll::any_waiters(sched) {
+        (GQueue::new(), 0)
+    } else {
+        crate::netpoll::netpoll(sched, delay)
+    };
+    sched.poll_until.store(0, Ordering::SeqCst);
+    let pp = {
+        let mut l = sched.lock.lock();
+        let pp = idle::pidleget(sched, &mut l);
+        if pp.is_none() {
+            // Listed again while it hands out what it polled: this M is the one
+            // `startm` should find, not a new thread.
+            idle::list(&mut l, m);
+        }
+        pp
+    };
+    // Go stores `lastpoll` before taking a P; gort after, so that another M can
+    // claim the poller only once this one holds a P or is listed: then every M
+    // without a P is listed, parked or the one poller, and a runtime without
+    // system calls never has more than GOMAXPROCS + 1 Ms.
+    sched
+        .lastpoll
+        .store((sched.nanotime() as i64).max(1), Ordering::SeqCst);
+    match pp {
+        None => {
+            injectglist(sched, &mut list);
+            crate::netpoll::adjust_waiters(sched, delta);
+            idle::stopm_released(sched, m);
+        }
+        Some(pp) => {
+            acquirep(m, pp);
+            if let Some(gp) = run_one_inject_rest(sched, list, delta) {
+                return Polled::Found(gp);
+            }
+            // Go's `wasSpinning`: an M that was spinning before it slept goes on
+            // looking for work as a spinning M.
+            if was_spinning {
+                idle::become_spinning(sched, m);
+            }
+        }
+    }
+    Polled::Again
 }
 
 /// What a poll returned, with a P in hand: the first goroutine to run on this M
@@ -893,15 +703,14 @@ pub(crate) fn injectglist(sched: &Sched, list: &mut GQueue) {
             let mut l = sched.lock.lock();
             while let Some(gp) = list.pop_front() {
                 gp.cas_status(Status::Waiting, Status::Runnable);
-                l.runq.push_back(gp.as_ptr());
+                idle::globrunqput(sched, &mut l, gp);
             }
-            sched.runqsize.store(l.runq.size, Ordering::Relaxed);
             // Counted in flight until the Ms are started, as `inject_external`
             // does, so an M going idle meanwhile does not judge a deadlock.
             sched.external_inflight.fetch_add(1, Ordering::SeqCst);
         }
         start_idle(sched, n);
-        sched.end_injection();
+        idle::end_injection(sched);
         return;
     };
     let npidle = sched.npidle.load(Ordering::SeqCst);
@@ -911,10 +720,9 @@ pub(crate) fn injectglist(sched: &Sched, list: &mut GQueue) {
         while n < npidle {
             let Some(gp) = list.pop_front() else { break };
             gp.cas_status(Status::Waiting, Status::Runnable);
-            l.runq.push_back(gp.as_ptr());
+            idle::globrunqput(sched, &mut l, gp);
             n += 1;
         }
-        sched.runqsize.store(l.runq.size, Ordering::Relaxed);
     }
     if n > 0 {
         start_idle(sched, n);
@@ -930,79 +738,12 @@ pub(crate) fn injectglist(sched: &Sched, list: &mut GQueue) {
 /// globally, while idle Ps last.
 fn start_idle(sched: &Sched, n: u32) {
     for _ in 0..n {
-        let pp = {
-            let mut l = sched.lock.lock();
-            sched.pidleget_spinning(&mut l)
-        };
+        let pp = idle::pidleget_spinning(sched, &mut sched.lock.lock());
         match pp {
             Some(pp) => startm(sched, Some(pp), false),
             None => break,
         }
     }
-}
-
-/// `checkRunqsNoP`: after giving up its P, a formerly spinning M looks at every
-/// running P's queue once more; if one has work, it takes an idle P to steal it.
-/// Returns what [`p_for_found_work`] does.
-fn check_runqs_no_p(m: &M) -> Option<(&'static P, bool)> {
-    for p2 in m.sched.allp.iter() {
-        if p2.status() != PStatus::Idle && !p2.runq.is_empty() {
-            return p_for_found_work(&mut m.sched.lock.lock(), m);
-        }
-    }
-    None
-}
-
-/// `stealWork`: four passes over the other Ps in random order; the last pass may
-/// also take a victim's `runnext`. Returns a G, or whether stop-the-world arrived.
-fn steal_work(m: &M, pp: &'static P) -> (Option<&'static G>, bool) {
-    let sched = m.sched;
-    let n = sched.gomaxprocs;
-    let mut now = 0i64;
-    for i in 0..STEAL_TRIES {
-        let steal_runnext = i == STEAL_TRIES - 1;
-        let r = m.cheaprand();
-        let step = sched.coprimes[(r as usize / n.max(1) as usize) % sched.coprimes.len()];
-        let mut pos = r % n;
-        for _ in 0..n {
-            if sched.gcwaiting.load(Ordering::Acquire) {
-                return (None, true);
-            }
-            let p2 = &sched.allp[pos as usize];
-            pos = (pos + step) % n;
-            if std::ptr::eq(p2, pp) {
-                continue;
-            }
-            // The last pass also runs the victim's due timers, idle or not; what
-            // they ready lands in our runnext.
-            if steal_runnext && p2.timers.wake_time() != 0 {
-                if now == 0 {
-                    now = sched.nanotime() as i64;
-                }
-                if p2.timers.check(now) {
-                    if let Some((gp, _)) = pp.runq.get() {
-                        // SAFETY: run queues hold pointers to live Gs.
-                        return (Some(unsafe { G::from_ptr(gp) }), false);
-                    }
-                }
-            }
-            if p2.status() == PStatus::Idle {
-                continue;
-            }
-            // Go sleeps 3 µs before taking a running P's runnext: it is probably
-            // about to run it itself.
-            let pause = || {
-                if p2.status() == PStatus::Running {
-                    std::thread::sleep(Duration::from_micros(3));
-                }
-            };
-            if let Some(gp) = pp.runq.steal(&p2.runq, steal_runnext, &pause) {
-                // SAFETY: run queues hold pointers to live Gs.
-                return (Some(unsafe { G::from_ptr(gp) }), false);
-            }
-        }
-    }
-    (None, false)
 }
 
 /// `execute`: runs `gp` on this M until it switches back, then does what it asked.

@@ -34,6 +34,7 @@
 
 use crate::loom::atomic::Ordering;
 use crate::proc::g::{Status, G};
+use crate::proc::idle;
 use crate::proc::m::{getm, After, M};
 use crate::proc::p::{PStatus, P};
 use crate::proc::sched::{acquirep, startm, Locked, Sched};
@@ -95,7 +96,7 @@ fn exitsyscall_pidle(m: &'static M, gp: &G) -> bool {
     }
     let pp = {
         let mut l = sched.lock.lock();
-        sched.pidleget(&mut l)
+        idle::pidleget(sched, &mut l)
     };
     let Some(pp) = pp else { return false };
     acquirep(m, pp);
@@ -155,7 +156,7 @@ pub(crate) fn exitsyscall0(m: &'static M, gp: &'static G) -> bool {
     let pp = if sched.gcwaiting.load(Ordering::SeqCst) {
         None
     } else {
-        sched.pidleget(&mut l)
+        idle::pidleget(sched, &mut l)
     };
     match pp {
         Some(pp) => {
@@ -218,7 +219,7 @@ pub(crate) fn handoffp(sched: &Sched, pp: &'static P) {
         return;
     }
     let when = pp.timers.wake_time();
-    sched.pidleput(&mut l, pp);
+    idle::pidleput(sched, &mut l, pp);
     drop(l);
     if when != 0 {
         crate::time::wake_netpoller(sched, when);

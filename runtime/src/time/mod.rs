@@ -83,17 +83,11 @@ pub(crate) fn wake_netpoller(sched: &Sched, when: i64) {
     if sched.lastpoll.load(Ordering::SeqCst) == 0 {
         let pu = sched.poll_until.load(Ordering::SeqCst);
         if pu == 0 || pu > when {
-            netpoll_break(sched);
+            crate::netpoll::netpoll_break(sched);
         }
     } else {
         sched::wakep(sched);
     }
-}
-
-/// `netpollBreak`: wakes the M blocked in the poller (a wake-up sent while nobody
-/// polls makes the next blocking poll return at once, which is harmless).
-pub(crate) fn netpoll_break(sched: &Sched) {
-    crate::netpoll::netpoll_break(sched);
 }
 
 /// `checkTimersNoP`: the earliest moment any P's timers need attention, 0 if there
