@@ -184,7 +184,9 @@ pub(crate) enum Started {
     NewM,
 }
 
-/// What [`Scheduler::poll`] found (step 10 of `find_runnable`).
+/// What [`Scheduler::poll`] found (step 10 of `find_runnable`). The loom model
+/// never polls.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) enum Polled<G> {
     /// Did not poll (nothing to wait for, or another M is the poller): park.
     Skipped,
