@@ -16,6 +16,17 @@
 //! parked; the queues are intrusive doubly linked lists of pointers to them. No
 //! operation allocates.
 //!
+//! The lock (`ChanLock`) is the runtime's futex mutex (`lock_futex.rs`). Taking it
+//! returns a `ChanGuard`, and dropping the guard is the unlock: an operation that
+//! does not park releases the lock with a `drop` just before it wakes anyone (Go's
+//! `unlock(&c.lock)`), or by leaving scope. A caller that parks cannot keep its
+//! guard: the lock must stay held across the switch to g0 and be released there
+//! by `gopark`'s unlock function, which is handed only a pointer. That is the one
+//! raw hand-off: `ChanGuard::into_raw` gives the guard up with the lock still
+//! held, and `ChanGuard::from_raw` makes it again where the lock is released
+//! (`chanparkcommit`; for a select, `selunlock_raw` releases the locks `sellock`
+//! left held raw).
+//!
 //! Each operation takes the lock and then does the first thing that applies, in
 //! Go's order:
 //!
@@ -117,9 +128,9 @@ mod loom_model;
 /// holds its channels' locks that way from `sellock` on, because g0 may have to
 /// release all of them for it.
 ///
-/// Under loom it is loom's mutex, whose own guard is kept inside the lock between
-/// `lock` and the `ChanGuard`'s drop, so that the same shape (including the raw
-/// hand-off) is checked.
+/// Under loom it is loom's mutex (loom cannot model a futex), whose own guard is
+/// kept inside the lock between `lock` and the `ChanGuard`'s drop, so that the
+/// same shape, raw hand-off included, is checked.
 pub(crate) struct ChanLock {
     #[cfg(not(loom))]
     raw: crate::lock_futex::RawLock,
@@ -150,9 +161,10 @@ impl ChanLock {
         #[cfg(loom)]
         {
             let g = self.m.lock().unwrap();
-            // SAFETY: the loom guard borrows `self.m` and is dropped when the
-            // `ChanGuard` is, before the lock (kept alive by the channel's `Arc`)
-            // can go away.
+            // SAFETY: the loom guard borrows `self.m` and is dropped with the
+            // `ChanGuard` (this one, or the one `from_raw` makes after a raw
+            // hand-off), before the lock (kept alive by the channel's `Arc`) can
+            // go away.
             let g: loom::sync::MutexGuard<'static, ()> = unsafe { std::mem::transmute(g) };
             // SAFETY: we hold `m`, so nobody else touches `guard`.
             unsafe { *self.guard.get() = Some(g) };
@@ -173,9 +185,11 @@ impl<'a> ChanGuard<'a> {
     /// Gives the guard up **without releasing the lock**, for a release that
     /// happens where no guard can travel: on g0, in the unlock function of
     /// `gopark` (`chanparkcommit`, `selparkcommit`), after this goroutine has
-    /// switched out. Returns the lock, still held. Whoever takes it over must
-    /// release it exactly once, by [`from_raw`](ChanGuard::from_raw) and a drop;
-    /// until then the lock stays held (a forgotten raw lock deadlocks the channel).
+    /// switched out. A select gives up every guard in `sellock`, since any of its
+    /// parks may end that way. Returns the lock, still held. Whoever takes it over
+    /// must release it exactly once, by [`from_raw`](ChanGuard::from_raw) and a
+    /// drop; until then the lock stays held (a forgotten raw lock deadlocks the
+    /// channel).
     #[inline]
     pub(crate) fn into_raw(self) -> *const ChanLock {
         let lock: *const ChanLock = self.lock;
@@ -513,9 +527,9 @@ pub(crate) enum Commit<'a> {
 /// unlockf), at once for a plain thread, which then sleeps on its parker.
 ///
 /// # Safety
-/// For `Commit::Select`, the caller holds every lock in the list; `register`
-/// must enqueue sudogs that stay valid until woken (they are in the caller's
-/// frame).
+/// For `Commit::Select`, every lock in the list is held raw since the caller's
+/// `sellock` (as `selunlock_raw` requires); `register` must enqueue sudogs that
+/// stay valid until woken (they are in the caller's frame).
 pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit<'_>, why: Wait) {
     #[cfg(not(loom))]
     if let Some(gp) = crate::proc::m::getg() {
@@ -546,8 +560,8 @@ pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit<'_>, why
     register(Waiter::Thread(&parker));
     match commit {
         Commit::Chan(g) => drop(g),
-        // SAFETY: the caller holds every lock in the list (contract), and no
-        // longer touches them until it relocks.
+        // SAFETY: every listed lock is held raw since the caller's `sellock`
+        // (contract); this is their one release before it relocks.
         Commit::Select(l) => unsafe { select::selunlock_raw(l) },
     }
     parker.wait();

@@ -18,7 +18,9 @@
 //!    among ready cases uniform.
 //! 2. **Lock order**: the cases sorted by channel address; every channel is locked
 //!    once, in that order (`sellock`), so two selects over the same channels cannot
-//!    deadlock.
+//!    deadlock. The locks are held raw (`ChanGuard::into_raw`), listed in a
+//!    `LockList` that stands for their guards until `selunlock_raw`, because the
+//!    one who releases them may be g0 (step 4).
 //! 3. **Pass 1**: the first case ready in poll order completes (the same code as a
 //!    non-blocking send/receive, under the lock). None ready: with a `default` arm,
 //!    unlock and take it.
@@ -455,10 +457,12 @@ pub(crate) unsafe fn selunlock_raw(l: *const LockList) {
 /// itself are therefore alive, and the goroutine only reads the list. The
 /// function reads entry `i` while it still holds `locks[i..]`, and after the
 /// final `unlock` it touches nothing — neither the list nor the goroutine's
-/// stack. The caller locked everything (pass 2) on this same OS thread.
+/// stack. Every lock in the list was taken by the goroutine's `sellock` and left
+/// held raw through pass 1 and pass 2, so this is their one release.
 #[cfg(not(loom))]
 pub(crate) unsafe fn selparkcommit(data: *const (), _gp: &'static crate::proc::g::G) -> bool {
-    // SAFETY: see above.
+    // SAFETY: `data` is the parked select's `LockList`, every lock held raw since
+    // its `sellock`, and valid while we hold any of them (see above).
     unsafe { selunlock_raw(data as *const LockList) };
     true
 }
