@@ -16,6 +16,17 @@
 //! parked; the queues are intrusive doubly linked lists of pointers to them. No
 //! operation allocates.
 //!
+//! The lock (`ChanLock`) is the runtime's futex mutex (`lock_futex.rs`). Taking it
+//! returns a `ChanGuard`, and dropping the guard is the unlock: an operation that
+//! does not park releases the lock with a `drop` just before it wakes anyone (Go's
+//! `unlock(&c.lock)`), or by leaving scope. A caller that parks cannot keep its
+//! guard: the lock must stay held across the switch to g0 and be released there
+//! by `gopark`'s unlock function, which is handed only a pointer. That is the one
+//! raw hand-off: `ChanGuard::into_raw` gives the guard up with the lock still
+//! held, and `ChanGuard::from_raw` makes it again where the lock is released
+//! (`chanparkcommit`; for a select, `selunlock_raw` releases the locks `sellock`
+//! left held raw).
+//!
 //! Each operation takes the lock and then does the first thing that applies, in
 //! Go's order:
 //!
@@ -104,18 +115,28 @@ mod loom_model;
 /// The lock of one channel (Go's `hchan.lock`, a runtime `mutex`).
 ///
 /// The runtime's futex mutex (`lock_futex.rs`): one CAS to take and one swap to
-/// release when uncontended, Go's short spin and then a futex wait when not. It
-/// is never held
-/// across a goroutine switch except through `gopark`'s unlock function, which
-/// releases it on g0 of the same OS thread. Under loom it is loom's mutex (loom
-/// cannot model parking_lot), its guard kept in the lock between `lock` and
-/// `unlock` so that the same raw lock/unlock shape is checked.
+/// release when uncontended, Go's short spin and then a futex wait when not.
+/// [`lock`](ChanLock::lock) returns a [`ChanGuard`]; dropping the guard releases
+/// the lock, so an operation that finishes without parking cannot forget to
+/// unlock, and unlocking needs no `unsafe`.
+///
+/// The lock is never held across a goroutine switch except through `gopark`'s
+/// unlock function, which releases it on g0 of the same OS thread after the
+/// goroutine has switched out. That is the one place a lock outlives its guard:
+/// [`ChanGuard::into_raw`] gives the guard up with the lock still held, and
+/// [`ChanGuard::from_raw`] makes the guard again where it is released. A select
+/// holds its channels' locks that way from `sellock` on, because g0 may have to
+/// release all of them for it.
+///
+/// Under loom it is loom's mutex (loom cannot model a futex), whose own guard is
+/// kept inside the lock between `lock` and the `ChanGuard`'s drop, so that the
+/// same shape, raw hand-off included, is checked.
 pub(crate) struct ChanLock {
     #[cfg(not(loom))]
     raw: crate::lock_futex::RawLock,
     #[cfg(loom)]
     m: loom::sync::Mutex<()>,
-    /// The holder's guard; touched only by the thread holding `m`.
+    /// The holder's loom guard; touched only by the thread holding `m`.
     #[cfg(loom)]
     guard: UnsafeCell<Option<loom::sync::MutexGuard<'static, ()>>>,
 }
@@ -132,32 +153,79 @@ impl ChanLock {
         }
     }
 
-    pub(crate) fn lock(&self) {
+    /// Takes the lock (`lock(&c.lock)`); it is held until the guard is dropped.
+    #[inline]
+    pub(crate) fn lock(&self) -> ChanGuard<'_> {
         #[cfg(not(loom))]
         self.raw.lock();
         #[cfg(loom)]
         {
             let g = self.m.lock().unwrap();
-            // SAFETY: the guard borrows `self.m` and is dropped in `unlock`, before
-            // the lock (kept alive by the channel's `Arc`) can go away.
+            // SAFETY: the loom guard borrows `self.m` and is dropped with the
+            // `ChanGuard` (this one, or the one `from_raw` makes after a raw
+            // hand-off), before the lock (kept alive by the channel's `Arc`) can
+            // go away.
             let g: loom::sync::MutexGuard<'static, ()> = unsafe { std::mem::transmute(g) };
             // SAFETY: we hold `m`, so nobody else touches `guard`.
             unsafe { *self.guard.get() = Some(g) };
         }
+        ChanGuard { lock: self }
+    }
+}
+
+/// Proof that a channel lock is held; dropping it releases the lock
+/// (`unlock(&c.lock)`). Each held lock has exactly one guard, or none while it is
+/// handed off raw (see [`into_raw`](ChanGuard::into_raw)).
+#[must_use = "dropping the guard releases the channel lock at once"]
+pub(crate) struct ChanGuard<'a> {
+    lock: &'a ChanLock,
+}
+
+impl<'a> ChanGuard<'a> {
+    /// Gives the guard up **without releasing the lock**, for a release that
+    /// happens where no guard can travel: on g0, in the unlock function of
+    /// `gopark` (`chanparkcommit`, `selparkcommit`), after this goroutine has
+    /// switched out. A select gives up every guard in `sellock`, since any of its
+    /// parks may end that way. Returns the lock, still held. Whoever takes it over
+    /// must release it exactly once, by [`from_raw`](ChanGuard::from_raw) and a
+    /// drop; until then the lock stays held (a forgotten raw lock deadlocks the
+    /// channel).
+    #[inline]
+    pub(crate) fn into_raw(self) -> *const ChanLock {
+        let lock: *const ChanLock = self.lock;
+        std::mem::forget(self);
+        lock
     }
 
+    /// Takes back a lock handed off by [`into_raw`](ChanGuard::into_raw), as a
+    /// guard (to drop, which releases it).
+    ///
     /// # Safety
-    /// The caller (or the goroutine g0 is unlocking for) holds the lock.
-    pub(crate) unsafe fn unlock(&self) {
-        // SAFETY: the lock is held, by the contract.
+    /// `lock` came from `into_raw`, has not been taken back since, and is still
+    /// alive; the returned guard does not outlive it.
+    #[inline]
+    pub(crate) unsafe fn from_raw(lock: *const ChanLock) -> ChanGuard<'a> {
+        ChanGuard {
+            // SAFETY: alive (contract).
+            lock: unsafe { &*lock },
+        }
+    }
+}
+
+impl Drop for ChanGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: a guard exists only while its lock is held: made by `lock`, or
+        // by `from_raw` for a lock `into_raw` left held. There is one guard per
+        // held lock, so this is the lock's one release.
         #[cfg(not(loom))]
         unsafe {
-            self.raw.unlock()
+            self.lock.raw.unlock()
         };
         #[cfg(loom)]
         {
-            // SAFETY: we hold `m` (contract), so `guard` is ours.
-            let g = unsafe { (*self.guard.get()).take() };
+            // SAFETY: we hold `m` (as above), so `guard` is ours.
+            let g = unsafe { (*self.lock.guard.get()).take() };
             drop(g.expect("unlock of an unlocked channel"));
         }
     }
@@ -444,43 +512,34 @@ impl Wait {
     }
 }
 
-/// How to release the lock(s) a parking caller holds.
-pub(crate) enum Commit {
-    /// One channel's lock (in the heap-allocated `HChan`).
-    Chan(*const ChanLock),
-    /// A select's locks (see `select::selunlock_raw`).
+/// The lock(s) a parking caller holds, for `park` to release once the caller's
+/// sudogs are queued.
+pub(crate) enum Commit<'a> {
+    /// One channel's lock (in the heap-allocated `HChan`), held by this guard.
+    Chan(ChanGuard<'a>),
+    /// A select's locks, all held raw since `sellock` (see `select::LockList`).
     Select(*const select::LockList),
 }
 
-impl Commit {
-    /// # Safety
-    /// As for the unlock functions this dispatches to.
-    unsafe fn release(&self) {
-        match *self {
-            // SAFETY: the caller holds this lock (contract).
-            Commit::Chan(l) => unsafe { (*l).unlock() },
-            // SAFETY: as for `selunlock_raw`.
-            Commit::Select(l) => unsafe { select::selunlock_raw(l) },
-        }
-    }
-}
-
 /// Parks the caller until a waker serves it: `register` (called with the waiter,
-/// locks still held) puts the caller's sudog(s) in the queue(s), then `commit`
-/// releases the locks — after the switch to g0 for a goroutine (`gopark`'s
+/// locks still held) puts the caller's sudog(s) in the queue(s), then the locks in
+/// `commit` are released — after the switch to g0 for a goroutine (`gopark`'s
 /// unlockf), at once for a plain thread, which then sleeps on its parker.
 ///
 /// # Safety
-/// The caller holds the locks `commit` releases; `register` must enqueue sudogs
-/// that stay valid until woken (they are in the caller's frame).
-pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit, why: Wait) {
+/// For `Commit::Select`, every lock in the list is held raw since the caller's
+/// `sellock` (as `selunlock_raw` requires); `register` must enqueue sudogs that
+/// stay valid until woken (they are in the caller's frame).
+pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit<'_>, why: Wait) {
     #[cfg(not(loom))]
     if let Some(gp) = crate::proc::m::getg() {
         register(Waiter::G(gp));
         let u = match commit {
-            Commit::Chan(l) => crate::proc::m::UnlockF {
+            // The raw hand-off: the lock stays held across the switch, and
+            // `chanparkcommit` on g0 releases it.
+            Commit::Chan(g) => crate::proc::m::UnlockF {
                 f: chanparkcommit,
-                data: l as *const (),
+                data: g.into_raw() as *const (),
             },
             Commit::Select(l) => crate::proc::m::UnlockF {
                 f: select::selparkcommit,
@@ -488,8 +547,8 @@ pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit, why: Wa
             },
         };
         // SAFETY: for `Commit::Chan`, `data` is the lock inside the heap-allocated
-        // `HChan`, which the caller's `Arc` keeps alive across the park, and this
-        // goroutine holds it (released by `chanparkcommit` on g0, same thread).
+        // `HChan`, which the caller's `Arc` keeps alive across the park; it is
+        // held, and nothing but `chanparkcommit` (on g0, same thread) releases it.
         // For `Commit::Select`, `data` is on this goroutine's stack, which gopark's
         // contract normally forbids: `selparkcommit`'s SAFETY comment argues why
         // this one use is sound.
@@ -499,20 +558,25 @@ pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit, why: Wa
     let _ = why;
     let parker = ThreadParker::new();
     register(Waiter::Thread(&parker));
-    // SAFETY: we hold the locks (contract).
-    unsafe { commit.release() };
+    match commit {
+        Commit::Chan(g) => drop(g),
+        // SAFETY: every listed lock is held raw since the caller's `sellock`
+        // (contract); this is their one release before it relocks.
+        Commit::Select(l) => unsafe { select::selunlock_raw(l) },
+    }
     parker.wait();
 }
 
 /// g0's half of a channel park (`chanparkcommit`): releases the channel lock.
 ///
 /// # Safety
-/// `data` is a `ChanLock` held by the goroutine that just switched out on this
-/// thread.
+/// `data` is a `ChanLock` that `park` handed off with `ChanGuard::into_raw` for
+/// the goroutine that just switched out on this thread.
 #[cfg(not(loom))]
 unsafe fn chanparkcommit(data: *const (), _gp: &'static G) -> bool {
-    // SAFETY: by the contract.
-    unsafe { (*(data as *const ChanLock)).unlock() };
+    // SAFETY: the lock is held without a guard and this is its one release
+    // (contract); the `HChan` it is in outlives the park (see `park`).
+    drop(unsafe { ChanGuard::from_raw(data as *const ChanLock) });
     true
 }
 
@@ -758,20 +822,18 @@ impl<T> HChan<T> {
     /// `chansend` with `block = true`.
     fn send(&self, v: T) {
         preempt_check();
-        self.lock.lock();
-        // SAFETY: locked.
+        let g = self.lock.lock();
+        // SAFETY: `g` holds the lock.
         match unsafe { self.send_locked(v) } {
             SendPoll::Done(w) => {
-                // SAFETY: locked by us.
-                unsafe { self.lock.unlock() };
+                drop(g);
                 if let Some(w) = w {
                     // SAFETY: we dequeued it; nobody else will wake it.
                     unsafe { w.wake() };
                 }
             }
             SendPoll::Closed(v) => {
-                // SAFETY: locked by us.
-                unsafe { self.lock.unlock() };
+                drop(g);
                 drop(v);
                 panic!("send on closed channel");
             }
@@ -780,15 +842,15 @@ impl<T> HChan<T> {
                 let mut slot = MaybeUninit::new(v);
                 let sg = Sudog::new();
                 sg.elem.set(slot.as_mut_ptr() as *mut ());
-                // SAFETY: we hold the lock; `sg` and `slot` live in this frame,
-                // which stays put until we are woken.
+                // SAFETY: `g` holds the lock while `register` runs; `sg` and
+                // `slot` live in this frame, which stays put until we are woken.
                 unsafe {
                     park(
                         |w| {
                             sg.waiter.set(Some(w));
                             self.enqueue(&sg, true);
                         },
-                        Commit::Chan(&self.lock),
+                        Commit::Chan(g),
                         Wait::Send,
                     )
                 };
@@ -804,11 +866,10 @@ impl<T> HChan<T> {
 
     /// `chansend` with `block = false`.
     fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        self.lock.lock();
-        // SAFETY: locked.
+        let g = self.lock.lock();
+        // SAFETY: `g` holds the lock.
         let r = unsafe { self.send_locked(v) };
-        // SAFETY: locked by us.
-        unsafe { self.lock.unlock() };
+        drop(g);
         match r {
             SendPoll::Done(w) => {
                 if let Some(w) = w {
@@ -825,12 +886,11 @@ impl<T> HChan<T> {
     /// `chanrecv` with `block = true`: None once closed and drained.
     fn recv(&self) -> Option<T> {
         preempt_check();
-        self.lock.lock();
-        // SAFETY: locked.
+        let g = self.lock.lock();
+        // SAFETY: `g` holds the lock.
         match unsafe { self.recv_locked() } {
             RecvPoll::Value(v, w) => {
-                // SAFETY: locked by us.
-                unsafe { self.lock.unlock() };
+                drop(g);
                 if let Some(w) = w {
                     // SAFETY: we dequeued it; nobody else will wake it.
                     unsafe { w.wake() };
@@ -838,22 +898,22 @@ impl<T> HChan<T> {
                 Some(v)
             }
             RecvPoll::Closed => {
-                // SAFETY: locked by us.
-                unsafe { self.lock.unlock() };
+                drop(g);
                 None
             }
             RecvPoll::Empty => {
                 let mut slot = MaybeUninit::<T>::uninit();
                 let sg = Sudog::new();
                 sg.elem.set(slot.as_mut_ptr() as *mut ());
-                // SAFETY: we hold the lock; `sg` and `slot` live in this frame.
+                // SAFETY: `g` holds the lock while `register` runs; `sg` and
+                // `slot` live in this frame, which stays put until we are woken.
                 unsafe {
                     park(
                         |w| {
                             sg.waiter.set(Some(w));
                             self.enqueue(&sg, false);
                         },
-                        Commit::Chan(&self.lock),
+                        Commit::Chan(g),
                         Wait::Recv,
                     )
                 };
@@ -866,11 +926,10 @@ impl<T> HChan<T> {
 
     /// `chanrecv` with `block = false`.
     fn try_recv(&self) -> Result<T, TryRecvError> {
-        self.lock.lock();
-        // SAFETY: locked.
+        let g = self.lock.lock();
+        // SAFETY: `g` holds the lock.
         let r = unsafe { self.recv_locked() };
-        // SAFETY: locked by us.
-        unsafe { self.lock.unlock() };
+        drop(g);
         match r {
             RecvPoll::Value(v, w) => {
                 if let Some(w) = w {
@@ -886,12 +945,11 @@ impl<T> HChan<T> {
 
     /// `closechan`.
     fn close(&self) {
-        self.lock.lock();
-        // SAFETY: locked; `s` is dropped before the unlock below.
+        let g = self.lock.lock();
+        // SAFETY: `g` holds the lock; `s` is not used after `drop(g)`.
         let s = unsafe { self.state() };
         if s.closed {
-            // SAFETY: locked by us.
-            unsafe { self.lock.unlock() };
+            drop(g);
             panic!("close of closed channel");
         }
         s.closed = true;
@@ -913,8 +971,7 @@ impl<T> HChan<T> {
                 tail = sg;
             }
         }
-        // SAFETY: locked by us.
-        unsafe { self.lock.unlock() };
+        drop(g);
         // Wake them all, outside the lock. Read `next` before each wake-up: from
         // then on that sudog's frame may be gone.
         while !head.is_null() {
@@ -927,21 +984,15 @@ impl<T> HChan<T> {
     }
 
     fn len(&self) -> usize {
-        self.lock.lock();
-        // SAFETY: locked.
-        let n = unsafe { self.state() }.qcount;
-        // SAFETY: locked by us.
-        unsafe { self.lock.unlock() };
-        n
+        let _g = self.lock.lock();
+        // SAFETY: `_g` holds the lock until the function returns.
+        unsafe { self.state() }.qcount
     }
 
     fn is_closed(&self) -> bool {
-        self.lock.lock();
-        // SAFETY: locked.
-        let c = unsafe { self.state() }.closed;
-        // SAFETY: locked by us.
-        unsafe { self.lock.unlock() };
-        c
+        let _g = self.lock.lock();
+        // SAFETY: `_g` holds the lock until the function returns.
+        unsafe { self.state() }.closed
     }
 
     fn cap(&self) -> usize {

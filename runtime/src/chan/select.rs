@@ -18,7 +18,9 @@
 //!    among ready cases uniform.
 //! 2. **Lock order**: the cases sorted by channel address; every channel is locked
 //!    once, in that order (`sellock`), so two selects over the same channels cannot
-//!    deadlock.
+//!    deadlock. The locks are held raw (`ChanGuard::into_raw`), listed in a
+//!    `LockList` that stands for their guards until `selunlock_raw`, because the
+//!    one who releases them may be g0 (step 4).
 //! 3. **Pass 1**: the first case ready in poll order completes (the same code as a
 //!    non-blocking send/receive, under the lock). None ready: with a `default` arm,
 //!    unlock and take it.
@@ -47,8 +49,8 @@
 //!   special cases (a one-case select with `default` is just a select).
 
 use super::{
-    block_forever, park, ChanLock, Commit, HChan, NeverWait, Receiver, RecvPoll, SelectDone,
-    SendPoll, Sender, Sudog, Wait, Waiter,
+    block_forever, park, ChanGuard, ChanLock, Commit, HChan, NeverWait, Receiver, RecvPoll,
+    SelectDone, SendPoll, Sender, Sudog, Wait, Waiter,
 };
 use std::mem::MaybeUninit;
 
@@ -394,42 +396,48 @@ impl<T> Drop for SendCase<'_, T> {
     }
 }
 
-/// The distinct locks of one select, in lock order, for `selparkcommit`: a
-/// pointer to an array in the selecting frame and its length.
+/// The distinct locks of one select, in lock order: a pointer to an array in the
+/// selecting frame and its length. Between `sellock` and `selunlock_raw` the
+/// listed locks are held **without guards** (each `ChanGuard` was given up with
+/// `into_raw`): the list stands for them, because the one who releases them may
+/// be g0 (`selparkcommit`), which can be handed only a pointer.
 pub(crate) struct LockList {
     locks: *const *const ChanLock,
     n: usize,
 }
 
-/// `sellock`: takes every lock, in address order.
+/// `sellock`: takes every lock, in address order, and leaves each held raw for
+/// `selunlock_raw` to release.
 ///
 /// # Safety
 /// `l` and the locks it lists are valid.
 unsafe fn sellock(l: &LockList) {
     for i in 0..l.n {
-        // SAFETY: `i < n` entries of a valid list; the channels are borrowed by the
-        // select's cases.
-        unsafe { (**l.locks.add(i)).lock() };
+        // SAFETY: `i < n` entries of a valid list (contract); the locks are in
+        // channels borrowed by the select's cases.
+        let lock = unsafe { &**l.locks.add(i) };
+        // The raw hand-off; the pointer returned is `locks[i]` itself.
+        let _ = lock.lock().into_raw();
     }
 }
 
-/// `selunlock`, callable from g0 on behalf of a parked goroutine: releases every
-/// lock in `*l`, and touches nothing of `*l` after the last release.
+/// `selunlock`: releases every lock in `*l`, each by taking its guard back
+/// (`ChanGuard::from_raw`) and dropping it. Run by the select itself, or by g0 for
+/// a parked select (`selparkcommit`); it touches nothing of `*l` after the last
+/// release.
 ///
 /// # Safety
-/// The caller holds (or unlocks for the goroutine that holds) every lock listed;
+/// Every lock in `*l` is held raw, by `sellock(l)`, and not released since;
 /// `*l` is valid until the last of them is released.
 pub(crate) unsafe fn selunlock_raw(l: *const LockList) {
     // SAFETY: valid until the last unlock (contract); read before any unlock.
     let (locks, n) = unsafe { ((*l).locks, (*l).n) };
     for i in 0..n {
-        // SAFETY: we still hold locks[i..n], so the list is still valid (contract)
-        // when we read entry i. After the unlock of the last entry the loop ends
-        // without reading anything more.
-        unsafe {
-            let lk = *locks.add(i);
-            (*lk).unlock();
-        }
+        // SAFETY: `locks[i..n]` are still held, so the list is still valid
+        // (contract) when we read entry i; that lock was left held by `sellock`'s
+        // `into_raw` and this is its one release. After the last release the loop
+        // ends without reading anything more.
+        drop(unsafe { ChanGuard::from_raw(*locks.add(i)) });
     }
 }
 
@@ -449,10 +457,12 @@ pub(crate) unsafe fn selunlock_raw(l: *const LockList) {
 /// itself are therefore alive, and the goroutine only reads the list. The
 /// function reads entry `i` while it still holds `locks[i..]`, and after the
 /// final `unlock` it touches nothing — neither the list nor the goroutine's
-/// stack. The caller locked everything (pass 2) on this same OS thread.
+/// stack. Every lock in the list was taken by the goroutine's `sellock` and left
+/// held raw through pass 1 and pass 2, so this is their one release.
 #[cfg(not(loom))]
 pub(crate) unsafe fn selparkcommit(data: *const (), _gp: &'static crate::proc::g::G) -> bool {
-    // SAFETY: see above.
+    // SAFETY: `data` is the parked select's `LockList`, every lock held raw since
+    // its `sellock`, and valid while we hold any of them (see above).
     unsafe { selunlock_raw(data as *const LockList) };
     true
 }
@@ -565,16 +575,18 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
         locks: locks.as_ptr(),
         n: nl,
     };
-    // SAFETY: the locks are in channels borrowed by `cases` for this whole call.
+    // SAFETY: `list` and `locks` live in this frame; the locks are in channels
+    // borrowed by `cases` for this whole call.
     unsafe { sellock(&list) };
 
     // Pass 1: the first ready case in poll order.
     for &i in &pollorder[..n] {
-        // SAFETY: every lock is held.
+        // SAFETY: every lock is held (`sellock`).
         match unsafe { cases[i].c.poll() } {
             Poll::NotReady => {}
             Poll::Ready(w) => {
-                // SAFETY: we hold every lock.
+                // SAFETY: `sellock` left every listed lock held raw; nothing has
+                // released them.
                 unsafe { selunlock_raw(&list) };
                 if let Some(w) = w {
                     // SAFETY: the poll dequeued it; nobody else will wake it.
@@ -583,23 +595,24 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
                 return true;
             }
             Poll::SendClosed => {
-                // SAFETY: we hold every lock.
+                // SAFETY: as above.
                 unsafe { selunlock_raw(&list) };
                 panic!("send on closed channel");
             }
         }
     }
     if has_default {
-        // SAFETY: we hold every lock.
+        // SAFETY: as above: no case completed, every lock is still held.
         unsafe { selunlock_raw(&list) };
         return false;
     }
 
     // Pass 2: a sudog on every channel, then park.
     let done = SelectDone::new();
-    // SAFETY: we hold every lock; the sudogs, slots and `done` live in this frame
-    // (the cases are borrowed for the call), which stays put until pass 3 has
-    // taken every sudog back out; `list` is handled by `selparkcommit`.
+    // SAFETY: every lock in `list` is still held raw, as `Commit::Select` needs;
+    // the sudogs, slots and `done` live in this frame (the cases are borrowed for
+    // the call), which stays put until pass 3 has taken every sudog back out;
+    // `list` is released by `selparkcommit` (or by `park` on a plain thread).
     unsafe {
         park(
             |w| {
@@ -615,16 +628,16 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 
     // Pass 3: relock, withdraw the losers, record the winner.
     let winner = done.winner().expect("select woken without a winner");
-    // SAFETY: as for the first sellock.
+    // SAFETY: as for the first sellock; `park` released every lock.
     unsafe { sellock(&list) };
     for &i in &lockorder[..n] {
         if i != winner {
-            // SAFETY: every lock is held.
+            // SAFETY: every lock is held (`sellock`).
             unsafe { cases[i].c.dequeue() };
         }
     }
     let ok = cases[winner].c.complete();
-    // SAFETY: we hold every lock.
+    // SAFETY: the `sellock` just above left every listed lock held raw.
     unsafe { selunlock_raw(&list) };
     if !ok {
         panic!("send on closed channel");
