@@ -174,7 +174,7 @@ impl Heap {
             if i >= NUM_SPAN_CLASSES * 2 {
                 return None;
             }
-            let c = &self.central[i / 2].0;
+            let c = &self.central[i / 2];
             let set = if i % 2 == 0 {
                 c.full_unswept(sg)
             } else {
