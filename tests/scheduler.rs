@@ -351,7 +351,7 @@ fn each_p_has_its_own_cache_that_survives_scheduling() {
 /// overlap and each keeps what was written into it.
 #[test]
 fn goroutines_allocate_through_their_ps_caches() {
-    use gort_runtime::bench_internals::mallocgc;
+    use gort_runtime::export_test::mallocgc;
     let before = gort::debug::mem_stats().mallocs;
     let r = rt(2);
     let objs = r.run(|| {

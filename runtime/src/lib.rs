@@ -129,14 +129,27 @@ pub(crate) mod sync {
     pub(crate) mod waitgroup;
 }
 
-/// The run queue, reachable from the benchmarks (not a stable API).
+/// The run queue, for `benches/runq.rs` (which measures it against
+/// crossbeam-deque). Not API: hidden from the docs, and it may change at any time.
 #[doc(hidden)]
 #[cfg(not(loom))]
 pub mod bench_internals {
     pub use crate::proc::runq::{Overflow, RunQ, RUNQ_SIZE};
+}
 
-    /// Allocates through the current P's mcache (the runtime half of `mallocgc`),
-    /// for the allocation benchmarks until the collector gives it a real API.
+/// Internals that gort's own integration tests (`tests/`, `runtime/tests/`) need
+/// and no public API offers yet — Go's `runtime/export_test.go`, which exports
+/// runtime internals to the runtime's tests only. Not API: hidden from the docs,
+/// and it may change or go at any time. Benchmarks have their own door,
+/// `bench_internals`.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod export_test {
+    /// Allocates `size` zeroed bytes through the current P's mcache, or the
+    /// shared no-P cache on a thread without a P (the runtime half of
+    /// `mallocgc`). Until the collector's `Gc<T>` exists, nothing else
+    /// allocates through the runtime's caches, so the tests of those caches
+    /// call this.
     pub fn mallocgc(size: usize, noscan: bool) -> *mut u8 {
         crate::malloc::mallocgc(size, noscan)
     }

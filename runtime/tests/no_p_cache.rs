@@ -3,7 +3,7 @@
 //! itself (`StoppedWorld::no_p_cache`). Its own process: it starts sweep cycles
 //! on the process-wide heap.
 
-use gort_runtime::bench_internals::mallocgc;
+use gort_runtime::export_test::mallocgc;
 use gort_runtime::Runtime;
 
 /// Objects allocated without a P before a cycle, none marked: flushing the no-P
