@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the Go baselines (benches/go/{spawn,parked,sleepers}) and their gort mirrors
-# (examples/bench_{spawn,parked,sleepers}.rs) alternately with GOMAXPROCS=2, and
-# prints the best line of each side by side with the ratio gort/Go (below 1: gort
-# is faster, or smaller for parked). Then the channel benchmarks: the Go programs
-# benches/go/{chanpingpong,threadring,prodcons} against examples/bench_chan.rs,
-# which runs all three and prints the same `name: X ms` lines. Last, allocation:
-# benches/go/alloc against alloc/examples/bench_alloc (gort-alloc and malloc).
+# Runs the Go baselines (benches/go/{spawn,parked,sleepers}) and their gort
+# mirrors (benches/drivers/bench_{spawn,parked,sleepers}.rs, built as the
+# examples bench_spawn etc.) alternately with GOMAXPROCS=2, and prints the best
+# line of each side by side with the ratio gort/Go (below 1: gort is faster, or
+# smaller for parked). Then the channel benchmarks: the Go programs
+# benches/go/{chanpingpong,threadring,prodcons} against
+# benches/drivers/bench_chan.rs, which runs all three and prints the same
+# `name: X ms` lines. Last, allocation: benches/go/alloc against
+# alloc/benches/drivers/bench_alloc.rs (gort-alloc and malloc).
 #
 # Each round runs the Go program, then the gort one; a timing program runs
 # REPS reps in-process and reports its best, and the best over ROUNDS rounds is
@@ -122,8 +124,8 @@ for b in "${CHAN_BENCHES[@]}"; do
         "$(awk -v g="${GORT_MS[$b]}" -v o="${GO_MS[$b]}" 'BEGIN { printf "%.2f", g / o }')")")
 done
 
-# Allocation: benches/go/alloc (GOGC=off) against alloc/examples/bench_alloc, which
-# also runs glibc malloc. Each program keeps its best batch of 200; over the rounds
+# Allocation: benches/go/alloc (GOGC=off) against
+# alloc/benches/drivers/bench_alloc.rs, which also runs glibc malloc. Each program keeps its best batch of 200; over the rounds
 # the smallest one-thread ns/op and the largest two-thread Mops/s are kept.
 declare -A AL1 AL2
 echo "== alloc: $ROUNDS rounds, go then gort+malloc" >&2

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# The HTTP server beside Go's net/http, side by side in one run (issue 5's
-# targets): wrk -t1 -c64 -d5s against /healthz of examples/http_server.rs and of
+# The HTTP server beside Go's net/http, side by side in one run: wrk -t1 -c64 -d5s against /healthz of examples/http_server.rs and of
 # benches/go/http, alternately, ROUNDS times each; prints requests/s and p99
 # latency per run and the best and median of each side. Before and after the
 # wrk rounds, both servers hold 10,000 idle keep-alive connections

@@ -2,10 +2,9 @@
 //!
 //! Run: `cargo run --release --example busy_select`
 //!
-//! A producer delivers 20 events, one every 10 ms (it sleeps in between: gort's
-//! `time::sleep` is still to come, so it blocks its own M with
-//! `std::thread::sleep`, which is why the runtime gets 2 Ps). The consumer waits
-//! for them in two ways:
+//! A producer goroutine delivers 20 events, one every 10 ms (`time::sleep` in
+//! between). The runtime has 2 Ps, so that the busy consumer below cannot keep
+//! the producer waiting for a P. The consumer waits for the events in two ways:
 //!
 //! 1. **busy**: `loop { select! { recv(events) -> v => ..., default => {} } }` —
 //!    the classic mistake: `default` makes the select non-blocking, so the loop
@@ -39,7 +38,7 @@ fn cpu_time() -> Duration {
 fn producer(tx: chan::Sender<u32>) {
     gort::go(move || {
         for i in 0..EVENTS {
-            std::thread::sleep(EVERY);
+            gort::time::sleep(EVERY);
             tx.send(i);
         }
         tx.close();

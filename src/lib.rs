@@ -2,19 +2,25 @@
 //!
 //! Goroutines run on Go's GMP work-stealing scheduler (P-local run queues, a global
 //! queue, `runnext`, spinning Ms, sysmon), with Go's `schedtrace` output; they block
-//! on channels and `select!`, Go's `sync` types, timers and system calls without
-//! blocking their threads. The span allocator, the concurrent collector and the
-//! network poller arrive in later steps; `README.md` and `docs/` describe what
-//! exists.
+//! on channels and `select!`, Go's `sync` types, timers, sockets (an epoll network
+//! poller) and system calls without blocking their threads. Their stacks and the
+//! runtime's allocator caches come from a span allocator modelled on Go's. The
+//! collector is not built yet. `README.md` and `docs/` describe what exists.
 //!
 //! # Layout
 //!
-//! This crate re-exports the workspace's public surface:
-//! - `gort-runtime` (`runtime/`): goroutines, the scheduler, sysmon, traces,
-//!   channels, `sync`, `time`, `syscall`;
+//! This crate has no modules of its own; it re-exports the workspace's public
+//! surface (each crate's `lib.rs` lists its files):
+//!
+//! - `gort-runtime` (`runtime/`): goroutines, the scheduler (`proc/`, with the
+//!   idle/wake protocol in `proc/idle.rs`), sysmon, system calls, stacks,
+//!   stop-the-world, traces, channels (`chan/`), `sync`, `time`, the network poller
+//!   (`netpoll/`) and sockets (`net/`), the per-P allocator caches (`malloc.rs`)
+//!   and the runtime's futex lock (`lock_futex.rs`);
 //! - `gort-alloc` (`alloc/`): the span allocator, as [`alloc`] (`gort::alloc::Heap`,
 //!   `gort::alloc::debug::mem_stats()`);
-//! - `gort-gc` (`gc/`): the collector (to come).
+//! - `gort-gc` (`gc/`): the collector's design note; not re-exported, as it has no
+//!   code yet.
 //!
 //! # Example
 //!

@@ -413,11 +413,12 @@ fn os_threads() -> usize {
 /// without a P is parked, in `mreleasing` or the one poller, so `startm` starts a
 /// thread only when no M can take the P (`proc/sched.rs`, `startm`). With the
 /// process's main thread (the one blocked in `run`) that is GOMAXPROCS + 3
-/// threads, under the target of fewer than 2 + 2 × GOMAXPROCS.
+/// threads, under the target of fewer than 2 + 2 × GOMAXPROCS.
 ///
-/// Without `mreleasing`, two test binaries racing on this 2-core machine made it
-/// one M more in 2 runs of 40: a `wakep` landed while an M that had given up its
-/// P was still re-checking for work, found no idle M and started a thread.
+/// The window `mreleasing` closes: a `wakep` that lands while an M that has
+/// given up its P is still re-checking for work finds no idle M; without the
+/// hand-off it would start a thread, one M more for good. Two test binaries
+/// racing on a 2-core machine hit that window in about 1 run of 20.
 #[test]
 fn idle_connections_child() {
     if std::env::var("GORT_IDLE_CHILD").is_err() {

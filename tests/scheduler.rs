@@ -351,7 +351,7 @@ fn each_p_has_its_own_cache_that_survives_scheduling() {
 /// overlap and each keeps what was written into it.
 #[test]
 fn goroutines_allocate_through_their_ps_caches() {
-    use gort_runtime::bench_internals::mallocgc;
+    use gort_runtime::export_test::mallocgc;
     let before = gort::debug::mem_stats().mallocs;
     let r = rt(2);
     let objs = r.run(|| {
@@ -473,7 +473,8 @@ fn two_goroutines_stopping_the_world_at_once_take_turns() {
 #[test]
 fn back_to_back_runs_never_look_deadlocked() {
     // Each run's main goroutine is injected from outside while the previous run's
-    // Ms are still going idle; checkdead once took that for a lost goroutine.
+    // Ms are still going idle; checkdead must not take it for a lost goroutine
+    // (`external_inflight`).
     let rt = rt(2);
     for i in 0..3000u64 {
         let v = rt.run(move || gort::spawn(move || i).join().unwrap());
@@ -483,8 +484,8 @@ fn back_to_back_runs_never_look_deadlocked() {
 
 #[test]
 fn the_goroutine_holding_a_stopped_world_keeps_running_through_safepoints() {
-    // It used to flag itself for preemption and yield at its first safepoint,
-    // leaving nobody to start the world again.
+    // It must not flag itself for preemption and yield at a safepoint: nobody
+    // else could start the world again.
     let rt = rt(2);
     let n = rt.run(|| {
         let world = gort::stw::stop_the_world();

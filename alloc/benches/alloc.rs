@@ -1,6 +1,7 @@
 //! Criterion benches of allocation by size class, one and two threads, gort-alloc
 //! against the system allocator (`malloc`/`free`). Go's side of the same mix is
-//! `benches/go/alloc` (see `examples/bench_alloc.rs` for the side-by-side run).
+//! `benches/go/alloc`; `drivers/bench_alloc.rs` beside this file runs the two side
+//! by side.
 //!
 //! Each iteration allocates a batch of `BATCH` objects (timed) and then frees
 //! them (untimed): gort by a sweep cycle with nothing marked, malloc by `free`.

@@ -8,21 +8,31 @@
 //!
 //! # Layout (from the fast path down)
 //!
-//! - [`mcache`]: per-thread cache of spans, `alloc(size, noscan)` (`mallocgc`), the
-//!   tiny allocator, large objects, `refill`.
-//! - [`span`]: `mspan` (every field atomic: the collector reads spans it does not
-//!   own), its out-of-line alloc/mark bitmaps, `alloc_cache`, `sweepgen`.
-//! - `mcentral`: per-span-class sets of partial/full, swept/unswept spans.
-//! - [`mheap`]: the heap: `alloc_span`/`free_span`, `grow`, `span_of`, `find_object`,
-//!   manual spans for goroutine stacks (`alloc_manual`).
-//! - [`pagealloc`]: which pages are free (bitmaps, first fit, coalescing).
-//! - [`arena`]: 64 MiB arenas from `mmap`, the two-level arena index.
-//! - `fixalloc`: fixed-size metadata allocator (span structs and their bitmaps).
-//! - [`sizeclass`]: Go's size-class table and lookup.
-//! - [`sweep`]: `start_sweep`, `sweepone`, `finish_sweep`.
-//! - [`stats`]: `MemStats`, Go's `runtime.MemStats` fields.
-//! - [`scavenge`]: the background scavenger, `free_os_memory`, `scavtrace`.
-//! - [`debug`]: `mem_stats()` and `free_os_memory()` on the process-wide heap.
+//! Every file of the crate, by its path under `src/` (`tests/layout.rs` at the
+//! workspace root fails if one is missing).
+//!
+//! - [`mcache.rs`](mcache): per-thread cache of spans, `alloc(size, noscan)`
+//!   (`mallocgc`), the tiny allocator, large objects, `refill`.
+//! - [`span.rs`](span): `mspan` (every field atomic: the collector reads spans it
+//!   does not own), its out-of-line alloc/mark bitmaps, `alloc_cache`, `sweepgen`.
+//! - `mcentral.rs`: per-span-class sets of partial/full, swept/unswept spans.
+//! - [`mheap.rs`](mheap): the heap: `alloc_span`/`free_span`, `grow`, `span_of`,
+//!   `find_object`, manual spans for goroutine stacks (`alloc_manual`).
+//! - [`pagealloc.rs`](pagealloc): which pages are free (bitmaps, first fit,
+//!   coalescing), the per-P page cache.
+//! - [`arena.rs`](arena): 64 MiB arenas from `mmap`, the two-level arena index.
+//! - `fixalloc.rs`: fixed-size metadata allocator (span structs and their
+//!   bitmaps).
+//! - [`sizeclass.rs`](sizeclass): Go's size-class table and lookup.
+//! - [`sweep.rs`](sweep): `start_sweep`, `sweepone`, `finish_sweep`, and the loom
+//!   models of the `sweepgen` claim.
+//! - [`stats.rs`](stats): `MemStats`, Go's `runtime.MemStats` fields.
+//! - [`scavenge.rs`](scavenge): the background scavenger, `free_os_memory`,
+//!   `scavtrace`.
+//! - [`debug.rs`](debug): `mem_stats()` and `free_os_memory()` on the
+//!   process-wide heap.
+//! - `loom.rs`: the std/loom facade the lock-free protocols take their atomics
+//!   and locks from.
 //!
 //! # Example: allocate, mark, sweep, reuse
 //!

@@ -116,8 +116,8 @@ pub struct MCache {
 
 /// Full spans an mcache files per mcentral lock acquisition. Every thread
 /// allocating from a class files onto the same set, so each filing may move the
-/// set's lock line between cores; 32 (was 8) makes that rare next to the 32
-/// refills around it. The spans wait in the batch until it fills or the cache is
+/// set's lock line between cores; 32 makes that rare next to the 32 refills
+/// around it. The spans wait in the batch until it fills or the cache is
 /// released (every sweep cycle): they are full, so nothing is lost meanwhile.
 const FULL_BATCH: usize = 32;
 
@@ -502,7 +502,7 @@ mod tests {
 
     /// A reused slot is zeroed whole, not just the `size` bytes asked for: the
     /// collector scans whole slots, and a stale pointer in the tail would keep a
-    /// dead object alive. Found by review.
+    /// dead object alive.
     #[test]
     fn reused_slots_are_zeroed_to_the_end_of_the_slot() {
         let heap = Heap::new();
@@ -533,10 +533,10 @@ mod tests {
 
     /// Full spans waiting in a cache's batch when a sweep cycle starts, filed
     /// only after the background sweeper has passed their class (here: after
-    /// `finish_sweep`), must still be swept in that cycle. Before the fix they
-    /// went onto the unswept set behind the sweeper's cursor, became "swept" at
-    /// the next cycle without being swept, and were dropped as stale the cycle
-    /// after: their pages never came back. Found by review.
+    /// `finish_sweep`), must still be swept in that cycle. Filed onto the
+    /// unswept set behind the sweeper's cursor instead, they would become
+    /// "swept" at the next cycle without being swept, and be dropped as stale the
+    /// cycle after: their pages would never come back.
     #[test]
     fn full_spans_filed_late_are_swept_and_never_lost() {
         let heap = Heap::new();

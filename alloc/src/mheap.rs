@@ -62,22 +62,8 @@ use crate::pagealloc::{PageCache, Region, PAGE_CACHE_PAGES, PALLOC_CHUNK_PAGES};
 use crate::sizeclass::PAGE_SHIFT;
 use crate::span::{MSpan, MSpanState, SpanBits, SpanClass, NUM_SPAN_CLASSES};
 use crate::stats::HeapStats;
+use crossbeam_utils::CachePadded;
 use std::sync::Arc;
-
-/// A value on cache lines of its own (two, for the adjacent-line prefetcher).
-#[repr(align(128))]
-pub(crate) struct CachePadded<T>(pub(crate) T);
-
-impl<T> std::ops::Deref for CachePadded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-/// An mcentral on its own cache line(s), so classes do not false-share.
-#[repr(align(128))]
-pub(crate) struct PaddedCentral(pub(crate) MCentral);
 
 /// Span structs an mcache's span-struct cache is filled with under the heap
 /// lock (Go's `p.mspancache` holds 128 and `allocMSpanLocked` refills half).
@@ -194,11 +180,14 @@ impl HeapLocked {
 /// ```
 pub struct Heap {
     /// Go's `mheap_.lock`, on its own cache lines (contended; the fields below
-    /// are read on every refill).
+    /// are read on every refill). `CachePadded` aligns to 128 bytes on x86_64
+    /// and aarch64: two 64-byte lines, for the adjacent-line prefetcher.
     pub(crate) lock: CachePadded<Mutex<HeapLocked>>,
     /// Advanced by 2 when a sweep cycle starts (Go's `mheap_.sweepgen`).
     pub(crate) sweepgen: AtomicU32,
-    pub(crate) central: Box<[PaddedCentral]>,
+    /// One mcentral per span class, each on its own cache lines so that classes
+    /// do not false-share.
+    pub(crate) central: Box<[CachePadded<MCentral>]>,
     pub(crate) arenas: ArenaIndex,
     pub(crate) stats: HeapStats,
     /// The span every mcache slot starts at: no free slots, so the first
@@ -219,10 +208,10 @@ impl Heap {
     pub fn new() -> Arc<Heap> {
         let arenas = ArenaIndex::new().expect("gort-alloc: cannot reserve the arena index");
         let central = (0..NUM_SPAN_CLASSES)
-            .map(|i| PaddedCentral(MCentral::new(SpanClass(i as u8))))
+            .map(|i| CachePadded::new(MCentral::new(SpanClass(i as u8))))
             .collect();
         Arc::new(Heap {
-            lock: CachePadded(Mutex::new(HeapLocked {
+            lock: CachePadded::new(Mutex::new(HeapLocked {
                 regions: Vec::new(),
                 cur: None,
                 spanalloc: FixAlloc::new(),
@@ -284,7 +273,7 @@ impl Heap {
 
     #[inline]
     pub(crate) fn central(&self, spc: SpanClass) -> &MCentral {
-        &self.central[spc.0 as usize].0
+        &self.central[spc.0 as usize]
     }
 
     /// The span owning the page of `addr`, if the page is in a span of this heap

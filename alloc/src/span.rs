@@ -925,8 +925,8 @@ mod tests {
     }
 
     /// A span struct is two cache lines, bitmaps out of line: a goroutine stack
-    /// (a manual span) paid 384 bytes for its struct when the bitmaps were
-    /// inline. Found by review (parked-goroutine memory).
+    /// (a manual span, which has no bitmaps) pays 128 bytes for its struct, not
+    /// the 384 that inline bitmaps would cost every parked goroutine.
     #[test]
     fn a_span_struct_is_128_bytes_without_its_bitmaps() {
         assert_eq!(std::mem::size_of::<MSpan>(), 128);

@@ -174,7 +174,7 @@ impl Heap {
             if i >= NUM_SPAN_CLASSES * 2 {
                 return None;
             }
-            let c = &self.central[i / 2].0;
+            let c = &self.central[i / 2];
             let set = if i % 2 == 0 {
                 c.full_unswept(sg)
             } else {
@@ -234,7 +234,7 @@ mod tests {
 
     /// A free slot that is the last of a 64-slot window (63 marked slots before
     /// it): allocation shifts the window by 64, which must give 0, as in Go
-    /// (Rust's `>>` by 64 overflows). Found by review.
+    /// (Rust's `>>` by 64 overflows, so the shift is written out).
     #[test]
     fn a_free_slot_at_the_end_of_a_window_is_handed_out() {
         let heap = Heap::new();
@@ -255,7 +255,7 @@ mod tests {
     }
 
     /// A conservative scan may find an address in a free slot: marking it is
-    /// refused, so the sweep's counts stay right. Found by review.
+    /// refused, so the sweep's counts stay right.
     #[test]
     fn marking_a_free_slot_is_refused() {
         let heap = Heap::new();
@@ -530,8 +530,8 @@ mod loom_models {
     /// late (`file_full`) while the background sweeper works through the class:
     /// whichever way they interleave — the sweeper may finish the class before
     /// the span is filed — it is swept exactly once in this cycle and filed.
-    /// (Filed onto the unswept set instead, as before the fix, it is missed
-    /// whenever the sweeper got there first.)
+    /// (Filed onto the unswept set instead, it would be missed whenever the
+    /// sweeper got there first: that set is behind the sweeper's cursor.)
     #[test]
     fn loom_late_file_full_vs_sweepone() {
         loom::model(|| {

@@ -3,7 +3,8 @@
 //! of the right class, the contents of live objects survive every cycle, and the
 //! statistics agree with what the test holds.
 //!
-//! What runs meanwhile, each because a review found a bug there:
+//! What runs meanwhile, each a path where an ordering mistake loses or corrupts
+//! memory:
 //! - **tiny objects** (noscan, under 16 bytes), several per 16-byte block;
 //! - a **shared cache under a lock** beside each thread's own, as the runtime's
 //!   no-P cache (`runtime/src/malloc.rs`): several threads allocate through it,
@@ -11,7 +12,7 @@
 //!   flush, as `StoppedWorld::no_p_cache` does;
 //! - a **late flush**: one thread flushes its cache only after the rest of the
 //!   cycle has been swept (`finish_sweep`), so the full spans waiting in its
-//!   batch are filed behind the sweeper (they used to be lost);
+//!   batch are filed behind the sweeper, and must still be swept and kept;
 //! - the **scavenger** releasing free pages to the OS (`free_os_memory`) in a
 //!   loop on a thread of its own: a page released under a live object would read
 //!   as zeros and fail the contents check.

@@ -1,7 +1,7 @@
 //! gort-gc: the concurrent tri-color mark-sweep collector (Go's `mgc.go`,
 //! `mgcmark.go`, `mbarrier.go`, `mgcsweep.go`, `mgcpacer.go`).
 //!
-//! Not built yet: this crate holds its design note until its own issue lands. The
+//! Not built yet: this crate holds the collector's design note, no code. The
 //! collector will need from the scheduler exactly what `gort-runtime` already
 //! provides and tests: stop-the-world / start-the-world with the pause measured
 //! (`gort_runtime::stw`), the list of every goroutine's stack bounds and saved stack

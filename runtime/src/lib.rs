@@ -2,22 +2,76 @@
 //!
 //! # Layout
 //!
-//! - `arch/` — the context switch, one small assembly routine per architecture.
-//! - `stack.rs` — goroutine stacks: fixed-size reservations with guard pages,
-//!   carved many to a mapping.
-//! - `proc/` — G, M, P, the run queues, the scheduler, sysmon (Go's `proc.go`).
-//! - `stw.rs` — stop-the-world, and the goroutine stack list the collector scans.
-//! - `chan/` — channels (`hchan`, direct hand-off, close) and `select!`.
-//! - `sync/` — Go's `sync` (Mutex, RwLock, WaitGroup, Once, Cond, Pool) on a
-//!   `sema.go`-style semaphore table.
-//! - `time/` — timers on a per-P heap: `sleep`, `after`, `tick`, `Timer`,
-//!   `Ticker`, `after_func`.
+//! Every file of the crate, by its path under `src/` (`tests/layout.rs` fails
+//! if one is missing). The scheduler first, then what goroutines block on, then
+//! the rest. Each file opens with a header naming the Go source it models.
+//!
+//! - `proc/` — G, M, P and the scheduler (Go's `proc.go`, `runtime2.go`); its
+//!   `mod.rs` gives a reading order.
+//!   - `proc/g.rs` — G: a goroutine's stack, saved context, status and wait
+//!     reason; the gFree lists.
+//!   - `proc/p.rs` — P: the right to run goroutines, and what it carries (run
+//!     queue, gFree list, goroutine ids, timers, allocator cache).
+//!   - `proc/runq.rs` — the P-local run queue: a 256-slot ring plus `runnext`
+//!     (`runqput`, `runqget`, `runqsteal`).
+//!   - `proc/m.rs` — M: an OS thread running the scheduler; `getm()`, the one
+//!     audited door to "the current M".
+//!   - `proc/note.rs` — one-shot sleep/wake-up notes an idle M sleeps on.
+//!   - `proc/sched.rs` — `schedule`, `find_runnable`, stealing, `newproc`,
+//!     `execute`, `gopark`/`ready`, `goexit0`, `checkdead`.
+//!   - `proc/idle.rs` — the idle/wake protocol: the idle lists (`pidle`,
+//!     `midle`, `mreleasing`), `npidle`/`nmspinning`/`needspinning`, and
+//!     `wakep`/`startm`/`stopm`, written generic so that loom checks this code.
+//!   - `proc/syscall.rs` — `entersyscall`/`exitsyscall`, `handoffp`, and
+//!     sysmon's `retake` of a P whose M is in a system call.
+//!   - `proc/lockos.rs` — `lock_os_thread`: a goroutine wired to its thread.
+//!   - `proc/sysmon.rs` — the monitor thread without a P: preemption requests,
+//!     `retake`, netpoll, scavenging, the forced-GC clock, schedtrace.
+//!   - `proc/idle_model.rs` — loom model of M park/wake (no lost wake-up, no
+//!     lost goroutine).
+//!   - `proc/syscall_model.rs` — loom model of the system-call P hand-off.
+//! - `arch/` — the context switch (Go's `gogo`/`mcall`): `arch/mod.rs` is the
+//!   interface, `arch/x86_64.rs` and `arch/aarch64.rs` one small assembly
+//!   routine each.
+//! - `stack.rs` — goroutine stacks: fixed-size manual spans of the allocator's
+//!   heap, each with a guard page.
+//! - `signal.rs` — the SIGSEGV/SIGBUS handler that turns a guard-page fault into
+//!   Go's stack-overflow report.
+//! - `panic.rs` — Go-style panic, fatal error and deadlock reports (exit 2).
+//! - `stw.rs` — stop-the-world, and what the collector may look at meanwhile:
+//!   every goroutine's stack, every P's allocator cache.
+//! - `malloc.rs` — which allocator cache an allocation uses: the current P's,
+//!   or the shared no-P cache (the runtime half of `mallocgc`).
+//! - `chan/` — channels (Go's `chan.go`, `select.go`):
+//!   - `chan/mod.rs` — `hchan`: buffer, wait queues, direct hand-off, close;
+//!   - `chan/handles.rs` — `Sender`, `Receiver`, `bounded`, `never`;
+//!   - `chan/select.rs` — `select!` and `selectgo`;
+//!   - `chan/loom_model.rs` — loom models of the hand-off and select's done CAS.
+//! - `lock_futex.rs` — the runtime's own futex lock with Go's spin-then-sleep
+//!   policy (`lock_futex.go`), used as the channel lock.
+//! - `sync/` — Go's `sync` on a `sema.go`-style semaphore table; `sync/mod.rs`
+//!   (`block`, the park every primitive shares) gives a reading order:
+//!   `sync/sema.rs` (the semaphore table, `notifyList`, `Semaphore`),
+//!   `sync/runtime.rs` (the runtime hooks the state machines call),
+//!   `sync/mutex.rs`, `sync/rwlock.rs`, `sync/waitgroup.rs`, `sync/once.rs`,
+//!   `sync/cond.rs`, `sync/pool.rs`, and `sync/loom_model.rs` (loom models of
+//!   the Mutex and WaitGroup state machines).
+//! - `time/` — timers (Go's `time.go`): `time/mod.rs` has `sleep`, `after`,
+//!   `tick`, `Timer`, `Ticker`, `after_func`; `time/timer.rs` the timer and the
+//!   per-P 4-ary heap; `time/poll_model.rs` the loom model of the timer
+//!   wake-up handshake.
+//! - `netpoll/` — the network poller (Go's `netpoll.go`, `netpoll_epoll.go`):
+//!   `netpoll/mod.rs` the mio poller, `netpoll`, `netpoll_break`;
+//!   `netpoll/desc.rs` poll descriptors and deadlines; `netpoll/waiter.rs` the
+//!   per-direction waiter word; `netpoll/loom_model.rs` its loom model;
+//!   `netpoll/tests.rs` unit tests.
+//! - `net/` — sockets for goroutines with Go's deadlines: `net/mod.rs` the
+//!   shared socket plumbing (Go's `internal/poll`), `net/tcp.rs`
+//!   (`TcpListener`, `TcpStream`), `net/udp.rs` (`UdpSocket`).
 //! - `syscall.rs` — `blocking(f)`: lend the P while a goroutine blocks its thread.
-//! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, …
+//! - `api.rs` — `run`, `Runtime`, `go`, `spawn`, `yield_now`, `lock_os_thread`, …
 //! - `env.rs` — settings from the builder and from `GOMAXPROCS`/`GODEBUG`.
 //! - `trace.rs` — `schedtrace`/`scheddetail` in Go's format.
-//! - `panic.rs`, `signal.rs` — Go-style panic, fatal error, deadlock and
-//!   stack-overflow reports (exit status 2).
 //! - `loom.rs` — the std/loom facade every lock-free protocol imports.
 //!
 //! # Soundness rules for users
@@ -130,14 +184,27 @@ pub(crate) mod sync {
     pub(crate) mod waitgroup;
 }
 
-/// The run queue, reachable from the benchmarks (not a stable API).
+/// The run queue, for `benches/runq.rs` (which measures it against
+/// crossbeam-deque). Not API: hidden from the docs, and it may change at any time.
 #[doc(hidden)]
 #[cfg(not(loom))]
 pub mod bench_internals {
     pub use crate::proc::runq::{Overflow, RunQ, RUNQ_SIZE};
+}
 
-    /// Allocates through the current P's mcache (the runtime half of `mallocgc`),
-    /// for the allocation benchmarks until the collector gives it a real API.
+/// Internals that gort's own integration tests (`tests/`, `runtime/tests/`) need
+/// and no public API offers yet — Go's `runtime/export_test.go`, which exports
+/// runtime internals to the runtime's tests only. Not API: hidden from the docs,
+/// and it may change or go at any time. Benchmarks have their own door,
+/// `bench_internals`.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod export_test {
+    /// Allocates `size` zeroed bytes through the current P's mcache, or the
+    /// shared no-P cache on a thread without a P (the runtime half of
+    /// `mallocgc`). Until the collector's `Gc<T>` exists, nothing else
+    /// allocates through the runtime's caches, so the tests of those caches
+    /// call this.
     pub fn mallocgc(size: usize, noscan: bool) -> *mut u8 {
         crate::malloc::mallocgc(size, noscan)
     }

@@ -7,9 +7,9 @@
 //! plain thread, a goroutine inside `syscall::blocking`) uses one shared cache under
 //! a lock, as Go's allocations without a P use `mcache0`.
 //!
-//! The span allocator itself is the `gort-alloc` crate (`alloc/`); the collector
-//! (a later issue) will allocate its objects through here and flush the caches at
-//! each cycle.
+//! The span allocator itself is the `gort-alloc` crate (`alloc/`). The collector
+//! (`gc/`, not built yet) is meant to allocate its objects through here and flush
+//! the caches at each cycle.
 //!
 //! # Flushing at a sweep cycle
 //!
@@ -68,7 +68,9 @@ fn thread_key() -> usize {
 
 /// Allocates `size` zeroed bytes from the process-wide heap through the current P's
 /// cache (`noscan`: the object holds no pointers). The memory lives until a sweep
-/// finds it unmarked; nothing sweeps yet, so for now it lives for the process.
+/// finds it unmarked. Nothing in the runtime marks or sweeps (there is no
+/// collector yet), so unless a caller runs a sweep cycle itself, as the tests do,
+/// it lives for the process.
 pub(crate) fn mallocgc(size: usize, noscan: bool) -> *mut u8 {
     let m = crate::proc::m::getm();
     let pp = m.filter(|m| !m.mcache_borrowed.get()).and_then(|m| m.p());

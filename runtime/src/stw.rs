@@ -26,8 +26,8 @@
 //!
 //! A goroutine that never reaches a safepoint (a tight loop with no calls into the
 //! runtime) holds the world up indefinitely: that is Go before 1.14, and the
-//! `tight_loop` example shows it. Signal-based asynchronous preemption is a later
-//! step.
+//! `tight_loop` example shows it. gort has no signal-based asynchronous
+//! preemption (Go 1.14's answer).
 
 use crate::loom::atomic::Ordering;
 use crate::proc::g::{Status, WaitReason};

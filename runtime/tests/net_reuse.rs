@@ -1,8 +1,8 @@
 //! Poll descriptors are reused across runtimes (one process-wide cache): a
 //! descriptor whose deadline timer was armed in runtime A must, reused by
 //! runtime B, time out on B's clock. Its own test binary, so that B gets A's
-//! descriptors back. (Before the timer was dropped at close, B's deadlines sat
-//! in A's heap and never fired.)
+//! descriptors back. Closing a socket drops its deadline timers: a timer left
+//! in A's heap would never fire once A is gone, and B's deadlines would hang.
 use gort_runtime::net::{TcpListener, TcpStream};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

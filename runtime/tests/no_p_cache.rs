@@ -3,13 +3,14 @@
 //! itself (`StoppedWorld::no_p_cache`). Its own process: it starts sweep cycles
 //! on the process-wide heap.
 
-use gort_runtime::bench_internals::mallocgc;
+use gort_runtime::export_test::mallocgc;
 use gort_runtime::Runtime;
 
 /// Objects allocated without a P before a cycle, none marked: flushing the no-P
 /// cache at the cycle start sweeps its span (the objects are reclaimed), and the
 /// cache allocates on afterwards (a debug build's refill checks that the cache
-/// was flushed since the cycle began). Found by review: nothing could flush it.
+/// was flushed since the cycle began). No P's flush reaches this cache: only the
+/// stopper can flush it.
 #[test]
 fn the_stopper_flushes_the_no_p_cache_at_a_sweep_cycle() {
     let heap = gort_alloc::Heap::global();

@@ -1,7 +1,7 @@
 // Command chanpingpong: two goroutines bounce a value over two unbuffered
 // channels for n round trips (each round trip is two hand-offs, each a park of
 // one side and a ready of the other). The gort mirror is the "chanpingpong" part
-// of examples/bench_chan.rs. Prints one line per rep: `chanpingpong: X ms`.
+// of benches/drivers/bench_chan.rs. Prints one line per rep: `chanpingpong: X ms`.
 package main
 
 import (

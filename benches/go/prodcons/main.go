@@ -1,7 +1,7 @@
 // Command prodcons: 4 producers and 4 consumers over one channel of capacity
 // 1024 move n items in total; the producers' WaitGroup closes the channel and the
 // consumers range until it is drained. The gort mirror is the "prodcons" part of
-// examples/bench_chan.rs. Prints `prodcons: X ms` per rep.
+// benches/drivers/bench_chan.rs. Prints `prodcons: X ms` per rep.
 package main
 
 import (

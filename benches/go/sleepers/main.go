@@ -1,6 +1,6 @@
 // Command sleepers measures what sleeping goroutines cost: g goroutines each
 // sleep d n times; the figure is the process's CPU time (user+sys from getrusage)
-// over the run, and its wall time. The gort mirror is examples/bench_sleepers.rs.
+// over the run, and its wall time. The gort mirror is benches/drivers/bench_sleepers.rs.
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command threadring is the benchmarks-game thread-ring: 503 goroutines in a
 // ring, each with its own unbuffered channel, pass a token n times; the one
 // holding it when it reaches zero reports its id. The gort mirror is the
-// "threadring" part of examples/bench_chan.rs. Prints `threadring: X ms` per rep
+// "threadring" part of benches/drivers/bench_chan.rs. Prints `threadring: X ms` per rep
 // (and the winner's id on stderr, which both sides must agree on).
 package main
 

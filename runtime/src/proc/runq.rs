@@ -39,31 +39,19 @@
 //! unsigned arithmetic does. An ABA on `head` needs 2³² operations between a thief's
 //! load and its CAS.
 //!
-//! # crossbeam-deque comparison
+//! # Why not crossbeam-deque
 //!
 //! `benches/runq.rs` runs this ring against `crossbeam_deque`'s FIFO
-//! `Worker`/`Stealer` on the same patterns. Criterion medians on this project's
-//! 2-vCPU VM, release build, both cores otherwise idle (2026-11-22):
-//!
-//! | pattern                                  | ring     | crossbeam              |
-//! |------------------------------------------|----------|------------------------|
-//! | owner put + get, per item                | 16.3 ns  | 15.8 ns                |
-//! | steal half of 128 (64 items), cold queues| 226 ns   | 421 ns (32 items: 260) |
-//! | the same, queues in cache                | 78 ns    | 106 ns (32 items: 65)  |
-//! | owner and a thief on two threads, per item | 57.8 ns | 55.8 ns               |
-//!
-//! Put/get and the contended case are a tie within noise: each operation is one
-//! locked read-modify-write, which both pay. Stealing the same 64 items the ring is
-//! faster: both claim the batch with one CAS, but crossbeam first pins an epoch (a
-//! second locked instruction) and copies through its growable buffer; its default
-//! `steal_batch_and_pop` stops at 32 items. So the ring is
-//! the default, and it also does what crossbeam's deque does not: it is bounded, so
-//! a full ring moves half of itself to the global queue as Go's `runqputslow` does
-//! (crossbeam's grows without bound); it has Go's `runnext` slot, stealable last; and
-//! it is covered by gort's loom models. An earlier idle-machine run, on the boxed
-//! ring this replaced (before it moved inline in the P), had crossbeam ahead: 14.9
-//! vs 12.9 ns for put+get, 69 vs 58 ns per item on two threads, and a 64-item steal
-//! in cache a tie (74 vs 73 ns). The VM is shared: measure with both cores idle.
+//! `Worker`/`Stealer` on the same patterns (the measured figures are in
+//! `docs/scheduler.md`, "The run queue"). Put/get and an owner with a thief are a
+//! tie: each operation is one locked read-modify-write, which both pay. Stealing
+//! the same 64 items the ring is faster: both claim the batch with one CAS, but
+//! crossbeam first pins an epoch (a second locked instruction) and copies through
+//! its growable buffer; its default `steal_batch_and_pop` stops at 32 items. And the
+//! ring does what crossbeam's deque does not: it is bounded, so a full ring moves
+//! half of itself to the global queue as Go's `runqputslow` does (crossbeam's grows
+//! without bound); it has Go's `runnext` slot, stealable last; and it is covered by
+//! gort's loom models.
 
 use crate::loom::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::ptr;

@@ -145,8 +145,8 @@ fn sysmon(sched: &'static Sched) {
             idle += 1;
         }
         if forcegc_due(sched.last_gc.load(Ordering::Relaxed), now) {
-            // The collector (a later issue) starts a cycle here by readying its
-            // forcegc goroutine; until it exists the tick is only counted.
+            // Go readies its forcegc goroutine here to start a cycle; gort has no
+            // collector yet, so the tick is only counted.
             sched.last_gc.store(now, Ordering::Relaxed);
             sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
         }

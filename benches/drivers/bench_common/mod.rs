@@ -1,4 +1,4 @@
-//! Shared by the `bench_*` examples (each includes this file with `#[path]`): Go
+//! Shared by the `bench_*` drivers (each includes this file with `#[path]`): Go
 //! `flag`-style argument parsing and the runtime every benchmark uses, so that the
 //! gort mirrors of `benches/go/*` take the same flags as the Go programs.
 
