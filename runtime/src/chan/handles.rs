@@ -104,6 +104,7 @@ impl<T> Receiver<T> {
     /// How many handles (senders and receivers) share this channel; 0 for
     /// [`never`](super::never). A channel timer uses it to notice that nobody but
     /// itself can receive any more.
+    #[cfg_attr(loom, allow(dead_code))] // timers are not compiled under loom
     pub(crate) fn handle_count(&self) -> usize {
         self.c.as_ref().map_or(0, Arc::strong_count)
     }

@@ -64,7 +64,7 @@
 
 use crate::loom::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use crate::loom::MutexGuard;
-use crate::proc::runq::{RunQ, RUNQ_SIZE};
+use crate::proc::runq::{Overflow, RunQ, RUNQ_SIZE};
 
 /// How often `find_runnable` looks at the global queue before the local one.
 pub(crate) const GLOBAL_RUNQ_CHECK: u32 = 61;
@@ -84,6 +84,29 @@ macro_rules! on {
         $s.variant().$field
     };
 }
+
+/// Under loom, one line of `LOOM_LOG`'s trace: the loom thread, the source line,
+/// and the protocol step taken there (`docs/loom.md` reads such a trace).
+/// Nothing otherwise.
+#[cfg(loom)]
+macro_rules! step {
+    ($($arg:tt)*) => {
+        tracing::info!(
+            target: "gort",
+            "{:?} {}:{}: {}",
+            loom::thread::current().id(),
+            file!().rsplit('/').next().unwrap_or(""),
+            line!(),
+            format_args!($($arg)*)
+        )
+    };
+}
+#[cfg(not(loom))]
+macro_rules! step {
+    ($($arg:tt)*) => {};
+}
+#[cfg(all(loom, test))]
+pub(crate) use step;
 
 /// Which mechanisms of the protocol are on (loom builds only; everything is on
 /// otherwise). Each negative model switches one off and must find the failure.
@@ -125,6 +148,19 @@ pub(crate) trait GlobalQueue<G> {
     fn dequeue(&mut self) -> Option<G>;
     /// How many are queued.
     fn size(&self) -> u32;
+}
+
+/// A plain queue (the loom model's global queue).
+impl<G> GlobalQueue<G> for std::collections::VecDeque<G> {
+    fn enqueue(&mut self, g: G) {
+        self.push_back(g);
+    }
+    fn dequeue(&mut self) -> Option<G> {
+        self.pop_front()
+    }
+    fn size(&self) -> u32 {
+        self.len() as u32
+    }
 }
 
 /// What `sched.lock` guards: the idle lists and the global queue, plus the
@@ -196,12 +232,41 @@ pub(crate) enum Polled<G> {
     Again,
 }
 
+/// The [`Scheduler`] methods that reach `sched.lock` and the counters, for a host
+/// whose fields carry the protocol's names: `lock`, `runqsize`, `npidle`,
+/// `nmspinning`, `needspinning`, `external_inflight`.
+#[cfg_attr(all(loom, not(test)), allow(unused_macros))]
+macro_rules! sched_fields {
+    () => {
+        fn lock(&self) -> $crate::loom::MutexGuard<'_, $crate::proc::idle::Locked<Self>> {
+            self.lock.lock()
+        }
+        fn runqsize(&self) -> &$crate::loom::atomic::AtomicU32 {
+            &self.runqsize
+        }
+        fn npidle(&self) -> &$crate::loom::atomic::AtomicU32 {
+            &self.npidle
+        }
+        fn nmspinning(&self) -> &$crate::loom::atomic::AtomicU32 {
+            &self.nmspinning
+        }
+        fn needspinning(&self) -> &$crate::loom::atomic::AtomicU32 {
+            &self.needspinning
+        }
+        fn external_inflight(&self) -> &$crate::loom::atomic::AtomicU32 {
+            &self.external_inflight
+        }
+    };
+}
+#[cfg(any(not(loom), test))]
+pub(crate) use sched_fields;
+
 /// A scheduler the protocol runs on: its state, its M/P/G handles, and the hooks
 /// for what loom cannot run. Implemented by the runtime's `Sched` and by the loom
 /// model's.
 pub(crate) trait Scheduler: Sized {
-    /// An M (OS thread) handle.
-    type M: Copy;
+    /// An M (OS thread) handle; equal handles are the same M.
+    type M: Copy + PartialEq;
     /// A P handle.
     type P: Copy;
     /// A goroutine handle.
@@ -241,8 +306,6 @@ pub(crate) trait Scheduler: Sized {
 
     // ----- Handles.
 
-    /// Whether two M handles are the same M.
-    fn same_m(a: Self::M, b: Self::M) -> bool;
     /// `m.spinning`: whether `m` counts in `nmspinning`.
     fn spinning(&self, m: Self::M) -> &AtomicBool;
     /// `m.nextp = pp`, published with Release (read by [`Scheduler::take_nextp`]).
@@ -333,14 +396,18 @@ pub(crate) trait Scheduler: Sized {
 // ---------------------------------------------------------------------------------
 // The global queue.
 
-/// `globrunqputbatch`: appends `batch` to the global queue (`runqputslow`'s
-/// second half).
-pub(crate) fn globrunqputbatch<S: Scheduler>(s: &S, batch: &[*mut S::Item]) {
-    let mut l = s.lock();
-    for &item in batch {
-        l.runq.enqueue(s.g_of(item));
+/// A full local ring spills to the global queue (`runqputslow`). (`Overflow` is
+/// public for the run queue's benchmarks; only the crate's schedulers are hosts.)
+impl<S: Scheduler> Overflow<S::Item> for S {
+    /// `globrunqputbatch`: appends `batch` to the global queue.
+    #[allow(private_bounds, private_interfaces)]
+    fn push_batch(&self, batch: &[*mut S::Item]) {
+        let mut l = self.lock();
+        for &item in batch {
+            l.runq.enqueue(self.g_of(item));
+        }
+        self.runqsize().store(l.runq.size(), Ordering::Relaxed);
     }
-    s.runqsize().store(l.runq.size(), Ordering::Relaxed);
 }
 
 /// `globrunqput`: appends `g` to the global queue.
@@ -426,14 +493,17 @@ pub(crate) fn wakep<S: Scheduler>(s: &S) {
             .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
     {
+        step!("wakep: an M is spinning; the work is left to it");
         return;
     }
     let pp = pidleget_spinning(s, &mut s.lock());
     match pp {
         Some(pp) => {
+            step!("wakep: no M spinning; starts one on idle P{}", s.p_id(pp));
             let _ = startm(s, Some(pp), true);
         }
         None => {
+            step!("wakep: no idle P (needspinning set)");
             nmspinning.fetch_sub(1, Ordering::SeqCst);
         }
     }
@@ -459,6 +529,7 @@ pub(crate) fn startm<S: Scheduler>(s: &S, pp: Option<S::P>, spinning: bool) -> S
         return Started::NoP;
     };
     if let Some(nmp) = l.midle.pop() {
+        step!("startm: wakes a parked M for P{}", s.p_id(pp));
         #[cfg(loom)]
         s.idle_changed(&l);
         drop(l);
@@ -468,11 +539,13 @@ pub(crate) fn startm<S: Scheduler>(s: &S, pp: Option<S::P>, spinning: bool) -> S
         Started::WokeIdle
     } else if let Some(nmp) = l.mreleasing.pop() {
         // Under the lock: the M reads them after it sees itself unlisted.
+        step!("startm: hands P{} to an M in mreleasing", s.p_id(pp));
         s.spinning(nmp).store(spinning, Ordering::Relaxed);
         s.set_nextp(nmp, pp);
         Started::Handed
     } else {
         let id = s.reserve_m(&mut l);
+        step!("startm: starts a new M for P{}", s.p_id(pp));
         drop(l);
         s.newm(id, pp, spinning);
         Started::NewM
@@ -513,15 +586,17 @@ fn park_locked<S: Scheduler>(s: &S, m: S::M, mut l: MutexGuard<'_, Locked<S>>) {
     #[cfg(loom)]
     s.idle_changed(&l);
     drop(l);
+    step!("stopm: parks on midle");
     s.park(m);
     if let Some(pp) = s.take_nextp(m) {
+        step!("stopm: woken with P{}", s.p_id(pp));
         s.acquirep(m, pp);
     }
 }
 
 /// Takes `m` off `mreleasing`; whether it was there.
 fn unlist<S: Scheduler>(l: &mut Locked<S>, m: S::M) -> bool {
-    match l.mreleasing.iter().position(|&x| S::same_m(x, m)) {
+    match l.mreleasing.iter().position(|&x| x == m) {
         Some(i) => {
             l.mreleasing.swap_remove(i);
             true
@@ -561,7 +636,7 @@ pub(crate) fn unlist_or_handed<S: Scheduler>(s: &S, l: &mut Locked<S>, m: S::M) 
 /// was asked), else an idle one (`false`: `m` leaves the list and must start
 /// spinning), else `None` (still listed).
 fn p_for_found_work<S: Scheduler>(s: &S, l: &mut Locked<S>, m: S::M) -> Option<(S::P, bool)> {
-    if !l.mreleasing.iter().any(|&x| S::same_m(x, m)) {
+    if !l.mreleasing.contains(&m) {
         if let Some(pp) = take_handed(s, m) {
             return Some((pp, true));
         }
@@ -709,6 +784,7 @@ fn runq_or_global<S: Scheduler>(s: &S, pp: S::P) -> Option<(S::G, bool)> {
         }
     }
     if let Some((item, inherit)) = s.runq(pp).get() {
+        step!("find_runnable: from P{}'s own queue", s.p_id(pp));
         return Some((s.g_of(item), inherit));
     }
     if s.runqsize().load(Ordering::Relaxed) != 0 {
@@ -737,6 +813,7 @@ fn spin_and_steal<S: Scheduler>(s: &S, m: S::M, pp: S::P) -> Steal<S::G> {
     }
     if !spinning {
         become_spinning(s, m);
+        step!("spin_and_steal: becomes spinning on P{}", s.p_id(pp));
     }
     steal_work(s, m, pp)
 }
@@ -768,6 +845,7 @@ fn steal_work<S: Scheduler>(s: &S, m: S::M, pp: S::P) -> Steal<S::G> {
                 continue;
             }
             if let Some(item) = s.runq(pp).steal(s.runq(p2), last, &|| s.before_runnext(p2)) {
+                step!("steal_work: P{} stole from P{}", s.p_id(pp), s.p_id(p2));
                 return Steal::Got(s.g_of(item));
             }
         }
@@ -811,6 +889,10 @@ fn release_p<S: Scheduler>(s: &S, m: S::M, pp: S::P) -> Release<S::G> {
         spinning.store(false, Ordering::Relaxed);
         s.nmspinning().fetch_sub(1, Ordering::SeqCst);
     }
+    step!(
+        "release_p: P{} idle; was spinning: {was_spinning}",
+        s.p_id(pp)
+    );
     Release::Released { was_spinning }
 }
 
@@ -822,6 +904,7 @@ fn recheck<S: Scheduler>(s: &S, m: S::M) -> Release<S::G> {
     if on!(s, fence_recheck) {
         fence(Ordering::SeqCst);
     }
+    step!("recheck: looks at every queue again");
     if s.runqsize().load(Ordering::SeqCst) != 0 {
         let mut l = s.lock();
         if l.runq.size() != 0 {
@@ -838,6 +921,7 @@ fn recheck<S: Scheduler>(s: &S, m: S::M) -> Release<S::G> {
     }
     if on!(s, check_runqs_no_p) {
         if let Some((pp, handed)) = check_runqs_no_p(s, m) {
+            step!("recheck: a running P has work; takes P{}", s.p_id(pp));
             s.acquirep(m, pp);
             if !handed {
                 become_spinning(s, m);
@@ -858,5 +942,6 @@ fn check_runqs_no_p<S: Scheduler>(s: &S, m: S::M) -> Option<(S::P, bool)> {
             return p_for_found_work(s, &mut s.lock(), m);
         }
     }
+    step!("check_runqs_no_p: every running P's queue looks empty");
     None
 }

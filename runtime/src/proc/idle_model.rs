@@ -1,112 +1,81 @@
 //! loom model of M park/wake: no lost wake-up, no lost goroutine, no leaked M.
 //!
-//! The protocol under test is `idle.rs` itself — `find_runnable`, `wakep`,
-//! `startm`, `stopm`, the `mreleasing` hand-off — run by this file's
-//! [`Scheduler`] host: 1 or 2 Ps, each with a real [`RunQ`], Ms that are loom
-//! threads parking on the real [`Note`], and goroutines that are small indices.
-//! This file holds only that host, the scenarios and the oracles; it states no
-//! step of the protocol. The hooks for what loom cannot run (stop-the-world,
-//! timers, the network poller) keep their do-nothing defaults, and steal order is
-//! index order (with 2 Ps there is one victim).
+//! The protocol under test is `idle.rs` itself, run by this file's [`Scheduler`]
+//! host: 1 or 2 Ps with real [`RunQ`]s, Ms that are loom threads parking on the
+//! real [`Note`], goroutines that are small indices. This file holds that host,
+//! the scenarios and the oracles (`execute`, `check_stuck`, `wait_quiescent`,
+//! `idle_changed`); no step of the protocol is stated here. Stop-the-world,
+//! timers and the poller keep the hooks' do-nothing defaults; steal order is
+//! index order. The loom main thread is the outside world (`ready()` from a plain
+//! thread, `Runtime::run`, `Runtime::drop`); every other loom thread is an M,
+//! asleep on the `unborn` list until the host's `newm` wakes it. The oracles read
+//! plain std atomics, which add no synchronisation.
 //!
-//! # Threads
-//!
-//! The loom main thread is the outside world: `Runtime::run` and `ready()` from a
-//! plain thread, both [`idle::inject_external`], and at the end `Runtime::drop`.
-//! Every other loom thread is an M. loom cannot spawn threads on demand, so each M
-//! exists from the start, asleep on its note on an `unborn` list; the host's
-//! `newm` wakes one (`reserve_m` took it under `sched.lock`, where the runtime
-//! reserves `mnext`). A goroutine's body may `go` children (`newproc`: `runnext`
-//! put + `wakep` on its M's P) and may keep its P busy until they have run.
-//!
-//! # Oracles
-//!
-//! * **Exactly once**: `execute` asserts that no goroutine runs twice, and at the
-//!   end every goroutine made runnable has run.
-//! * **No lost goroutine**: once the main thread is done and every M is parked
-//!   (or unborn), a goroutine still queued was lost: `lost wake-up: a goroutine is
-//!   still queued while every M sleeps`.
-//! * **No lost parallelism** (an idle P with runnable work gets an M): a `hog`
-//!   goroutine `go`es a child into its own `runnext` and keeps its M busy until
-//!   the child ran, so another P must take it. If every other M is idle while the
-//!   child waits: `lost wake-up: goroutine N is queued behind a busy P`.
-//! * **No stranded P or M**: at the end every P is idle (`a P is held by an idle
-//!   M`) and no M parks after `Runtime::drop` took the idle list (`leaked`).
-//!
-//! The oracles read plain std atomics, invisible to loom (it runs one thread at a
-//! time, so they show the current state and add no synchronisation).
-//!
-//! # What the tests show (`LOOM_MAX_PREEMPTIONS=2`)
-//!
-//! The faithful protocol passes every positive model. Each mechanism is needed:
-//! switched off through [`Variant`], loom finds the failure it prevents (the
-//! `loom_idle_no_*` and `*_ignoring_*` models, `should_panic` on the oracle's
-//! message). For the global queue neither fence is needed, since the queue and
-//! the `nmspinning` decrement are ordered by `sched.lock`; for the local queues
-//! both are. loom treats `SeqCst` accesses as `AcqRel` (only `fence(SeqCst)` is
-//! sequentially consistent), so the protocol must hold with its fences, which is
-//! what `idle.rs` claims. `docs/loom.md` replays one failure step by step.
-//!
-//! Run with
+//! Each negative model switches one mechanism off ([`Variant`]) and must fail
+//! with the oracle's message. `docs/loom.md` explains them and replays one
+//! failing interleaving step by step. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p gort-runtime --release --lib loom_idle`.
 
 use crate::loom::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use crate::loom::{Condvar, Mutex, MutexGuard};
-use crate::proc::idle::{self, GlobalQueue, Locked, Scheduler, Variant};
+use crate::loom::{Condvar, Mutex};
+use crate::proc::idle::{self, Locked, Scheduler, Variant};
 use crate::proc::note::Note;
-use crate::proc::runq::{Overflow, RunQ};
+use crate::proc::runq::RunQ;
 use loom::sync::Arc;
 use std::collections::VecDeque;
 use std::sync::atomic::{
     AtomicBool as PlainBool, AtomicU32 as PlainU32, AtomicUsize as PlainUsize,
     Ordering::Relaxed as Plain,
 };
+use tracing_subscriber::EnvFilter;
 
 const NONE: usize = usize::MAX;
 const P_IDLE: u32 = 0;
 const P_RUNNING: u32 = 1;
+const G_DEAD: u32 = 0;
 const G_RUNNABLE: u32 = 1;
 const G_RUNNING: u32 = 2;
-const G_DEAD: u32 = 6;
 
-/// One model's shape: GOMAXPROCS, the protocol variant, whether `checkdead` judges.
+/// GOMAXPROCS, the protocol variant, and whether `checkdead` judges (only in its
+/// own model: no goroutine here ever waits, so it could only throw).
 #[derive(Clone, Copy)]
 struct Config {
     procs: usize,
     variant: Variant,
-    /// `checkdead` is off except in the checkdead model: no goroutine here ever
-    /// waits, so it could only throw.
     checkdead: bool,
 }
 
-const FAITHFUL: Config = Config {
+const TWO_P: Config = Config {
     procs: 2,
     variant: Variant::FAITHFUL,
     checkdead: false,
 };
+const ONE_P: Config = Config { procs: 1, ..TWO_P };
 
-/// What a goroutine does when it runs.
+/// `cfg` with mechanisms switched off.
+fn without(mut cfg: Config, f: impl FnOnce(&mut Variant)) -> Config {
+    f(&mut cfg.variant);
+    cfg
+}
+
+/// What a goroutine does when it runs: `go` the `spawns` from its P; with `hog`,
+/// keep its M and P busy until they have run; with `main`, it is a
+/// `Runtime::run` main goroutine (ends `nmain`, wakes its caller).
 struct Work {
-    /// `go` these goroutines (in order) from this one's P.
     spawns: &'static [usize],
-    /// Keep the M and P busy until every spawned child has finished.
     hog: bool,
-    /// A `Runtime::run` main goroutine: decrements `nmain` and wakes its caller.
     main: bool,
 }
 
-const LEAF: Work = Work {
-    spawns: &[],
-    hog: false,
-    main: false,
-};
-const MAIN: Work = Work {
-    spawns: &[],
-    hog: false,
-    main: true,
-};
+const fn work(spawns: &'static [usize], hog: bool, main: bool) -> Work {
+    Work { spawns, hog, main }
+}
+const LEAF: Work = work(&[], false, false);
+const MAIN: Work = work(&[], false, true);
 
+#[derive(Default)]
 struct P {
+    /// `P_IDLE` (0) or `P_RUNNING`.
     status: AtomicU32,
     runq: RunQ<u32>,
     schedtick: PlainU32,
@@ -116,15 +85,13 @@ struct M {
     nextp: AtomicUsize,
     spinning: AtomicBool,
     park: Note,
-    /// Owner-only, as the runtime's `m.p`.
+    /// The P held: owner-only, as the runtime's `m.p`.
     p: PlainUsize,
 }
 
-/// The model's fields under `sched.lock`.
+/// Under `sched.lock`: Ms not started yet; `Runtime::drop` has taken `midle`.
 struct Ext {
-    /// M threads not started yet.
     unborn: Vec<usize>,
-    /// `Runtime::drop` has taken `midle`.
     drained: bool,
 }
 
@@ -137,46 +104,27 @@ struct Sched {
     npidle: AtomicU32,
     nmspinning: AtomicU32,
     needspinning: AtomicU32,
+    external_inflight: AtomicU32,
     mcount: AtomicU32,
     nmain: AtomicU32,
-    external_inflight: AtomicU32,
     shutdown: AtomicBool,
     work: &'static [Work],
-    /// Run queues carry pointers into this array, as the runtime's carry `*mut G`.
-    gs: Box<[u32]>,
     gstatus: Vec<AtomicU32>,
-    /// Someone sleeps on `done[g]` (the `run` caller, or a hogging parent).
-    waited: Vec<bool>,
     done: Vec<Note>,
-    // Oracle state (plain atomics, see the module comment).
-    submitted: Vec<PlainU32>,
+    submitted: Vec<PlainU32>, // The oracles' state, from here on.
     executed: Vec<PlainU32>,
     /// Ms parked or unborn (`midle.len() + unborn.len()`).
     nidle: PlainUsize,
     hogging: PlainU32,
     main_done: PlainBool,
-    /// Notified whenever the idle lists change, for [`Sched::wait_quiescent`].
+    /// Notified whenever the idle lists change, for `wait_quiescent`.
     quiet: Condvar,
 }
 
-impl GlobalQueue<usize> for VecDeque<usize> {
-    fn enqueue(&mut self, g: usize) {
-        self.push_back(g);
-    }
-    fn dequeue(&mut self) -> Option<usize> {
-        self.pop_front()
-    }
-    fn size(&self) -> u32 {
-        self.len() as u32
-    }
-}
-
-impl Overflow<u32> for Sched {
-    fn push_batch(&self, batch: &[*mut u32]) {
-        idle::globrunqputbatch(self, batch);
-    }
-}
-
+/// The host: handles are indices into `allp`, `ms` and the goroutine table. Run
+/// queue slots hold `g + 1` as a pointer that is never dereferenced. One line a
+/// method, as a table of what each handle is.
+#[rustfmt::skip]
 impl Scheduler for Sched {
     type M = usize;
     type P = usize;
@@ -186,169 +134,87 @@ impl Scheduler for Sched {
     type Ext = Ext;
     type MId = usize;
 
-    fn lock(&self) -> MutexGuard<'_, Locked<Sched>> {
-        self.lock.lock()
-    }
-    fn gomaxprocs(&self) -> u32 {
-        self.cfg.procs as u32
-    }
-    fn p(&self, id: u32) -> usize {
-        id as usize
-    }
-    fn p_id(&self, pp: usize) -> u32 {
-        pp as u32
-    }
-    fn runqsize(&self) -> &AtomicU32 {
-        &self.runqsize
-    }
-    fn npidle(&self) -> &AtomicU32 {
-        &self.npidle
-    }
-    fn nmspinning(&self) -> &AtomicU32 {
-        &self.nmspinning
-    }
-    fn needspinning(&self) -> &AtomicU32 {
-        &self.needspinning
-    }
-    fn external_inflight(&self) -> &AtomicU32 {
-        &self.external_inflight
-    }
-    fn shutting_down(&self) -> bool {
-        self.shutdown.load(Ordering::SeqCst)
-    }
-    fn same_m(a: usize, b: usize) -> bool {
-        a == b
-    }
-    fn spinning(&self, m: usize) -> &AtomicBool {
-        &self.ms[m].spinning
-    }
-    fn set_nextp(&self, m: usize, pp: usize) {
-        self.ms[m].nextp.store(pp, Ordering::Release);
-    }
-    fn take_nextp(&self, m: usize) -> Option<usize> {
-        let pp = self.ms[m].nextp.swap(NONE, Ordering::Acquire);
-        (pp != NONE).then_some(pp)
-    }
-    fn m_p(&self, m: usize) -> Option<usize> {
-        let pp = self.ms[m].p.load(Plain);
-        (pp != NONE).then_some(pp)
-    }
+    idle::sched_fields!();
+    fn gomaxprocs(&self) -> u32 { self.cfg.procs as u32 }
+    fn p(&self, id: u32) -> usize { id as usize }
+    fn p_id(&self, pp: usize) -> u32 { pp as u32 }
+    fn shutting_down(&self) -> bool { self.shutdown.load(Ordering::SeqCst) }
+    fn spinning(&self, m: usize) -> &AtomicBool { &self.ms[m].spinning }
+    fn set_nextp(&self, m: usize, pp: usize) { self.ms[m].nextp.store(pp, Ordering::Release) }
+    fn take_nextp(&self, m: usize) -> Option<usize> { Some(self.ms[m].nextp.swap(NONE, Ordering::Acquire)).filter(|&p| p != NONE) }
+    fn m_p(&self, m: usize) -> Option<usize> { Some(self.ms[m].p.load(Plain)).filter(|&p| p != NONE) }
+    fn releasep(&self, m: usize) -> usize { self.ms[m].p.swap(NONE, Plain) }
+    fn park(&self, m: usize) { self.ms[m].park.sleep() }
+    fn unpark(&self, m: usize) { self.ms[m].park.wake() }
+    fn runq(&self, pp: usize) -> &RunQ<u32> { &self.allp[pp].runq }
+    fn p_is_idle(&self, pp: usize) -> bool { self.allp[pp].status.load(Ordering::Acquire) == P_IDLE }
+    fn p_set_idle(&self, pp: usize) { self.allp[pp].status.store(P_IDLE, Ordering::Release) }
+    fn schedtick(&self, pp: usize) -> u32 { self.allp[pp].schedtick.load(Plain) }
+    fn g_of(&self, item: *mut u32) -> usize { item as usize - 1 }
+    fn item_of(&self, g: usize) -> *mut u32 { (g + 1) as *mut u32 }
+    fn variant(&self) -> Variant { self.cfg.variant }
+
     fn acquirep(&self, m: usize, pp: usize) {
         self.allp[pp].status.store(P_RUNNING, Ordering::Release);
         self.ms[m].p.store(pp, Plain);
     }
-    fn releasep(&self, m: usize) -> usize {
-        let pp = self.ms[m].p.swap(NONE, Plain);
-        assert_ne!(pp, NONE, "releasep: no P");
-        pp
-    }
-    fn park(&self, m: usize) {
-        self.ms[m].park.sleep();
-    }
-    fn unpark(&self, m: usize) {
-        self.ms[m].park.wake();
-    }
-    fn runq(&self, pp: usize) -> &RunQ<u32> {
-        &self.allp[pp].runq
-    }
-    fn p_is_idle(&self, pp: usize) -> bool {
-        self.allp[pp].status.load(Ordering::Acquire) == P_IDLE
-    }
-    fn p_set_idle(&self, pp: usize) {
-        self.allp[pp].status.store(P_IDLE, Ordering::Release);
-    }
-    fn schedtick(&self, pp: usize) -> u32 {
-        self.allp[pp].schedtick.load(Plain)
-    }
-    fn g_of(&self, item: *mut u32) -> usize {
-        (item as usize - self.gs.as_ptr() as usize) / std::mem::size_of::<u32>()
-    }
-    fn item_of(&self, g: usize) -> *mut u32 {
-        self.gs[g..].as_ptr() as *mut u32
-    }
-
+    /// Takes an unborn M thread; counted in `mcount` under the lock, as the
+    /// runtime's `reserve_m`.
     fn reserve_m(&self, l: &mut Locked<Sched>) -> usize {
-        let id = l
-            .unborn
-            .pop()
-            .expect("model: newm needs more Ms than it has");
+        let id = l.unborn.pop().expect("model: newm needs more Ms than it has");
         self.mcount.fetch_add(1, Ordering::SeqCst);
         self.idle_changed(l);
         id
     }
+    /// Wakes the reserved thread; the note's mutex is the spawn's happens-before.
     fn newm(&self, id: usize, pp: usize, spinning: bool) {
-        let m = &self.ms[id];
-        m.spinning.store(spinning, Ordering::Relaxed);
-        m.nextp.store(pp, Ordering::Relaxed);
-        // The thread spawn's happens-before edge is the note's mutex.
-        m.park.wake();
+        self.ms[id].spinning.store(spinning, Ordering::Relaxed);
+        self.ms[id].nextp.store(pp, Ordering::Relaxed);
+        self.ms[id].park.wake();
     }
+    /// The runtime's `checkdead`, less what the model has no part of (timers,
+    /// locked Ms, stop-the-world). No goroutine here waits, so it only throws.
     fn checkdead(&self, l: &Locked<Sched>) {
-        if !self.cfg.checkdead
-            || self.nmain.load(Ordering::SeqCst) == 0
-            || self.shutdown.load(Ordering::SeqCst)
-        {
-            return;
-        }
-        let run = self.mcount.load(Ordering::SeqCst) as i64 - l.midle.len() as i64;
-        if run > 0 || self.external_inflight.load(Ordering::SeqCst) > 0 {
+        let running = self.mcount.load(Ordering::SeqCst) as usize > l.midle.len();
+        if !self.cfg.checkdead || self.nmain.load(Ordering::SeqCst) == 0 || self.shutting_down()
+            || running || self.external_inflight.load(Ordering::SeqCst) > 0 {
             return;
         }
         for (g, st) in self.gstatus.iter().enumerate() {
             let st = st.load(Ordering::Acquire);
-            assert!(
-                st != G_RUNNABLE && st != G_RUNNING,
-                "checkdead: runnable g (goroutine {g} is {st})"
-            );
+            assert!(st != G_RUNNABLE && st != G_RUNNING, "checkdead: runnable g (goroutine {g} is {st})");
         }
     }
-
-    fn variant(&self) -> Variant {
-        self.cfg.variant
-    }
+    /// Oracle: `M leaked`, and the idle count `check_stuck` and `wait_quiescent` read.
     fn idle_changed(&self, l: &Locked<Sched>) {
-        assert!(
-            !l.drained || l.midle.is_empty(),
-            "M leaked: it parks on midle after Runtime::drop took the idle list, \
-             and nobody will ever wake it"
-        );
+        assert!(!l.drained || l.midle.is_empty(), "M leaked: it parks on midle after Runtime::drop took the idle list");
         self.nidle.store(l.midle.len() + l.unborn.len(), Plain);
         self.check_stuck();
         self.quiet.notify_one();
     }
 }
 
+fn each<T>(n: usize, f: impl Fn() -> T) -> Vec<T> {
+    (0..n).map(|_| f()).collect()
+}
+
 impl Sched {
     fn new(cfg: Config, work: &'static [Work]) -> Sched {
-        let n = work.len();
-        let mut waited: Vec<bool> = work.iter().map(|w| w.main).collect();
-        for w in work.iter().filter(|w| w.hog) {
-            for &c in w.spawns {
-                waited[c] = true;
-            }
-        }
-        let nms = cfg.procs + 1;
+        let (n, nms) = (work.len(), cfg.procs + 1);
         let ext = Ext {
             unborn: (0..nms).rev().collect(),
             drained: false,
         };
+        let m = || M {
+            nextp: AtomicUsize::new(NONE),
+            spinning: AtomicBool::new(false),
+            park: Note::new(),
+            p: PlainUsize::new(NONE),
+        };
         Sched {
             cfg,
-            allp: (0..cfg.procs)
-                .map(|_| P {
-                    status: AtomicU32::new(P_IDLE),
-                    runq: RunQ::new(),
-                    schedtick: PlainU32::new(0),
-                })
-                .collect(),
-            ms: (0..nms)
-                .map(|_| M {
-                    nextp: AtomicUsize::new(NONE),
-                    spinning: AtomicBool::new(false),
-                    park: Note::new(),
-                    p: PlainUsize::new(NONE),
-                })
-                .collect(),
+            allp: each(cfg.procs, P::default),
+            ms: each(nms, m),
             lock: Mutex::new(Locked::new(
                 (0..cfg.procs).rev().collect(),
                 VecDeque::new(),
@@ -358,17 +224,15 @@ impl Sched {
             npidle: AtomicU32::new(cfg.procs as u32),
             nmspinning: AtomicU32::new(0),
             needspinning: AtomicU32::new(0),
+            external_inflight: AtomicU32::new(0),
             mcount: AtomicU32::new(0),
             nmain: AtomicU32::new(0),
-            external_inflight: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
             work,
-            gs: vec![0; n].into_boxed_slice(),
-            gstatus: (0..n).map(|_| AtomicU32::new(G_DEAD)).collect(),
-            waited,
-            done: (0..n).map(|_| Note::new()).collect(),
-            submitted: (0..n).map(|_| PlainU32::new(0)).collect(),
-            executed: (0..n).map(|_| PlainU32::new(0)).collect(),
+            gstatus: each(n, || AtomicU32::new(G_DEAD)),
+            done: each(n, Note::new),
+            submitted: each(n, || PlainU32::new(0)),
+            executed: each(n, || PlainU32::new(0)),
             nidle: PlainUsize::new(nms),
             hogging: PlainU32::new(0),
             main_done: PlainBool::new(false),
@@ -377,11 +241,11 @@ impl Sched {
     }
 
     fn cas_status(&self, g: usize, from: u32, to: u32) {
-        if let Err(v) =
-            self.gstatus[g].compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-        {
-            panic!("casgstatus: goroutine {g} is {v}, wanted {from} -> {to}");
-        }
+        let r = self.gstatus[g].compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
+        assert!(
+            r.is_ok(),
+            "casgstatus: g{g} is {r:?}, wanted {from} -> {to}"
+        );
     }
 
     /// `Dead → Runnable`, as for a fresh G.
@@ -392,18 +256,18 @@ impl Sched {
 
     /// `ready()` from a plain thread (or `newproc_external`).
     fn inject(&self, g: usize) {
+        idle::step!("ready: g{g} onto the global queue");
         idle::inject_external(self, g, || self.make_runnable(g));
     }
 
     /// `Runtime::run`: `g` is a main goroutine; blocks until it has returned.
     fn run_main(&self, g: usize) {
-        assert!(self.work[g].main);
         self.nmain.fetch_add(1, Ordering::SeqCst);
         self.inject(g);
         self.done[g].sleep();
     }
 
-    /// An M thread: asleep until `newm`, then `mstart` → `schedule`.
+    /// An M thread: asleep until `newm`, then `mstart` and `schedule`.
     fn mstart(&self, m: usize) {
         self.ms[m].park.sleep();
         if let Some(pp) = self.take_nextp(m) {
@@ -423,15 +287,13 @@ impl Sched {
         if !inherit {
             self.allp[pp].schedtick.fetch_add(1, Plain);
         }
+        idle::step!("execute: g{g} on P{pp}");
         self.cas_status(g, G_RUNNABLE, G_RUNNING);
-        assert_eq!(
-            self.executed[g].fetch_add(1, Plain),
-            0,
-            "goroutine {g} executed twice"
-        );
+        assert_eq!(self.executed[g].fetch_add(1, Plain), 0, "ran twice: {g}");
         let w = &self.work[g];
         for &c in w.spawns {
             // `newproc`: the child goes to this P's runnext.
+            idle::step!("go: g{c} into P{pp}'s runnext");
             self.make_runnable(c);
             self.allp[pp].runq.put(self.item_of(c), true, self);
             idle::wakep(self);
@@ -439,15 +301,14 @@ impl Sched {
         if w.hog {
             self.hogging.fetch_add(1, Plain);
             self.check_stuck();
-            for &c in w.spawns {
-                self.done[c].sleep();
-            }
+            w.spawns.iter().for_each(|&c| self.done[c].sleep());
             self.hogging.fetch_sub(1, Plain);
         }
         if w.main {
             self.nmain.fetch_sub(1, Ordering::SeqCst);
         }
-        if self.waited[g] {
+        // Someone sleeps on `done[g]`: the `run` caller, or a hogging parent.
+        if w.main || self.work.iter().any(|p| p.hog && p.spawns.contains(&g)) {
             self.done[g].wake();
         }
         self.cas_status(g, G_RUNNING, G_DEAD);
@@ -463,20 +324,17 @@ impl Sched {
         {
             return;
         }
-        for w in self.work.iter().filter(|w| w.hog) {
-            for &c in w.spawns {
-                assert!(
-                    self.submitted[c].load(Plain) == 0 || self.executed[c].load(Plain) != 0,
-                    "lost wake-up: goroutine {c} is queued behind a busy P while every \
-                     other M sleeps (nmspinning {}, needspinning {})",
-                    self.nmspinning.load(Ordering::SeqCst),
-                    self.needspinning.load(Ordering::SeqCst),
-                );
-            }
+        for &c in self.work.iter().filter(|w| w.hog).flat_map(|w| w.spawns) {
+            assert!(
+                self.submitted[c].load(Plain) == 0 || self.executed[c].load(Plain) != 0,
+                "lost wake-up: goroutine {c} is queued behind a busy P while every other M \
+                 sleeps (nmspinning {})",
+                self.nmspinning.load(Ordering::SeqCst),
+            );
         }
     }
 
-    /// Oracle: waits until every M is parked or unborn, then nothing may be queued,
+    /// Oracle: waits until every M is parked or unborn; then nothing may be queued,
     /// everything made runnable ran once, every P is idle and nobody spins.
     fn wait_quiescent(&self) {
         self.main_done.store(true, Plain);
@@ -485,301 +343,156 @@ impl Sched {
         while l.midle.len() + l.unborn.len() < self.ms.len() {
             self.quiet.wait(&mut l);
         }
-        let local: Vec<(u32, bool)> = self
-            .allp
-            .iter()
-            .map(|p| (p.runq.len(), p.runq.has_runnext()))
-            .collect();
+        let queued = !l.runq.is_empty() || self.allp.iter().any(|p| !p.runq.is_empty());
         assert!(
-            l.runq.is_empty() && local.iter().all(|&(n, next)| n == 0 && !next),
-            "lost wake-up: a goroutine is still queued while every M sleeps \
-             (global queue {:?}, per P (ring, runnext) {local:?})",
-            l.runq
+            !queued,
+            "lost wake-up: a goroutine is still queued while every M sleeps"
         );
         for g in 0..self.work.len() {
             let (sub, ex) = (self.submitted[g].load(Plain), self.executed[g].load(Plain));
-            assert_eq!(
-                sub, ex,
-                "goroutine {g}: made runnable {sub} times, run {ex}"
-            );
+            assert_eq!(sub, ex, "goroutine {g}: made runnable {sub} times, run");
         }
         assert_eq!(l.pidle.len(), self.cfg.procs, "a P is held by an idle M");
-        assert_eq!(
-            self.nmspinning.load(Ordering::SeqCst),
-            0,
-            "nmspinning leaked"
-        );
+        assert_eq!(self.nmspinning.load(Ordering::SeqCst), 0, "nmspinning");
     }
 
-    /// `impl Drop for Runtime`: set `shutdown`, wake every idle M (and, in the
-    /// model, the unborn ones, so their threads end).
+    /// `Runtime::drop`: set `shutdown`, wake every idle M (and the unborn ones, so
+    /// that their threads end).
     fn shutdown(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
-        let idle: Vec<usize> = {
-            let mut l = self.lock.lock();
-            l.drained = true;
-            let mut v = std::mem::take(&mut l.midle);
-            v.append(&mut l.unborn);
-            v
-        };
-        for m in idle {
-            self.ms[m].park.wake();
-        }
+        let mut l = self.lock.lock();
+        l.drained = true;
+        let idle = [std::mem::take(&mut l.midle), std::mem::take(&mut l.unborn)].concat();
+        drop(l);
+        idle.into_iter().for_each(|m| self.ms[m].park.wake());
     }
 }
 
-/// Runs one model: `procs + 1` M threads, the main thread's `script`, then (with
-/// `quiesce`) the quiescence oracle, then `Runtime::drop` and the joins. loom's
-/// preemption bound is raised to at least `min_preemptions` when one is set.
-fn check(
-    min_preemptions: usize,
-    cfg: Config,
-    work: &'static [Work],
-    script: fn(&Sched),
-    quiesce: bool,
-) {
+/// Runs one model: the M threads, then the outside world's `script`, then
+/// `Runtime::drop` and the joins. loom's preemption bound is raised to
+/// `min_preemptions` when one is set.
+fn check(min_preemptions: usize, cfg: Config, work: &'static [Work], script: &'static [Outside]) {
     let mut builder = loom::model::Builder::new();
     if let Some(b) = builder.preemption_bound {
         builder.preemption_bound = Some(b.max(min_preemptions));
     }
+    let log = tracing_subscriber::fmt().with_env_filter(EnvFilter::from_env("LOOM_LOG"));
+    let log = log.with_test_writer().without_time().with_ansi(false);
+    let _log = tracing::subscriber::set_default(log.finish());
     builder.check(move || {
         let s = Arc::new(Sched::new(cfg, work));
         let ms: Vec<_> = (0..s.ms.len())
-            .map(|id| {
-                let s = s.clone();
-                loom::thread::spawn(move || s.mstart(id))
-            })
+            .map(|id| (id, s.clone()))
+            .map(|(id, s)| loom::thread::spawn(move || s.mstart(id)))
             .collect();
-        script(&s);
-        if quiesce {
-            s.wait_quiescent();
+        for &act in script {
+            match act {
+                Ready(g) => s.inject(g),
+                Run(g) => s.run_main(g),
+                Quiesce => s.wait_quiescent(),
+            }
         }
         s.shutdown();
-        for m in ms {
-            m.join().unwrap();
-        }
+        ms.into_iter().for_each(|m| m.join().unwrap());
     });
 }
 
-fn without(f: impl FnOnce(&mut Variant)) -> Config {
-    let mut cfg = FAITHFUL;
-    f(&mut cfg.variant);
-    cfg
-}
+// ----- Scenarios: what the goroutines do, and what the outside world does. -----
 
-const ONE_P: Config = Config {
-    procs: 1,
-    ..FAITHFUL
-};
-
-// ----- Scenarios. -----
-
-/// Two goroutines readied from outside.
 static TWO_LEAVES: [Work; 2] = [LEAF, LEAF];
 /// A goroutine that `go`es two children and returns.
-static GO_TWO: [Work; 3] = [
-    Work {
-        spawns: &[1, 2],
-        hog: false,
-        main: false,
-    },
-    LEAF,
-    LEAF,
-];
+static GO_TWO: [Work; 3] = [work(&[1, 2], false, false), LEAF, LEAF];
 /// A goroutine that `go`es a child and keeps its P busy until the child ran.
-static HOG: [Work; 2] = [
-    Work {
-        spawns: &[1],
-        hog: true,
-        main: false,
-    },
-    LEAF,
-];
-/// The same, plus a goroutine from outside that keeps the other P busy a while.
-static HOG_AND_OTHER: [Work; 3] = [
-    Work {
-        spawns: &[2],
-        hog: true,
-        main: false,
-    },
-    LEAF,
-    LEAF,
-];
+static HOG: [Work; 2] = [work(&[1], true, false), LEAF];
+/// The same, while a goroutine from outside keeps the other P busy a while.
+static HOG_AND_OTHER: [Work; 3] = [work(&[2], true, false), LEAF, LEAF];
 static ONE_MAIN: [Work; 1] = [MAIN];
 static TWO_MAINS: [Work; 2] = [MAIN, MAIN];
 
-fn ready_two(s: &Sched) {
-    s.inject(0);
-    s.inject(1);
+/// The outside world: `ready()` goroutine `n` from a plain thread, `run` it as a
+/// main goroutine (and wait for it), or wait until every M sleeps and check the
+/// end state (`wait_quiescent`).
+#[derive(Clone, Copy)]
+enum Outside {
+    Ready(usize),
+    Run(usize),
+    Quiesce,
 }
-fn ready_first(s: &Sched) {
-    s.inject(0);
-}
-fn run_one(s: &Sched) {
-    s.run_main(0);
-}
-fn run_two(s: &Sched) {
-    s.run_main(0);
-    s.run_main(1);
-}
+use Outside::{Quiesce, Ready, Run};
+const READY_FIRST: &[Outside] = &[Ready(0), Quiesce];
+const READY_TWO: &[Outside] = &[Ready(0), Ready(1), Quiesce];
 
-// ----- The protocol as the runtime runs it: must pass. -----
-
-/// Two goroutines from outside on one P: the global-queue handshake between
-/// `inject_external` → `wakep` and the last spinning M's re-check, `newm` racing
-/// `stopm`.
-#[test]
-fn loom_idle_external_ready_1p() {
-    check(0, ONE_P, &TWO_LEAVES, ready_two, true);
-}
-
-/// The same with two Ps: `wakep` from `reset_spinning`, two spinning Ms releasing
-/// Ps, the re-check taking a P back for the global queue, hand-offs to `mreleasing`.
-#[test]
-fn loom_idle_external_ready_2p() {
-    check(0, FAITHFUL, &TWO_LEAVES, ready_two, true);
-}
-
-/// A goroutine `go`es two children into its `runnext` (the second pushes the first
-/// to the ring): each runs exactly once, whoever takes it.
-#[test]
-fn loom_idle_go_from_goroutine() {
-    check(0, FAITHFUL, &GO_TWO, ready_first, true);
-}
-
-/// No lost parallelism: the other P must get an M for the hog's child.
-#[test]
-fn loom_idle_go_hog() {
-    check(0, FAITHFUL, &HOG, ready_first, true);
-}
-
-/// As `loom_idle_go_hog` while another goroutine keeps the other P's M busy: the
-/// case `needspinning` exists for.
-#[test]
-fn loom_idle_go_hog_other_p_busy() {
-    check(0, FAITHFUL, &HOG_AND_OTHER, ready_two, true);
-}
-
-/// The global queue needs neither fence: it is filled under `sched.lock`, and the
-/// last spinning M drops `nmspinning` under the same lock.
-#[test]
-fn loom_idle_global_queue_needs_no_fence_under_the_lock() {
-    let cfg = Config {
-        procs: 1,
-        ..without(|v| (v.fence_recheck, v.fence_wakep) = (false, false))
+/// A loom model per line: `name: check(arguments)`, with its doc and attributes.
+macro_rules! models {
+    ($($(#[$attr:meta])* $name:ident: $($arg:expr),+;)*) => {
+        $($(#[$attr])* #[test] fn $name() { check($($arg),+) })*
     };
-    check(0, cfg, &TWO_LEAVES, ready_two, true);
 }
 
-// ----- Each mechanism is needed: without it loom finds the failure. -----
+models! {
+    // ----- The protocol as the runtime runs it: must pass. -----
 
-/// Without the fence in `recheck`: the last spinning M's `check_runqs_no_p` misses
-/// the child in the busy P's `runnext` while the hog's `wakep` still saw it spin.
-#[test]
-#[should_panic(expected = "queued behind a busy P")]
-fn loom_idle_no_recheck_fence_loses_local_wakeup() {
-    check(
-        0,
-        without(|v| v.fence_recheck = false),
-        &HOG,
-        ready_first,
-        true,
-    );
-}
+    /// Two goroutines from outside on one P: `inject_external` → `wakep` against the
+    /// last spinning M's re-check; `newm` racing `stopm`.
+    loom_idle_external_ready_1p: 0, ONE_P, &TWO_LEAVES, READY_TWO;
+    /// The same on two Ps: `wakep` from `reset_spinning`, two spinning Ms releasing
+    /// Ps, a re-check taking a P back, hand-offs to `mreleasing`.
+    loom_idle_external_ready_2p: 0, TWO_P, &TWO_LEAVES, READY_TWO;
+    /// Two children into `runnext` (the second pushes the first to the ring): each
+    /// runs exactly once, whoever takes it.
+    loom_idle_go_from_goroutine: 0, TWO_P, &GO_TWO, READY_FIRST;
+    /// No lost parallelism: the other P gets an M for the hog's child.
+    loom_idle_go_hog: 0, TWO_P, &HOG, READY_FIRST;
+    /// The same while the other P's M is busy: the case `needspinning` exists for.
+    loom_idle_go_hog_other_p_busy: 0, TWO_P, &HOG_AND_OTHER, READY_TWO;
+    /// The global queue needs neither fence: it is filled under `sched.lock`, where
+    /// the last spinning M also drops `nmspinning`.
+    loom_idle_global_queue_needs_no_fence_under_the_lock:
+        0, without(ONE_P, |v| (v.fence_recheck, v.fence_wakep) = (false, false)), &TWO_LEAVES,
+        READY_TWO;
 
-/// Without the fence in `wakep`: the mirror image. The hog's `go` reads
-/// `nmspinning` before its `runnext` store is visible to the re-checking M.
-#[test]
-#[should_panic(expected = "queued behind a busy P")]
-fn loom_idle_no_wakep_fence_loses_local_wakeup() {
-    check(
-        0,
-        without(|v| v.fence_wakep = false),
-        &HOG,
-        ready_first,
-        true,
-    );
-}
+    // ----- Each mechanism is needed: without it loom finds the failure. -----
 
-/// Without `check_runqs_no_p`: the last spinning M does not look at the busy P's
-/// `runnext`, which `wakep` left to it.
-#[test]
-#[should_panic(expected = "queued behind a busy P")]
-fn loom_idle_no_check_runqs_no_p_loses_wakeup() {
-    check(
-        0,
-        without(|v| v.check_runqs_no_p = false),
-        &HOG,
-        ready_first,
-        true,
-    );
-}
+    /// No fence in `recheck`: the last spinning M's `check_runqs_no_p` misses the
+    /// child in the busy P's `runnext`, while the hog's `wakep` still saw it spin.
+    #[should_panic(expected = "queued behind a busy P")]
+    loom_idle_no_recheck_fence_loses_local_wakeup:
+        0, without(TWO_P, |v| v.fence_recheck = false), &HOG, READY_FIRST;
+    /// No fence in `wakep`: the mirror image; the hog reads `nmspinning` before its
+    /// `runnext` store is visible to the re-checking M.
+    #[should_panic(expected = "queued behind a busy P")]
+    loom_idle_no_wakep_fence_loses_local_wakeup:
+        0, without(TWO_P, |v| v.fence_wakep = false), &HOG, READY_FIRST;
+    /// No `check_runqs_no_p`: the last spinning M never looks at the busy P's
+    /// `runnext`, which `wakep` left to it.
+    #[should_panic(expected = "queued behind a busy P")]
+    loom_idle_no_check_runqs_no_p_loses_wakeup:
+        0, without(TWO_P, |v| v.check_runqs_no_p = false), &HOG, READY_FIRST;
+    /// No `needspinning`: the hog's `wakep` finds no idle P (the other M holds it and
+    /// did not steal, another M still counting as spinning); nobody is told to look
+    /// again, and that M gives its P back and sleeps. Needs 3 preemptions.
+    #[should_panic(expected = "queued behind a busy P")]
+    loom_idle_no_needspinning_loses_wakeup:
+        3, without(TWO_P, |v| v.needspinning = false), &HOG_AND_OTHER, READY_TWO;
+    /// A listed M that ignores the hand-off as it leaves `mreleasing`: `startm` gave
+    /// it a P, it parks as if nobody had, and the P is neither idle nor run.
+    #[should_panic(expected = "a P is held by an idle M")]
+    loom_idle_releasing_m_ignoring_handoff_loses_p:
+        0, without(TWO_P, |v| v.releasing_takes_handoff = false), &TWO_LEAVES, READY_TWO;
 
-/// Without `needspinning`: the hog's `wakep` finds no idle P (the other M holds
-/// it, and did not steal because another M still counted as spinning), nobody is
-/// told to look again, and that M gives its P back and sleeps. Needs 3 preemptions.
-#[test]
-#[should_panic(expected = "queued behind a busy P")]
-fn loom_idle_no_needspinning_loses_wakeup() {
-    check(
-        3,
-        without(|v| v.needspinning = false),
-        &HOG_AND_OTHER,
-        ready_two,
-        true,
-    );
-}
+    // ----- Shutdown and checkdead. -----
 
-/// Without the listed M looking for a hand-off as it leaves `mreleasing`: `startm`
-/// gave it a P, it parks as if nobody had, and the P is neither idle nor run.
-#[test]
-#[should_panic(expected = "a P is held by an idle M")]
-fn loom_idle_releasing_m_ignoring_handoff_loses_p() {
-    check(
-        0,
-        without(|v| v.releasing_takes_handoff = false),
-        &TWO_LEAVES,
-        ready_two,
-        true,
-    );
-}
-
-// ----- Shutdown and checkdead. -----
-
-/// `Runtime::drop` right after `run` returns, racing the M that ran the main
-/// goroutine on its way to `stopm`: no M is left parked.
-#[test]
-fn loom_idle_drop_right_after_run() {
-    check(0, ONE_P, &ONE_MAIN, run_one, false);
-}
-
-/// Without `stopm`'s `shutdown` check under `sched.lock`: the M passes the check
-/// at the top of `find_runnable`, `drop` stores `shutdown` and empties `midle`,
-/// then the M parks on `midle` for ever.
-#[test]
-#[should_panic(expected = "leaked")]
-fn loom_idle_no_stopm_shutdown_check_leaks_m() {
-    let cfg = Config {
-        procs: 1,
-        ..without(|v| v.stopm_checks_shutdown = false)
-    };
-    check(0, cfg, &ONE_MAIN, run_one, false);
-}
-
-/// `checkdead` never judges a goroutine lost while it is handed over: a new M is
-/// counted in `mcount` under `sched.lock` (`reserve_m`, Go's `mReserveID`), and
-/// the last injection in flight judges under the lock. Needs 3 preemptions.
-#[test]
-fn loom_idle_checkdead_never_sees_a_handover() {
-    check(
-        3,
-        Config {
-            procs: 1,
-            checkdead: true,
-            ..FAITHFUL
-        },
-        &TWO_MAINS,
-        run_two,
-        true,
-    );
+    /// `Runtime::drop` right after `run` returns, racing the M that ran the main
+    /// goroutine on its way to `stopm`: no M is left parked.
+    loom_idle_drop_right_after_run: 0, ONE_P, &ONE_MAIN, &[Run(0)];
+    /// No `shutdown` check in `stopm` under `sched.lock`: the M passes the one at the
+    /// top of `find_runnable`, `drop` empties `midle`, the M parks there for ever.
+    #[should_panic(expected = "M leaked")]
+    loom_idle_no_stopm_shutdown_check_leaks_m:
+        0, without(ONE_P, |v| v.stopm_checks_shutdown = false), &ONE_MAIN, &[Run(0)];
+    /// `checkdead` never judges a goroutine lost while it is handed over: a new M
+    /// counts in `mcount` from `reserve_m`, under `sched.lock` (Go's `mReserveID`),
+    /// and the last injection in flight judges under the lock. Needs 3 preemptions.
+    loom_idle_checkdead_never_sees_a_handover:
+        3, Config { checkdead: true, ..ONE_P }, &TWO_MAINS, &[Run(0), Run(1), Quiesce];
 }

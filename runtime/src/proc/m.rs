@@ -101,6 +101,13 @@ unsafe impl Sync for M {}
 // SAFETY: as above.
 unsafe impl Send for M {}
 
+/// An M is its own identity: two references are equal when they are the same M.
+impl PartialEq for M {
+    fn eq(&self, other: &M) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
 impl M {
     pub(crate) fn new(id: i64, sched: &'static Sched) -> &'static M {
         Box::leak(Box::new(M {

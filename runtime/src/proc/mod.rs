@@ -3,8 +3,9 @@
 //! Read in this order: `g.rs` (what a goroutine is), `p.rs` and `runq.rs` (where
 //! runnable goroutines wait), `m.rs` (threads, and how code finds its M), `note.rs`
 //! (how idle threads sleep), `sched.rs` (the scheduler itself, the path of
-//! `go(f)` → `runqput` → `schedule` → `execute` → `goexit0` → `gfput`), and
-//! `syscall.rs` (lending the P while a goroutine blocks its thread), `lockos.rs`
+//! `go(f)` → `runqput` → `schedule` → `execute` → `goexit0` → `gfput`), `idle.rs`
+//! (`findRunnable`, spinning Ms, and how idle Ms and Ps are parked and woken: the
+//! protocol the loom model `idle_model.rs` runs), `syscall.rs` (lending the P while a goroutine blocks its thread), `lockos.rs`
 //! (goroutines wired to a thread) and `sysmon.rs` (the watchdog).
 
 pub(crate) mod g;

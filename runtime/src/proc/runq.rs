@@ -293,6 +293,7 @@ impl<T> RunQ<T> {
     }
 
     /// Items in the ring (not counting `runnext`); approximate when racing.
+    #[cfg_attr(loom, allow(dead_code))] // only the runtime and benchmarks ask
     pub fn len(&self) -> u32 {
         loop {
             let h = self.head.load(Ordering::Acquire);
@@ -318,6 +319,7 @@ impl<T> RunQ<T> {
     }
 
     /// True if `runnext` holds an item.
+    #[cfg_attr(loom, allow(dead_code))] // only the runtime asks
     pub fn has_runnext(&self) -> bool {
         !self.runnext.load(Ordering::Acquire).is_null()
     }

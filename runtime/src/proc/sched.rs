@@ -1,5 +1,7 @@
-//! The scheduler: `schedule`, `findrunnable`, work stealing, spinning Ms, `wakep`,
-//! `startm`/`stopm`, `newproc`, `gopark`/`ready`, and `checkdead`.
+//! The scheduler: `schedule`, `execute`, `newproc`, `gopark`/`ready`,
+//! `injectglist`, the gFree lists, `newm`/`mstart`, and `checkdead`; and the host
+//! of `idle.rs`, where `findRunnable`, work stealing, spinning Ms, `wakep` and
+//! `startm`/`stopm` live.
 //!
 //! Models `runtime/proc.go`. Read that file's header beside this one; the names
 //! match.
@@ -17,50 +19,54 @@
 //! `go(f)` → [`newproc`]: take a dead G from the P's gFree list (or make one), move
 //! the closure onto its stack, put it in the P's `runnext` (the old `runnext` goes to
 //! the ring; a full ring spills half to the global queue), then [`wakep`] in case an
-//! idle P could run something. An M loops in [`schedule`]: [`find_runnable`] then
+//! idle P could run something. An M loops in [`schedule`]: `find_runnable` then
 //! [`execute`], which switches to the G. When the G parks, yields or returns it
 //! switches back to g0 with an `After` note (Go's `mcall`), `execute` finishes that
 //! job (`park_m`, `gosched_m`, `goexit0` → `gfput`) and the loop goes round.
 //!
-//! `find_runnable` looks, in Go's order: stop-the-world pending → halt; every 61st
-//! schedule the global queue first (so a P busy with its own queue still serves the
-//! global one); `runnext` and the local ring; a batch from the global queue; then, if
-//! few enough Ms are already spinning, steal from the other Ps (four passes in random
-//! order, `runnext` only on the last); then give the P back and park the M.
+//! [`idle::find_runnable`] looks, in Go's order (the numbered steps of
+//! `docs/scheduler.md` §4): shutdown; a pending stop-the-world; this P's timers;
+//! every 61st schedule the global queue first (so a P busy with its own queue
+//! still serves the global one); `runnext` and the local ring; a batch from the
+//! global queue; a non-blocking network poll; then, if few enough Ms are already
+//! spinning, steal from the other Ps (four passes in random order, `runnext` only
+//! on the last); then give the P back, look once more, poll or park.
 //!
-//! # Spinning Ms and lost wake-ups
+//! # Why spinning Ms: the designs Go rejected
 //!
-//! An M "spins" while it looks for work without having found any. At most about half
-//! the busy Ps' worth of Ms spin at once (`2*nmspinning < gomaxprocs - npidle`), and
-//! [`wakep`] starts a new spinning M only if none is spinning: a burst of `go`
-//! statements wakes one M, which, when it finds work, wakes the next
-//! (`resetspinning` → `wakep`). The danger is a wake-up lost between a submitter and
-//! the last spinning M going to sleep:
+//! The scheduler has to spread runnable goroutines over threads, keeping every P
+//! busy while there is work, without waking threads that will find nothing.
+//! Three simpler designs fail at that. One lock around all scheduler state (a
+//! single run queue and idle list) serialises every `go` and every park on one
+//! cache line, so the scheduler stops scaling past a few cores. Handing a readied
+//! goroutine straight to an idle thread loses locality (the readier, about to
+//! block, usually is the best thread to run it) and makes threads flip between
+//! sleeping and running with each hand-off. Waking an extra thread for every
+//! goroutine readied while a P is idle keeps the CPUs busy, but most such threads
+//! find the work already taken and go back to sleep: a park/unpark storm.
 //!
-//! - the submitter puts a G on a queue, **then** reads `nmspinning`;
-//! - the last spinning M decrements `nmspinning`, **then** checks every queue again.
+//! Go's answer, and gort's: an M *spins* while it looks for work it has not found
+//! (the queues, other Ps' queues, timers, the poller). A readier wakes a new M only
+//! if a P is idle and no M is spinning (`wakep`); a spinning M that finds work
+//! stops spinning and wakes the next one (`resetspinning`). Bursts of readiness
+//! then start threads one at a time, each justified by work the previous one
+//! found, and yet any runnable goroutine with an idle P gets an M. The price is
+//! the transition out of spinning, where a wake-up can be lost; `idle.rs` states
+//! that protocol once, and the loom model runs it.
 //!
-//! Each side stores, then loads what the other side stored. With a StoreLoad fence on
-//! both sides (`fence(SeqCst)`), at least one of them sees the other: either the
-//! submitter sees a spinning M and may leave the G to it, or the M sees the G. Go
-//! relies on its sequentially consistent atomics for the same argument; in Rust the
-//! fences are explicit. `needspinning` covers the remaining case, where `wakep`
-//! found no idle P because a P was just being released: the releasing M sees the
-//! flag under `sched.lock` and spins again instead of sleeping. The loom model in
-//! `proc/idle_model.rs` checks this handshake.
+//! # The idle half lives in `idle.rs`
 //!
-//! # Where gort adds to Go: `mreleasing`
-//!
-//! Between giving up its P and parking, an M re-checks the queues (and may poll);
-//! Go's `startm` cannot see it then and starts a new thread if `midle` is empty.
-//! gort lists such an M in `sched.lock.mreleasing`, and [`startm`] hands it the P
-//! instead. With the poller listed again when it comes back without a P, every M
-//! without a P is parked, listed or the one poller: without system calls, at most
-//! GOMAXPROCS + 1 Ms ever exist. The loom model has the hand-off too.
+//! `find_runnable`, `stealWork`, `wakep`, `startm`, `stopm`, the idle P and M
+//! lists, `nmspinning`/`needspinning` and gort's `mreleasing` hand-off are in
+//! [`idle`], written once and generic over a host, so that loom checks the code
+//! every M runs (`idle_model.rs`). This file is the host: `impl idle::Scheduler
+//! for Sched` supplies the handles and the parts loom cannot run (stop-the-world,
+//! timers, the poller's step 10 in [`poll_network`], thread creation in [`newm`],
+//! [`checkdead`]).
 //!
 //! # The network poller
 //!
-//! `find_runnable` polls sockets (`netpoll/`) where Go does: non-blocking after
+//! [`idle::find_runnable`] polls sockets (`netpoll/`) where Go does: non-blocking after
 //! the global queue, and — for the one idle M that claims the poller — blocking
 //! until an event, the earliest timer or a break, instead of parking. What a poll
 //! readies goes through [`injectglist`].
@@ -71,13 +77,13 @@
 
 use crate::env::Settings;
 use crate::loom::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use crate::loom::{Mutex, MutexGuard};
+use crate::loom::Mutex;
 use crate::proc::g::{GQueue, Status, WaitReason, G};
 use crate::proc::idle::{self, Polled};
 use crate::proc::m::{getm, set_current_m, After, UnlockF, M};
 use crate::proc::note::Note;
 use crate::proc::p::{PStatus, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, P};
-use crate::proc::runq::{Overflow, RunQ};
+use crate::proc::runq::RunQ;
 use crate::proc::{lockos, syscall};
 use std::time::{Duration, Instant};
 
@@ -158,7 +164,7 @@ pub(crate) struct Sched {
     /// When the last collection started (nanotime); sysmon forces one after 2
     /// minutes without.
     pub(crate) last_gc: AtomicU64,
-    /// Collections sysmon forced (`forcegc`); the collector issue makes them real.
+    /// Collections sysmon asked for (`forcegc`): counted here; nothing collects yet.
     pub(crate) forced_gcs: AtomicU64,
 }
 
@@ -186,13 +192,6 @@ impl idle::GlobalQueue<&'static G> for GQueue {
     }
 }
 
-impl Overflow<G> for Sched {
-    /// `runqputslow`'s second half.
-    fn push_batch(&self, batch: &[*mut G]) {
-        idle::globrunqputbatch(self, batch);
-    }
-}
-
 /// The runtime as a host of the idle/wake protocol (`idle.rs`): handles are the
 /// leaked M, P and G structs, and the hooks reach the parts loom does not run.
 impl idle::Scheduler for Sched {
@@ -204,9 +203,8 @@ impl idle::Scheduler for Sched {
     type Ext = SchedLocked;
     type MId = i64;
 
-    fn lock(&self) -> MutexGuard<'_, Locked> {
-        self.lock.lock()
-    }
+    idle::sched_fields!();
+
     fn gomaxprocs(&self) -> u32 {
         self.gomaxprocs
     }
@@ -216,28 +214,10 @@ impl idle::Scheduler for Sched {
     fn p_id(&self, pp: &'static P) -> u32 {
         pp.id
     }
-    fn runqsize(&self) -> &AtomicU32 {
-        &self.runqsize
-    }
-    fn npidle(&self) -> &AtomicU32 {
-        &self.npidle
-    }
-    fn nmspinning(&self) -> &AtomicU32 {
-        &self.nmspinning
-    }
-    fn needspinning(&self) -> &AtomicU32 {
-        &self.needspinning
-    }
-    fn external_inflight(&self) -> &AtomicU32 {
-        &self.external_inflight
-    }
     fn shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::SeqCst)
     }
 
-    fn same_m(a: &'static M, b: &'static M) -> bool {
-        std::ptr::eq(a, b)
-    }
     fn spinning(&self, m: &'static M) -> &AtomicBool {
         &m.spinning
     }

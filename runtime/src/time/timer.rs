@@ -185,6 +185,7 @@ impl Timer {
 }
 
 /// What [`Timer::modify`] did.
+#[cfg_attr(loom, allow(dead_code))] // the timer models read `pending` only
 pub(crate) struct Modified {
     /// The timer was armed before (Go's `Reset` result).
     pub(crate) pending: bool,
