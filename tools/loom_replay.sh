@@ -32,9 +32,9 @@ if [ ! -s "$CHECKPOINT" ]; then
   echo "no checkpoint written: is $MODEL a loom model that fails?" >&2
   exit 1
 fi
-echo "   found in $(( $(date +%s) - start )) s; saved to $CHECKPOINT"
+echo "   found in $(( $(date +%s) - start )) s; saved to ${CHECKPOINT#"$PWD"/}"
 echo "== 2. replaying it"
-LOOM_CHECKPOINT_FILE=$CHECKPOINT LOOM_CHECKPOINT_INTERVAL=1 LOOM_LOG=gort=info \
+LOOM_CHECKPOINT_FILE=$CHECKPOINT LOOM_CHECKPOINT_INTERVAL=1 LOOM_LOG=gort=info,loom::rt::execution=info \
   LOOM_LOCATION=1 run 2>&1 |
   sed -n '/^running 1 test/,/^test result/p' | grep -v '^running\|^test result\|^note:\|^\.$\|^$' |
-  sed 's/^ *INFO gort: //'
+  sed 's/^ *INFO \(gort\|loom::rt::execution\): //'

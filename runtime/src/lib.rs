@@ -17,11 +17,13 @@
 //!   - `proc/m.rs` — M: an OS thread running the scheduler; `getm()`, the one
 //!     audited door to "the current M".
 //!   - `proc/note.rs` — one-shot sleep/wake-up notes an idle M sleeps on.
-//!   - `proc/sched.rs` — `schedule`, `find_runnable`, stealing, `newproc`,
-//!     `execute`, `gopark`/`ready`, `goexit0`, `checkdead`.
-//!   - `proc/idle.rs` — the idle/wake protocol: the idle lists (`pidle`,
-//!     `midle`, `mreleasing`), `npidle`/`nmspinning`/`needspinning`, and
-//!     `wakep`/`startm`/`stopm`, written generic so that loom checks this code.
+//!   - `proc/sched.rs` — `schedule`, `newproc`, `execute`, `gopark`/`ready`,
+//!     `goexit0`, `newm`, `checkdead`; the host of `idle.rs` (its hooks for
+//!     stop-the-world, timers and the poll step).
+//!   - `proc/idle.rs` — the idle/wake protocol: `find_runnable`, stealing, the
+//!     idle lists (`pidle`, `midle`, `mreleasing`),
+//!     `npidle`/`nmspinning`/`needspinning`, and `wakep`/`startm`/`stopm`,
+//!     generic over a host so that loom checks this code.
 //!   - `proc/syscall.rs` — `entersyscall`/`exitsyscall`, `handoffp`, and
 //!     sysmon's `retake` of a P whose M is in a system call.
 //!   - `proc/lockos.rs` — `lock_os_thread`: a goroutine wired to its thread.

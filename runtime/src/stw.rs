@@ -326,9 +326,7 @@ pub(crate) fn gcstopm(m: &'static M) {
         // StoppedWorld yielded or blocked. Nobody could ever start the world again.
         crate::panic::throw("a goroutine blocked or yielded while it held the world stopped");
     }
-    if m.spinning.swap(false, Ordering::Relaxed) {
-        sched.nmspinning.fetch_sub(1, Ordering::SeqCst);
-    }
+    idle::drop_spinning(sched, m);
     let pp = releasep(m);
     {
         let mut l = sched.lock.lock();
