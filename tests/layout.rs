@@ -2,8 +2,8 @@
 //!
 //! Unlike the rest of `tests/`, this does not drive the public API: it reads the
 //! source tree, so that a new module cannot land without a line in its crate's
-//! layout saying what it is for (the "Layout" section mini-redis taught us to open
-//! `lib.rs` with).
+//! layout saying what it is for (a "Layout" section opening `lib.rs`, as
+//! mini-redis opens its crate).
 //!
 //! # The rule
 //!
@@ -18,8 +18,7 @@
 //!   from a heading that starts with `# Layout` up to the next heading.
 //!
 //! The check runs one way: every file must be named, but a name need not have a
-//! file, so a layout may already name a module that is on its way (such as
-//! `proc/idle.rs`). A crate whose `src/` holds only `lib.rs` needs no layout.
+//! file, so a layout may already name a module that is on its way. A crate whose `src/` holds only `lib.rs` needs no layout.
 
 use std::path::{Path, PathBuf};
 
