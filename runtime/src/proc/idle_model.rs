@@ -51,7 +51,6 @@ const TWO_P: Config = Config {
     checkdead: false,
 };
 const ONE_P: Config = Config { procs: 1, ..TWO_P };
-
 /// `cfg` with mechanisms switched off.
 fn without(mut cfg: Config, f: impl FnOnce(&mut Variant)) -> Config {
     f(&mut cfg.variant);
@@ -185,12 +184,14 @@ impl Scheduler for Sched {
             assert!(st != G_RUNNABLE && st != G_RUNNING, "checkdead: runnable g (goroutine {g} is {st})");
         }
     }
-    /// Oracle: `M leaked`, and the idle count `check_stuck` and `wait_quiescent` read.
+    /// Oracle: `M leaked`; when an M goes idle, `check_stuck` and `wait_quiescent`.
     fn idle_changed(&self, l: &Locked<Sched>) {
         assert!(!l.drained || l.midle.is_empty(), "M leaked: it parks on midle after Runtime::drop took the idle list");
-        self.nidle.store(l.midle.len() + l.unborn.len(), Plain);
-        self.check_stuck();
-        self.quiet.notify_one();
+        let idle = l.midle.len() + l.unborn.len();
+        if self.nidle.swap(idle, Plain) < idle {
+            self.check_stuck();
+            self.quiet.notify_one();
+        }
     }
 }
 
