@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 MODEL=${1:-loom_idle_no_wakep_fence_loses_local_wakeup}
 export RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom
 export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2}
+# The oracle's panic message is the end of the story; a backtrace would bury it.
+export RUST_BACKTRACE=0
 CHECKPOINT=$PWD/target/loom/$MODEL.json
 run() {
   cargo test -q -p gort-runtime --release --features loom-checkpoint --lib "$MODEL" \
