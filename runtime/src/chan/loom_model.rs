@@ -5,21 +5,22 @@
 //! made inside them: the channel lock ([`ChanLock`](super::ChanLock)) is loom's
 //! mutex instead of the futex lock, behind the same
 //! [`ChanGuard`](super::ChanGuard) (so a select's raw hand-off, `into_raw` in
-//! `sellock` and `from_raw` in `selunlock_raw`, runs too), and a blocked caller
-//! always takes the plain-thread path ([`ThreadParker`](super::ThreadParker): a
-//! loom atomic flag and loom's park/unpark) instead of `gopark`. That path
-//! registers the sudog under the lock and releases the lock before sleeping,
-//! exactly the order `gopark`'s unlock function gives a goroutine, so the protocol
-//! checked is the one goroutines run: enqueue under the lock → unlock → sleep;
-//! waker: lock → dequeue (select CAS) → write the value and `success` → unlock →
-//! wake.
+//! `sellock`, `from_raw` in `selunlock_raw` and both in `lend_guard`, runs too),
+//! and a blocked caller always takes the plain-thread path
+//! ([`ThreadParker`](super::ThreadParker): a loom atomic flag and loom's
+//! park/unpark) instead of `gopark`. That path registers the sudog under the lock
+//! and releases the lock before sleeping, exactly the order `gopark`'s unlock
+//! function gives a goroutine, so the protocol checked is the one goroutines run:
+//! enqueue under the lock → unlock → sleep; waker: lock → dequeue (select CAS) →
+//! write the value and `success` → unlock → wake.
 //!
 //! The channel state sits in a `loom::cell::UnsafeCell` under loom, so loom also
 //! checks that every access to it is ordered by the lock (a causality violation
-//! fails the model). Two deliberate mistakes show that the models bite: with the
+//! fails the model). A deliberate mistake shows that the models bite: with the
 //! select CAS in `WaitQ::dequeue` replaced by a plain store, both select models
-//! fail; with `park` releasing the lock before it registers the sudog, all five
-//! fail.
+//! fail. The other classic mistake, queueing the sudog after the lock was
+//! released, needs `unsafe` to write: `park` gets the lock(s) to release only as
+//! `register`'s result, and `register` needs the guard to enqueue.
 //!
 //! Each loom thread plays one goroutine. The properties:
 //!

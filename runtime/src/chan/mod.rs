@@ -19,13 +19,23 @@
 //! The lock (`ChanLock`) is the runtime's futex mutex (`lock_futex.rs`). Taking it
 //! returns a `ChanGuard`, and dropping the guard is the unlock: an operation that
 //! does not park releases the lock with a `drop` just before it wakes anyone (Go's
-//! `unlock(&c.lock)`), or by leaving scope. A caller that parks cannot keep its
-//! guard: the lock must stay held across the switch to g0 and be released there
-//! by `gopark`'s unlock function, which is handed only a pointer. That is the one
-//! raw hand-off: `ChanGuard::into_raw` gives the guard up with the lock still
-//! held, and `ChanGuard::from_raw` makes it again where the lock is released
-//! (`chanparkcommit`; for a select, `selunlock_raw` releases the locks `sellock`
-//! left held raw).
+//! `unlock(&c.lock)`), or by leaving scope.
+//!
+//! The guard is also the proof that the lock is held. Everything that needs the
+//! lock — `send_locked`, `recv_locked`, `enqueue`, `dequeue_sudog`, and `state`,
+//! through which they all reach the fields — takes `&mut ChanGuard`, so "called
+//! with the lock held" is checked by the compiler instead of promised in an
+//! `unsafe` contract. `state` asserts that the guard is this channel's, and
+//! hands out the fields only for as long as it borrows the guard (its doc comment
+//! gives the argument).
+//!
+//! A caller that parks cannot keep its guard: the lock must stay held across the
+//! switch to g0 and be released there by `gopark`'s unlock function, which is
+//! handed only a pointer. That is the one raw hand-off: `ChanGuard::into_raw`
+//! gives the guard up with the lock still held, and `ChanGuard::from_raw` makes it
+//! again where the lock is released (`chanparkcommit`). A select holds all its
+//! locks raw from `sellock` to `selunlock_raw`, and lends a guard back
+//! (`from_raw`, then `into_raw`) for each step that needs one (`select.rs`).
 //!
 //! Each operation takes the lock and then does the first thing that applies, in
 //! Go's order:
@@ -126,7 +136,8 @@ mod loom_model;
 /// [`ChanGuard::into_raw`] gives the guard up with the lock still held, and
 /// [`ChanGuard::from_raw`] makes the guard again where it is released. A select
 /// holds its channels' locks that way from `sellock` on, because g0 may have to
-/// release all of them for it.
+/// release all of them for it, and makes a guard again only to lend it to one
+/// step (`select::lend_guard`).
 ///
 /// Under loom it is loom's mutex (loom cannot model a futex), whose own guard is
 /// kept inside the lock between `lock` and the `ChanGuard`'s drop, so that the
@@ -176,6 +187,12 @@ impl ChanLock {
 /// Proof that a channel lock is held; dropping it releases the lock
 /// (`unlock(&c.lock)`). Each held lock has exactly one guard, or none while it is
 /// handed off raw (see [`into_raw`](ChanGuard::into_raw)).
+///
+/// Functions that need the lock held take `&mut ChanGuard` (`HChan::state` and
+/// all that reach the fields through it), so holding the lock is no part of any
+/// `unsafe` contract: a guard can only be had from [`ChanLock::lock`] or, for a
+/// lock handed off raw, from the `unsafe` [`from_raw`](ChanGuard::from_raw),
+/// whose contract keeps it one per held lock.
 #[must_use = "dropping the guard releases the channel lock at once"]
 pub(crate) struct ChanGuard<'a> {
     lock: &'a ChanLock,
@@ -381,6 +398,19 @@ impl Sudog {
 
 /// A FIFO of sudogs (Go's `waitq`), intrusive, doubly linked so that a select can
 /// take its sudog out of the middle (`dequeueSudoG`).
+///
+/// A `WaitQ` lives in a channel's `State`, so `&mut WaitQ` means the channel lock
+/// is held. Its invariant, which `enqueue`'s contract establishes:
+///
+/// * every sudog linked in the queue is valid — its owner is parked, or is a
+///   select that cannot leave its frame before it re-locks this channel — and so
+///   is the `SelectDone` its `sel` points to; a sudog stays valid after it is
+///   dequeued, until whoever dequeued it wakes its owner;
+/// * `first.prev` and `last.next` are null, and a sudog that leaves the queue
+///   leaves with both links cleared.
+///
+/// Given that, `dequeue` is safe; `enqueue` (which adds a pointer) and `remove`
+/// (which trusts the links of the sudog it is given) are not.
 struct WaitQ {
     first: *const Sudog,
     last: *const Sudog,
@@ -395,9 +425,10 @@ impl WaitQ {
     }
 
     /// # Safety
-    /// `sg` stays valid while queued (its owner is parked, or holds the lock).
+    /// `sg` is in no queue, and stays valid while queued (its owner is parked, or
+    /// holds the lock); see the invariant on [`WaitQ`].
     unsafe fn enqueue(&mut self, sg: *const Sudog) {
-        // SAFETY: `sg` and every queued sudog are valid (contract, invariant).
+        // SAFETY: `sg` (contract) and every queued sudog (invariant) are valid.
         unsafe {
             (*sg).next.set(std::ptr::null());
             (*sg).prev.set(self.last);
@@ -414,15 +445,17 @@ impl WaitQ {
     /// was already won elsewhere (the `SelectDone` CAS fails) is dropped from the
     /// queue and skipped: its owner is about to take it out anyway (pass 3).
     ///
-    /// # Safety
-    /// Called under the channel lock; queued sudogs are valid.
-    unsafe fn dequeue(&mut self) -> Option<&Sudog> {
+    /// The sudog returned stays valid while the queue is borrowed (the lock is
+    /// held): its owner stays parked until the caller wakes it, the last thing
+    /// the caller does with it (`Waiter::wake`).
+    fn dequeue(&mut self) -> Option<&Sudog> {
         loop {
             if self.first.is_null() {
                 return None;
             }
-            // SAFETY: queued sudogs are valid: their owners are parked, and a
-            // select's owner cannot leave its frame before it re-locks this channel.
+            // SAFETY: queued sudogs are valid (the invariant): their owners are
+            // parked, and a select's owner cannot leave its frame before it
+            // re-locks this channel, whose lock `&mut self` stands for.
             let sg = unsafe { &*self.first };
             let y = sg.next.get();
             if y.is_null() {
@@ -455,12 +488,14 @@ impl WaitQ {
     /// Takes `sg` out if it is still queued (Go's `dequeueSudoG`).
     ///
     /// # Safety
-    /// Under the channel lock this queue belongs to; `sg` is valid.
-    unsafe fn remove(&mut self, sg: *const Sudog) {
-        // SAFETY: `sg` and its neighbours are valid (queued or `sg` itself).
+    /// `sg` is in this queue, or in none with its links cleared (a waker dequeued
+    /// it): links into another queue would be followed and that queue corrupted.
+    unsafe fn remove(&mut self, sg: &Sudog) {
+        let x = sg.prev.get();
+        let y = sg.next.get();
+        // SAFETY: `x` and `y`, where not null, are `sg`'s neighbours in this queue
+        // (contract), so valid (the invariant).
         unsafe {
-            let x = (*sg).prev.get();
-            let y = (*sg).next.get();
             if !x.is_null() {
                 if !y.is_null() {
                     (*x).next.set(y);
@@ -472,16 +507,16 @@ impl WaitQ {
             } else if !y.is_null() {
                 (*y).prev.set(std::ptr::null());
                 self.first = y;
-            } else if self.first == sg {
+            } else if std::ptr::eq(self.first, sg) {
                 self.first = std::ptr::null();
                 self.last = std::ptr::null();
             } else {
                 // Not queued: a waker dequeued it (and lost the select CAS).
                 return;
             }
-            (*sg).next.set(std::ptr::null());
-            (*sg).prev.set(std::ptr::null());
         }
+        sg.next.set(std::ptr::null());
+        sg.prev.set(std::ptr::null());
     }
 
     #[cfg(test)]
@@ -513,7 +548,7 @@ impl Wait {
 }
 
 /// The lock(s) a parking caller holds, for `park` to release once the caller's
-/// sudogs are queued.
+/// sudogs are queued: what `register` returns.
 pub(crate) enum Commit<'a> {
     /// One channel's lock (in the heap-allocated `HChan`), held by this guard.
     Chan(ChanGuard<'a>),
@@ -522,19 +557,20 @@ pub(crate) enum Commit<'a> {
 }
 
 /// Parks the caller until a waker serves it: `register` (called with the waiter,
-/// locks still held) puts the caller's sudog(s) in the queue(s), then the locks in
-/// `commit` are released — after the switch to g0 for a goroutine (`gopark`'s
-/// unlockf), at once for a plain thread, which then sleeps on its parker.
+/// locks still held) puts the caller's sudog(s) in the queue(s) and returns the
+/// locks, which are then released — after the switch to g0 for a goroutine
+/// (`gopark`'s unlockf), at once for a plain thread, which then sleeps on its
+/// parker. Since `register` needs the guard to enqueue and gives it up only by
+/// returning it, no lock can be released before the sudog is queued.
 ///
 /// # Safety
 /// For `Commit::Select`, every lock in the list is held raw since the caller's
 /// `sellock` (as `selunlock_raw` requires); `register` must enqueue sudogs that
 /// stay valid until woken (they are in the caller's frame).
-pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit<'_>, why: Wait) {
+pub(crate) unsafe fn park<'a>(register: impl FnOnce(Waiter) -> Commit<'a>, why: Wait) {
     #[cfg(not(loom))]
     if let Some(gp) = crate::proc::m::getg() {
-        register(Waiter::G(gp));
-        let u = match commit {
+        let u = match register(Waiter::G(gp)) {
             // The raw hand-off: the lock stays held across the switch, and
             // `chanparkcommit` on g0 releases it.
             Commit::Chan(g) => crate::proc::m::UnlockF {
@@ -557,8 +593,7 @@ pub(crate) unsafe fn park(register: impl FnOnce(Waiter), commit: Commit<'_>, why
     }
     let _ = why;
     let parker = ThreadParker::new();
-    register(Waiter::Thread(&parker));
-    match commit {
+    match register(Waiter::Thread(&parker)) {
         Commit::Chan(g) => drop(g),
         // SAFETY: every listed lock is held raw since the caller's `sellock`
         // (contract); this is their one release before it relocks.
@@ -651,8 +686,9 @@ struct State<T> {
     closed: bool,
 }
 
-// SAFETY: the state is only touched under `lock`; values of T move between threads
-// (hence T: Send), never shared.
+// SAFETY: the state is only reached through `state`, with this channel's guard,
+// so only under `lock`; values of T move between threads (hence T: Send), never
+// shared.
 unsafe impl<T: Send> Send for HChan<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for HChan<T> {}
@@ -697,35 +733,43 @@ impl<T> HChan<T> {
         &self.lock
     }
 
-    /// # Safety
-    /// The lock is held, and the reference is dropped before it is released.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn state(&self) -> &mut State<T> {
-        // SAFETY: the lock gives exclusive access (contract).
-        #[cfg(not(loom))]
-        return unsafe { &mut *self.s.get() };
-        // loom checks the access when it starts (`get_mut`): it must happen after
-        // every earlier one, which only the lock can ensure.
+    /// The fields under the lock, for as long as `g` is lent.
+    ///
+    /// Why this is sound as a safe function:
+    ///
+    /// * `g` is this channel's guard: `assert!`, not `debug_assert!`, because a
+    ///   guard of another channel would give unsynchronised access to this one's
+    ///   state, and a safe function must not rely on its callers for that. It
+    ///   costs a pointer compare and a branch never taken, which the optimiser
+    ///   can remove where `g` was just made from `self.lock` and the call is
+    ///   inlined.
+    /// * A guard exists only while its lock is held, one per held lock
+    ///   ([`ChanGuard`]), so no other thread can be in the state now.
+    /// * The result borrows `g` mutably: while it lives, `g` cannot be dropped
+    ///   (unlocked) or given up raw, and no second `&mut State` can be taken
+    ///   through it — the fields cannot outlive the lock, nor be aliased.
+    fn state<'g>(&'g self, g: &'g mut ChanGuard<'_>) -> &'g mut State<T> {
+        assert!(
+            std::ptr::eq(g.lock, &self.lock),
+            "channel state accessed under another channel's lock"
+        );
+        // Under loom, `with_mut` records the access when it starts: loom then
+        // checks it happens after every earlier one, which only the lock ensures.
         #[cfg(loom)]
-        {
-            let p = self.s.get_mut();
-            // SAFETY: as above.
-            unsafe { &mut *(p.deref() as *mut State<T>) }
-        }
+        let p = self.s.with_mut(|p| p);
+        #[cfg(not(loom))]
+        let p = self.s.get();
+        // SAFETY: exclusive for the borrow of `g` (see above).
+        unsafe { &mut *p }
     }
 
     /// The body of `chansend` after `lock`, without blocking: Go's cases 1-3.
-    ///
-    /// # Safety
-    /// The lock is held.
-    pub(crate) unsafe fn send_locked(&self, v: T) -> SendPoll<T> {
-        // SAFETY: the lock is held (contract).
-        let s = unsafe { self.state() };
+    pub(crate) fn send_locked(&self, g: &mut ChanGuard<'_>, v: T) -> SendPoll<T> {
+        let s = self.state(g);
         if s.closed {
             return SendPoll::Closed(v);
         }
-        // SAFETY: under the lock; queued sudogs are valid.
-        if let Some(sg) = unsafe { s.recvq.dequeue() } {
+        if let Some(sg) = s.recvq.dequeue() {
             // `send`: straight into the parked receiver's slot, on its stack.
             // SAFETY: a receiver's elem is an empty MaybeUninit<T> in its frame,
             // alive until it is woken, and nobody else writes it.
@@ -746,17 +790,12 @@ impl<T> HChan<T> {
     }
 
     /// The body of `chanrecv` after `lock`, without blocking.
-    ///
-    /// # Safety
-    /// The lock is held.
-    pub(crate) unsafe fn recv_locked(&self) -> RecvPoll<T> {
-        // SAFETY: the lock is held (contract).
-        let s = unsafe { self.state() };
+    pub(crate) fn recv_locked(&self, g: &mut ChanGuard<'_>) -> RecvPoll<T> {
+        let s = self.state(g);
         if s.closed && s.qcount == 0 {
             return RecvPoll::Closed;
         }
-        // SAFETY: under the lock; queued sudogs are valid.
-        if let Some(sg) = unsafe { s.sendq.dequeue() } {
+        if let Some(sg) = s.sendq.dequeue() {
             // `recv`.
             let src = sg.elem.get() as *const T;
             let v = if s.buf.is_empty() {
@@ -798,10 +837,11 @@ impl<T> HChan<T> {
     /// Puts `sg` on the receive or send queue.
     ///
     /// # Safety
-    /// The lock is held; `sg` stays valid while queued.
-    pub(crate) unsafe fn enqueue(&self, sg: &Sudog, send: bool) {
-        // SAFETY: the lock is held (contract).
-        let s = unsafe { self.state() };
+    /// `sg` is in no queue, and stays valid (not moved, not freed) until it
+    /// leaves this one: its owner parks, and wakes only once a waker or `close`
+    /// has dequeued it, or (a select) takes it out itself with `dequeue_sudog`.
+    pub(crate) unsafe fn enqueue(&self, g: &mut ChanGuard<'_>, sg: &Sudog, send: bool) {
+        let s = self.state(g);
         let q = if send { &mut s.sendq } else { &mut s.recvq };
         // SAFETY: contract.
         unsafe { q.enqueue(sg) };
@@ -810,21 +850,20 @@ impl<T> HChan<T> {
     /// Takes `sg` out of its queue if still there (select pass 3).
     ///
     /// # Safety
-    /// The lock is held; `sg` is valid.
-    pub(crate) unsafe fn dequeue_sudog(&self, sg: &Sudog, send: bool) {
-        // SAFETY: the lock is held (contract).
-        let s = unsafe { self.state() };
+    /// `sg` was queued here by `enqueue` (same `send`) and not served: it is
+    /// still in that queue, or a waker whose select CAS failed dropped it.
+    pub(crate) unsafe fn dequeue_sudog(&self, g: &mut ChanGuard<'_>, sg: &Sudog, send: bool) {
+        let s = self.state(g);
         let q = if send { &mut s.sendq } else { &mut s.recvq };
-        // SAFETY: contract.
+        // SAFETY: in this queue or in none, links cleared (contract).
         unsafe { q.remove(sg) };
     }
 
     /// `chansend` with `block = true`.
     fn send(&self, v: T) {
         preempt_check();
-        let g = self.lock.lock();
-        // SAFETY: `g` holds the lock.
-        match unsafe { self.send_locked(v) } {
+        let mut g = self.lock.lock();
+        match self.send_locked(&mut g, v) {
             SendPoll::Done(w) => {
                 drop(g);
                 if let Some(w) = w {
@@ -842,15 +881,16 @@ impl<T> HChan<T> {
                 let mut slot = MaybeUninit::new(v);
                 let sg = Sudog::new();
                 sg.elem.set(slot.as_mut_ptr() as *mut ());
-                // SAFETY: `g` holds the lock while `register` runs; `sg` and
-                // `slot` live in this frame, which stays put until we are woken.
+                // SAFETY: `sg` and `slot` live in this frame, which stays put until
+                // we are woken, so `sg` stays valid while queued (as `park` and
+                // `enqueue` require); it is in no queue yet.
                 unsafe {
                     park(
                         |w| {
                             sg.waiter.set(Some(w));
-                            self.enqueue(&sg, true);
+                            self.enqueue(&mut g, &sg, true);
+                            Commit::Chan(g)
                         },
-                        Commit::Chan(g),
                         Wait::Send,
                     )
                 };
@@ -866,9 +906,8 @@ impl<T> HChan<T> {
 
     /// `chansend` with `block = false`.
     fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        let g = self.lock.lock();
-        // SAFETY: `g` holds the lock.
-        let r = unsafe { self.send_locked(v) };
+        let mut g = self.lock.lock();
+        let r = self.send_locked(&mut g, v);
         drop(g);
         match r {
             SendPoll::Done(w) => {
@@ -886,9 +925,8 @@ impl<T> HChan<T> {
     /// `chanrecv` with `block = true`: None once closed and drained.
     fn recv(&self) -> Option<T> {
         preempt_check();
-        let g = self.lock.lock();
-        // SAFETY: `g` holds the lock.
-        match unsafe { self.recv_locked() } {
+        let mut g = self.lock.lock();
+        match self.recv_locked(&mut g) {
             RecvPoll::Value(v, w) => {
                 drop(g);
                 if let Some(w) = w {
@@ -905,15 +943,16 @@ impl<T> HChan<T> {
                 let mut slot = MaybeUninit::<T>::uninit();
                 let sg = Sudog::new();
                 sg.elem.set(slot.as_mut_ptr() as *mut ());
-                // SAFETY: `g` holds the lock while `register` runs; `sg` and
-                // `slot` live in this frame, which stays put until we are woken.
+                // SAFETY: `sg` and `slot` live in this frame, which stays put until
+                // we are woken, so `sg` stays valid while queued (as `park` and
+                // `enqueue` require); it is in no queue yet.
                 unsafe {
                     park(
                         |w| {
                             sg.waiter.set(Some(w));
-                            self.enqueue(&sg, false);
+                            self.enqueue(&mut g, &sg, false);
+                            Commit::Chan(g)
                         },
-                        Commit::Chan(g),
                         Wait::Recv,
                     )
                 };
@@ -926,9 +965,8 @@ impl<T> HChan<T> {
 
     /// `chanrecv` with `block = false`.
     fn try_recv(&self) -> Result<T, TryRecvError> {
-        let g = self.lock.lock();
-        // SAFETY: `g` holds the lock.
-        let r = unsafe { self.recv_locked() };
+        let mut g = self.lock.lock();
+        let r = self.recv_locked(&mut g);
         drop(g);
         match r {
             RecvPoll::Value(v, w) => {
@@ -945,9 +983,8 @@ impl<T> HChan<T> {
 
     /// `closechan`.
     fn close(&self) {
-        let g = self.lock.lock();
-        // SAFETY: `g` holds the lock; `s` is not used after `drop(g)`.
-        let s = unsafe { self.state() };
+        let mut g = self.lock.lock();
+        let s = self.state(&mut g);
         if s.closed {
             drop(g);
             panic!("close of closed channel");
@@ -958,8 +995,7 @@ impl<T> HChan<T> {
         let mut head: *const Sudog = std::ptr::null();
         let mut tail: *const Sudog = std::ptr::null();
         for q in [&mut s.recvq, &mut s.sendq] {
-            // SAFETY: under the lock; queued sudogs are valid.
-            while let Some(sg) = unsafe { q.dequeue() } {
+            while let Some(sg) = q.dequeue() {
                 sg.success.set(false);
                 if tail.is_null() {
                     head = sg;
@@ -984,15 +1020,13 @@ impl<T> HChan<T> {
     }
 
     fn len(&self) -> usize {
-        let _g = self.lock.lock();
-        // SAFETY: `_g` holds the lock until the function returns.
-        unsafe { self.state() }.qcount
+        let mut g = self.lock.lock();
+        self.state(&mut g).qcount
     }
 
     fn is_closed(&self) -> bool {
-        let _g = self.lock.lock();
-        // SAFETY: `_g` holds the lock until the function returns.
-        unsafe { self.state() }.closed
+        let mut g = self.lock.lock();
+        self.state(&mut g).closed
     }
 
     fn cap(&self) -> usize {
@@ -1000,16 +1034,15 @@ impl<T> HChan<T> {
     }
 }
 
-impl<T> Drop for HChan<T> {
+/// Dropped with the channel, when the last handle goes: `&mut self`, so no lock.
+impl<T> Drop for State<T> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: nobody else can touch the state.
-        let s = unsafe { self.state() };
         #[cfg(test)]
-        debug_assert!(s.recvq.is_empty() && s.sendq.is_empty());
-        let cap = s.buf.len();
-        for i in 0..s.qcount {
+        debug_assert!(self.recvq.is_empty() && self.sendq.is_empty());
+        let cap = self.buf.len();
+        for i in 0..self.qcount {
             // SAFETY: the qcount slots from recvx (wrapping) hold values.
-            unsafe { s.buf[(s.recvx + i) % cap].assume_init_drop() };
+            unsafe { self.buf[(self.recvx + i) % cap].assume_init_drop() };
         }
     }
 }

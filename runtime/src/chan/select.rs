@@ -20,7 +20,9 @@
 //!    once, in that order (`sellock`), so two selects over the same channels cannot
 //!    deadlock. The locks are held raw (`ChanGuard::into_raw`), listed in a
 //!    `LockList` that stands for their guards until `selunlock_raw`, because the
-//!    one who releases them may be g0 (step 4).
+//!    one who releases them may be g0 (step 4). A step on one case that needs its
+//!    channel's guard (poll, enqueue, dequeue) borrows it from the list
+//!    (`lend_guard`: `from_raw`, the step, `into_raw`).
 //! 3. **Pass 1**: the first case ready in poll order completes (the same code as a
 //!    non-blocking send/receive, under the lock). None ready: with a `default` arm,
 //!    unlock and take it.
@@ -64,26 +66,25 @@ pub(crate) enum Poll {
 }
 
 /// One arm of a select, type-erased (the element type is the implementor's).
+/// The steps that need the channel lock take its guard, `g`.
 pub(crate) trait CaseImpl {
     /// The channel's lock, or None for a never-ready channel.
     fn lock(&self) -> Option<&ChanLock>;
     /// Pass 1: the operation, if it can complete now.
-    ///
-    /// # Safety
-    /// The channel's lock is held.
-    unsafe fn poll(&mut self) -> Poll;
+    fn poll(&mut self, g: &mut ChanGuard<'_>) -> Poll;
     /// The case's sudog.
     fn sudog(&self) -> &Sudog;
     /// Pass 2: points the sudog at this case's value slot and queues it.
     ///
     /// # Safety
-    /// The lock is held; the case does not move until pass 3.
-    unsafe fn enqueue(&mut self);
+    /// The case does not move, nor is it dropped, until pass 3 has taken the
+    /// sudog out again (`HChan::enqueue`).
+    unsafe fn enqueue(&mut self, g: &mut ChanGuard<'_>);
     /// Pass 3, losers: takes the sudog out of its queue if still there.
     ///
     /// # Safety
-    /// The lock is held.
-    unsafe fn dequeue(&mut self);
+    /// The sudog was queued in pass 2 and this case lost (`HChan::dequeue_sudog`).
+    unsafe fn dequeue(&mut self, g: &mut ChanGuard<'_>);
     /// Pass 3, the winner: records the outcome. False for a send woken by close.
     fn complete(&mut self) -> bool;
 }
@@ -231,10 +232,9 @@ impl<T> CaseImpl for RecvCase<'_, T> {
         self.chan.map(|c| c.lock_ref())
     }
 
-    unsafe fn poll(&mut self) -> Poll {
+    fn poll(&mut self, g: &mut ChanGuard<'_>) -> Poll {
         let c = self.chan.expect("poll on a never channel");
-        // SAFETY: the lock is held (contract).
-        match unsafe { c.recv_locked() } {
+        match c.recv_locked(g) {
             RecvPoll::Value(v, w) => {
                 self.slot.write(v);
                 self.got = Got::Value;
@@ -252,17 +252,18 @@ impl<T> CaseImpl for RecvCase<'_, T> {
         &self.sg
     }
 
-    unsafe fn enqueue(&mut self) {
+    unsafe fn enqueue(&mut self, g: &mut ChanGuard<'_>) {
         self.sg.set_elem(self.slot.as_mut_ptr() as *mut ());
         let c = self.chan.expect("enqueue on a never channel");
-        // SAFETY: the lock is held and the case stays put (contract).
-        unsafe { c.enqueue(&self.sg, false) };
+        // SAFETY: the case, sudog and slot included, stays put until pass 3
+        // (contract); this select queues each sudog once.
+        unsafe { c.enqueue(g, &self.sg, false) };
     }
 
-    unsafe fn dequeue(&mut self) {
+    unsafe fn dequeue(&mut self, g: &mut ChanGuard<'_>) {
         let c = self.chan.expect("dequeue on a never channel");
-        // SAFETY: the lock is held (contract).
-        unsafe { c.dequeue_sudog(&self.sg, false) };
+        // SAFETY: queued here in pass 2, not served (contract).
+        unsafe { c.dequeue_sudog(g, &self.sg, false) };
     }
 
     fn complete(&mut self) -> bool {
@@ -332,14 +333,13 @@ impl<T> CaseImpl for SendCase<'_, T> {
         self.chan.map(|c| c.lock_ref())
     }
 
-    unsafe fn poll(&mut self) -> Poll {
+    fn poll(&mut self, g: &mut ChanGuard<'_>) -> Poll {
         let c = self.chan.expect("poll on a never channel");
-        // SAFETY: `has_val` is true until the value leaves (only here and in
-        // `complete`), and poll runs once per select.
+        assert!(self.has_val, "select: SendCase polled after its value left");
+        // SAFETY: `has_val` (checked just above): `val` holds the value.
         let v = unsafe { self.val.assume_init_read() };
         self.has_val = false;
-        // SAFETY: the lock is held (contract).
-        match unsafe { c.send_locked(v) } {
+        match c.send_locked(g, v) {
             SendPoll::Done(w) => {
                 self.fired = true;
                 Poll::Ready(w)
@@ -361,17 +361,18 @@ impl<T> CaseImpl for SendCase<'_, T> {
         &self.sg
     }
 
-    unsafe fn enqueue(&mut self) {
+    unsafe fn enqueue(&mut self, g: &mut ChanGuard<'_>) {
         self.sg.set_elem(self.val.as_mut_ptr() as *mut ());
         let c = self.chan.expect("enqueue on a never channel");
-        // SAFETY: the lock is held and the case stays put (contract).
-        unsafe { c.enqueue(&self.sg, true) };
+        // SAFETY: the case, sudog and value included, stays put until pass 3
+        // (contract); this select queues each sudog once.
+        unsafe { c.enqueue(g, &self.sg, true) };
     }
 
-    unsafe fn dequeue(&mut self) {
+    unsafe fn dequeue(&mut self, g: &mut ChanGuard<'_>) {
         let c = self.chan.expect("dequeue on a never channel");
-        // SAFETY: the lock is held (contract).
-        unsafe { c.dequeue_sudog(&self.sg, true) };
+        // SAFETY: queued here in pass 2, not served (contract).
+        unsafe { c.dequeue_sudog(g, &self.sg, true) };
     }
 
     fn complete(&mut self) -> bool {
@@ -439,6 +440,29 @@ pub(crate) unsafe fn selunlock_raw(l: *const LockList) {
         // ends without reading anything more.
         drop(unsafe { ChanGuard::from_raw(*locks.add(i)) });
     }
+}
+
+/// Lends `step` the guard of `lock`, one of the locks a `LockList` holds raw:
+/// made back from the raw lock (`ChanGuard::from_raw`), and given up again
+/// (`into_raw`) when `step` returns, so that the lock stays held and the list
+/// still stands for it. This is how a select's case steps get the proof that
+/// their channel is locked.
+///
+/// # Safety
+/// `lock` is listed in a `LockList` whose locks `sellock` left held raw, none
+/// released since, and no guard for it is out (lends do not nest). `step` leaves
+/// the guard in place: swapping another guard into `g` would leave that lock
+/// held raw and release `lock` behind the list's back.
+unsafe fn lend_guard<R>(lock: *const ChanLock, step: impl FnOnce(&mut ChanGuard<'_>) -> R) -> R {
+    // SAFETY: select's lock list: `sellock` took `lock` and gave its guard up
+    // with `into_raw`; nothing has released it, it is in a channel a case
+    // borrows, and no other guard for it exists (contract). So this makes its one
+    // guard, and `into_raw` below gives it up again before anyone could make
+    // another.
+    let mut g = unsafe { ChanGuard::from_raw(lock) };
+    let r = step(&mut g);
+    let _ = g.into_raw();
+    r
 }
 
 /// g0's half of a select's park (`selparkcommit`): releases every channel lock.
@@ -536,13 +560,16 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
         block_forever(NeverWait::SelectNoCases);
     }
 
-    // Poll order: a random permutation of the cases on real channels.
+    // Poll order: a random permutation of the cases on real channels. Each case's
+    // lock is looked up once, here (`lockof`), for the sort and for every step.
     let mut pollorder = [0usize; N];
+    let mut lockof = [std::ptr::null::<ChanLock>(); N];
     let mut n = 0;
     for (i, case) in cases.iter().enumerate() {
-        if case.c.lock().is_none() {
+        let Some(l) = case.c.lock() else {
             continue;
-        }
+        };
+        lockof[i] = l;
         let j = cheaprandn(n + 1);
         pollorder[n] = pollorder[j];
         pollorder[j] = i;
@@ -556,16 +583,12 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
     }
 
     // Lock order: by channel address, each channel once.
-    let addr = |c: &Case<'_>| {
-        c.c.lock()
-            .map_or(std::ptr::null(), |l| l as *const ChanLock)
-    };
     let mut lockorder = pollorder;
-    lockorder[..n].sort_unstable_by_key(|&i| addr(&cases[i]));
+    lockorder[..n].sort_unstable_by_key(|&i| lockof[i]);
     let mut locks = [std::ptr::null::<ChanLock>(); N];
     let mut nl = 0;
     for &i in &lockorder[..n] {
-        let l = addr(&cases[i]);
+        let l = lockof[i];
         if nl == 0 || locks[nl - 1] != l {
             locks[nl] = l;
             nl += 1;
@@ -581,8 +604,10 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 
     // Pass 1: the first ready case in poll order.
     for &i in &pollorder[..n] {
-        // SAFETY: every lock is held (`sellock`).
-        match unsafe { cases[i].c.poll() } {
+        // SAFETY: `lockof[i]` is case i's lock (every case in `pollorder` is on a
+        // real channel), so it is in `list`, held raw by the `sellock` above; no
+        // guard is out, and `poll` only passes its guard on.
+        match unsafe { lend_guard(lockof[i], |g| cases[i].c.poll(g)) } {
             Poll::NotReady => {}
             Poll::Ready(w) => {
                 // SAFETY: `sellock` left every listed lock held raw; nothing has
@@ -609,19 +634,22 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 
     // Pass 2: a sudog on every channel, then park.
     let done = SelectDone::new();
-    // SAFETY: every lock in `list` is still held raw, as `Commit::Select` needs;
-    // the sudogs, slots and `done` live in this frame (the cases are borrowed for
-    // the call), which stays put until pass 3 has taken every sudog back out;
-    // `list` is released by `selparkcommit` (or by `park` on a plain thread).
+    // SAFETY: every lock in `list` is still held raw (no case was ready, and
+    // there is no default), as `Commit::Select` and `lend_guard` need, and
+    // `register` lends one guard at a time, which `enqueue` only passes on; the
+    // sudogs, slots and `done` live in this frame (the cases are borrowed for
+    // the call), which stays put until pass 3 has taken every sudog back out, as
+    // `park` and `enqueue` need; `list` is released by `selparkcommit` (or by
+    // `park` on a plain thread).
     unsafe {
         park(
             |w| {
                 for &i in &lockorder[..n] {
                     cases[i].c.sudog().set_select(&done, i, w);
-                    cases[i].c.enqueue();
+                    lend_guard(lockof[i], |g| cases[i].c.enqueue(g));
                 }
+                Commit::Select(&list)
             },
-            Commit::Select(&list),
             Wait::Select,
         )
     };
@@ -632,8 +660,10 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
     unsafe { sellock(&list) };
     for &i in &lockorder[..n] {
         if i != winner {
-            // SAFETY: every lock is held (`sellock`).
-            unsafe { cases[i].c.dequeue() };
+            // SAFETY: `lockof[i]` is in `list`, held raw by the `sellock` just
+            // above, and no guard is out (as in pass 1); its sudog was queued in
+            // pass 2 and lost (only the winner's was served), as `dequeue` needs.
+            unsafe { lend_guard(lockof[i], |g| cases[i].c.dequeue(g)) };
         }
     }
     let ok = cases[winner].c.complete();
