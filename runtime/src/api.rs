@@ -311,7 +311,7 @@ where
     T: Send + 'static,
 {
     let rt = Runtime::new().unwrap_or_else(|e| {
-        eprintln!("gort: {e}");
+        crate::panic::print_stderr(&format!("gort: {e}\n"));
         std::process::exit(2)
     });
     rt.run(f)
@@ -339,16 +339,27 @@ pub fn go<F>(f: F)
 where
     F: FnOnce() + Send + 'static,
 {
+    newproc_go(f, std::any::type_name::<F>);
+    sched::preempt_check();
+}
+
+/// `newproc` for a goroutine whose unrecovered panic kills the program: the body
+/// of [`go`], and of the goroutines the runtime itself starts to run user code
+/// (`time::after_func`'s function, a user value dropped off the scheduler). May be
+/// called on g0 of an M that holds a P.
+pub(crate) fn newproc_go<F>(f: F, entry: fn() -> &'static str)
+where
+    F: FnOnce() + Send + 'static,
+{
     sched::newproc(
         move || {
             if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
                 crate::panic::fatalpanic(p)
             }
         },
-        std::any::type_name::<F>,
+        entry,
         false,
     );
-    sched::preempt_check();
 }
 
 /// Starts `f` as a new goroutine and returns a handle to wait for its result. A

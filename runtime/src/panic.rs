@@ -18,6 +18,14 @@
 //!   `function(...)` + tab + `file:line`, and exits with status 2.
 //! - `spawn(f)`: the panic is the `JoinHandle`'s business (`join` returns `Err`, the
 //!   Rust way), and the hook prints Rust's one-line notice, naming the goroutine.
+//!
+//! User code the runtime runs on the user's behalf — `time::after_func`'s function —
+//! runs in a goroutine started as `go` starts one (`api::newproc_go`), so its panic
+//! follows the `go` rule.
+//!
+//! Everything the runtime writes to stderr goes through [`print_stderr`], which
+//! ignores write errors as Go's `print` does: with stderr closed (a broken pipe),
+//! `eprintln!` would panic, and a panic inside the panic hook aborts the process.
 
 use crate::proc::g::G;
 use crate::proc::m::getg;
@@ -35,11 +43,11 @@ pub(crate) fn install_hook() {
             }
             Some(g) => {
                 let loc = info.location().map(|l| l.to_string()).unwrap_or_default();
-                eprintln!(
-                    "goroutine {} panicked at {loc}:\n{}",
+                print_stderr(&format!(
+                    "goroutine {} panicked at {loc}:\n{}\n",
                     g.goid(),
                     payload_str(info.payload())
-                );
+                ));
             }
             None => prev(info),
         }));
@@ -190,11 +198,18 @@ pub(crate) fn goroutine_dump(g: &G) -> String {
     s
 }
 
-fn exit2(text: &str) -> ! {
-    let _ = std::io::stdout().flush();
+/// Writes `text` to stderr, ignoring errors (Go's `print`): a report must never
+/// turn into a second failure because stderr is closed or a broken pipe — std's
+/// `eprintln!` panics then, and a panic inside the panic hook aborts the process.
+pub(crate) fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+fn exit2(text: &str) -> ! {
+    let _ = std::io::stdout().flush();
+    print_stderr(text);
     std::process::exit(2)
 }
 

@@ -270,7 +270,9 @@ impl idle::Scheduler for Sched {
         if self.mcount.fetch_add(1, Ordering::SeqCst) + 1 > MAX_MCOUNT {
             // `checkmcount`: threads only multiply this far when something is badly
             // wrong (every goroutine stuck in a blocking call).
-            eprintln!("runtime: program exceeds {MAX_MCOUNT}-thread limit");
+            crate::panic::print_stderr(&format!(
+                "runtime: program exceeds {MAX_MCOUNT}-thread limit\n"
+            ));
             crate::panic::fatal("thread exhaustion");
         }
         id

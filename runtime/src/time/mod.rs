@@ -385,7 +385,9 @@ impl Timer {
 }
 
 /// Runs `f` in its own goroutine once `d` has passed (Go's `time.AfterFunc`), and
-/// returns the [`Timer`], whose `stop` cancels it.
+/// returns the [`Timer`], whose `stop` cancels it. A panic in `f` is that
+/// goroutine's: unrecovered, it prints Go's report and exits with status 2, as a
+/// panic in a [`go`](crate::go) goroutine does.
 ///
 /// # Panics
 /// Outside a goroutine of a gort runtime.
@@ -410,8 +412,9 @@ where
     let f = Arc::new(f);
     let inner = timer::Timer::new(Box::new(move |_, _| {
         // `goFunc`: timer functions run on the scheduler; user code gets a goroutine.
+        // Its panic kills the program, as a `go` goroutine's does.
         let f = f.clone();
-        sched::newproc(move || f(), std::any::type_name::<F>, false);
+        crate::api::newproc_go(move || f(), std::any::type_name::<F>);
     }));
     arm(sched, &inner, when_after(sched, d), 0);
     Timer {
