@@ -1,8 +1,9 @@
 //! Go's panic rules, each in a child process (this test binary run again with
 //! `GORT_PANIC=<scenario>`), where the failure being guarded against is an abort,
 //! a hang or a wrong exit status: a panic in user code the runtime runs for you
-//! (`time::after_func`) is a goroutine's panic, reported Go's way with exit
-//! status 2; a closed stderr never turns a report into an abort.
+//! (`time::after_func`, a `Drop` of a value the runtime owns) is a goroutine's
+//! panic, reported Go's way with exit status 2, and a `Drop` of such code may
+//! block; a closed stderr never turns a report into an abort.
 
 use std::time::Duration;
 
@@ -29,6 +30,15 @@ fn child_with_closed_stderr(name: &str) -> i32 {
     child.wait().unwrap().code().unwrap_or(-1)
 }
 
+/// A value whose `Drop` panics.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("drop of an after_func function");
+    }
+}
+
 /// The child side: runs one scenario and exits 0 if it returns.
 #[test]
 fn child_entry() {
@@ -45,6 +55,43 @@ fn child_entry() {
         "recovered_panic" => gort::run(|| {
             let h = gort::spawn(|| -> u32 { panic!("recovered by join") });
             assert!(h.join().is_err());
+        }),
+        "after_func_drop_panics" => gort::run(|| {
+            // The timer's function is stopped and its handle dropped: the heap
+            // holds the last reference, dropped when the heap is next cleaned —
+            // here while arming this goroutine's sleep timer on the same P.
+            let bomb = PanicOnDrop;
+            let t = gort::time::after_func(Duration::from_secs(3600), move || {
+                let _ = &bomb;
+            });
+            assert!(t.stop());
+            drop(t);
+            gort::time::sleep(Duration::from_millis(1));
+            loop {
+                gort::yield_now();
+            }
+        }),
+        "after_func_drop_blocks" => gort::run(|| {
+            // The function's `Drop` blocks on a channel: it must run on a
+            // goroutine, which parks, not on the scheduler's own stack.
+            let (tx, rx) = gort::chan::bounded::<()>(0);
+            let (done_tx, done_rx) = gort::chan::bounded::<()>(0);
+            struct Blocks(gort::chan::Receiver<()>, gort::chan::Sender<()>);
+            impl Drop for Blocks {
+                fn drop(&mut self) {
+                    self.0.recv();
+                    self.1.send(());
+                }
+            }
+            let b = Blocks(rx, done_tx);
+            let t = gort::time::after_func(Duration::from_secs(3600), move || {
+                let _ = &b;
+            });
+            assert!(t.stop());
+            drop(t);
+            gort::time::sleep(Duration::from_millis(1));
+            tx.send(());
+            done_rx.recv().expect("the Drop ran to its end");
         }),
         other => panic!("unknown scenario {other}"),
     }
@@ -64,4 +111,20 @@ fn a_panic_in_an_after_func_function_is_a_goroutine_panic() {
 #[test]
 fn a_recovered_panic_with_stderr_closed_does_not_abort() {
     assert_eq!(child_with_closed_stderr("recovered_panic"), 0);
+}
+
+#[test]
+fn a_drop_of_an_after_func_function_that_panics_is_a_goroutine_panic() {
+    let (code, err) = child("after_func_drop_panics");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: drop of an after_func function\n\ngoroutine "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_drop_of_an_after_func_function_may_block() {
+    let (code, err) = child("after_func_drop_blocks");
+    assert_eq!(code, 0, "{err}");
 }

@@ -351,15 +351,38 @@ pub(crate) fn newproc_go<F>(f: F, entry: fn() -> &'static str)
 where
     F: FnOnce() + Send + 'static,
 {
-    sched::newproc(
-        move || {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                crate::panic::fatalpanic(p)
-            }
-        },
-        entry,
-        false,
-    );
+    sched::newproc(fatal_on_panic(f), entry, false);
+}
+
+/// `f` as the body of a `go` goroutine: an unrecovered panic is fatal.
+fn fatal_on_panic<F: FnOnce() + Send + 'static>(f: F) -> impl FnOnce() + Send + 'static {
+    move || {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+            crate::panic::fatalpanic(p)
+        }
+    }
+}
+
+/// Drops a user value that the runtime owned (a timer's function) on a goroutine
+/// of its own, never where the runtime happened to let go of it — often g0,
+/// cleaning a timer heap with its lock held. There a `Drop` that panics would
+/// unwind through the scheduler and kill the M with its P, and one that blocks
+/// would park the scheduler's own stack; on a goroutine the first is an ordinary
+/// fatal panic (Go's report, exit 2) and the second an ordinary park.
+///
+/// Callable from anywhere: on an M of `sched` that holds a P the goroutine goes
+/// into that P's `runnext`, elsewhere (a plain thread, a goroutine inside
+/// `syscall::blocking`) onto the global queue.
+pub(crate) fn drop_on_goroutine<T: Send + 'static>(sched: &'static Sched, v: T) {
+    let on_p = getm()
+        .filter(|m| std::ptr::eq(m.sched, sched))
+        .is_some_and(|m| m.p().is_some());
+    let body = fatal_on_panic(move || drop(v));
+    if on_p {
+        sched::newproc(body, std::any::type_name::<T>, false);
+    } else {
+        sched::newproc_external(sched, body, std::any::type_name::<T>);
+    }
 }
 
 /// Starts `f` as a new goroutine and returns a handle to wait for its result. A
