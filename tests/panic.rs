@@ -2,9 +2,10 @@
 //! `GORT_PANIC=<scenario>`), where the failure being guarded against is an abort,
 //! a hang or a wrong exit status: a panic in user code the runtime runs for you
 //! (`time::after_func`, a `Drop` of a value the runtime owns) is a goroutine's
-//! panic, reported Go's way with exit status 2, and a `Drop` of such code may
-//! block; a closed stderr never turns a report into an abort.
+//! panic, reported Go's way with exit status 2; `main` waits for a panic in
+//! progress; a closed stderr never turns a report into an abort.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 mod common;
@@ -39,6 +40,31 @@ impl Drop for PanicOnDrop {
     }
 }
 
+/// Set by main just before it returns (the `late_unwind` scenario).
+static MAIN_RETURNING: AtomicBool = AtomicBool::new(false);
+
+/// A local of a panicking goroutine whose `Drop` runs after the `WaitGroup` is
+/// done: it waits until main is returning, so the panic is still in progress
+/// when main's function has returned.
+struct WaitForMain;
+
+impl Drop for WaitForMain {
+    fn drop(&mut self) {
+        while !MAIN_RETURNING.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Calls `done` on a `WaitGroup` when dropped (Go's `defer wg.Done()`).
+struct Done(gort::sync::WaitGroup);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
 /// The child side: runs one scenario and exits 0 if it returns.
 #[test]
 fn child_entry() {
@@ -56,6 +82,40 @@ fn child_entry() {
             let h = gort::spawn(|| -> u32 { panic!("recovered by join") });
             assert!(h.join().is_err());
         }),
+        "wg_go_panic" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                let wg = gort::sync::WaitGroup::new();
+                wg.go(|| panic!("boom in WaitGroup::go"));
+                wg.wait();
+            });
+        }
+        "go_recovers_its_own_panic" => gort::run(|| {
+            // Counted by the hook, caught by the goroutine itself: not in
+            // progress any more, so main returns and the process exits 0.
+            let wg = gort::sync::WaitGroup::new();
+            wg.go(|| {
+                let r = std::panic::catch_unwind(|| panic!("caught inside"));
+                assert!(r.is_err());
+            });
+            wg.wait();
+        }),
+        "late_unwind" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                let wg = gort::sync::WaitGroup::new();
+                wg.add(1);
+                let w = wg.clone();
+                gort::go(move || {
+                    // Dropped in reverse order: `done` first, then the wait.
+                    let _late = WaitForMain;
+                    let _done = Done(w);
+                    panic!("still unwinding when main returns");
+                });
+                wg.wait();
+                MAIN_RETURNING.store(true, Ordering::SeqCst);
+            });
+        }
         "after_func_drop_panics" => gort::run(|| {
             // The timer's function is stopped and its handle dropped: the heap
             // holds the last reference, dropped when the heap is next cleaned —
@@ -114,6 +174,25 @@ fn a_recovered_panic_with_stderr_closed_does_not_abort() {
 }
 
 #[test]
+fn main_waits_for_a_goroutine_panic_in_progress() {
+    let (code, err) = child("late_unwind");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: still unwinding when main returns\n\ngoroutine "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_in_waitgroup_go_is_fatal_even_though_wait_returns() {
+    for _ in 0..5 {
+        let (code, err) = child("wg_go_panic");
+        assert_eq!(code, 2, "{err}");
+        assert!(err.starts_with("panic: boom in WaitGroup::go\n"), "{err}");
+    }
+}
+
+#[test]
 fn a_drop_of_an_after_func_function_that_panics_is_a_goroutine_panic() {
     let (code, err) = child("after_func_drop_panics");
     assert_eq!(code, 2, "{err}");
@@ -126,5 +205,11 @@ fn a_drop_of_an_after_func_function_that_panics_is_a_goroutine_panic() {
 #[test]
 fn a_drop_of_an_after_func_function_may_block() {
     let (code, err) = child("after_func_drop_blocks");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_panic_a_goroutine_recovers_itself_does_not_hold_main() {
+    let (code, err) = child("go_recovers_its_own_panic");
     assert_eq!(code, 0, "{err}");
 }

@@ -167,7 +167,9 @@ impl Runtime {
     /// Blocks the calling thread, which must not be one of this runtime's own.
     ///
     /// An unrecovered panic in `f` (or in any goroutine started with [`go`]) prints
-    /// Go's panic report and exits the process with status 2, as Go does.
+    /// Go's panic report and exits the process with status 2, as Go does. If `f`
+    /// returns while a `go` goroutine is unwinding a panic, `run` waits for that
+    /// panic to be reported rather than return (Go's `main` does the same).
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
@@ -190,6 +192,8 @@ impl Runtime {
             sched,
             move || match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(v) => {
+                    // Go's `main` waits for a goroutine's panic in progress.
+                    crate::panic::main_wait_for_panics();
                     sched.nmain.fetch_sub(1, Ordering::SeqCst);
                     done.complete(Ok(v));
                 }

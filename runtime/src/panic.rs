@@ -19,6 +19,15 @@
 //! - `spawn(f)`: the panic is the `JoinHandle`'s business (`join` returns `Err`, the
 //!   Rust way), and the hook prints Rust's one-line notice, naming the goroutine.
 //!
+//! # Main waits for a panic in progress
+//!
+//! As in Go, a main goroutine whose function returns while a `go` goroutine is
+//! unwinding a panic waits for it (`main_wait_for_panics`, Go's
+//! `runningPanicDefers` and `panicking`): the panic hook counts the panic before
+//! any `Drop` runs, `fatalpanic` sets `panicking` before uncounting it, and main
+//! yields while the count is non-zero and parks for good (`panicwait`) once
+//! `panicking` is set. So `WaitGroup::go(|| panic!())` + `wait()` exits 2, never 0.
+//!
 //! User code the runtime runs on the user's behalf — `time::after_func`'s function —
 //! runs in a goroutine started as `go` starts one (`api::newproc_go`), so its panic
 //! follows the `go` rule.
@@ -30,6 +39,7 @@
 use crate::proc::g::G;
 use crate::proc::m::getg;
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Installs the panic hook (once per process).
 pub(crate) fn install_hook() {
@@ -38,6 +48,11 @@ pub(crate) fn install_hook() {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| match getg() {
             Some(g) if !g.joinable.get() => {
+                // Counted before any Drop runs: a Drop may release the main
+                // goroutine (`WaitGroup::go`'s `done`), which must then wait.
+                if !g.panic_counted.replace(true) {
+                    RUNNING_PANIC_DEFERS.fetch_add(1, Ordering::SeqCst);
+                }
                 // SAFETY: panic_trace belongs to the running goroutine, which is us.
                 unsafe { *g.panic_trace.get() = Some(backtrace::Backtrace::new_unresolved()) };
             }
@@ -65,12 +80,63 @@ pub(crate) fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Go's `runningPanicDefers`: `go` goroutines (whose panics are fatal) unwinding a
+/// panic — running their `Drop`s, Go's deferred calls — that has not yet been
+/// reported or found recovered. Process-wide, as in Go: a fatal panic in any
+/// runtime ends the process.
+static RUNNING_PANIC_DEFERS: AtomicU32 = AtomicU32::new(0);
+
+/// Go's `panicking`: a goroutine is reporting a fatal panic; the process is about
+/// to exit with status 2.
+static PANICKING: AtomicU32 = AtomicU32::new(0);
+
+/// `gp`'s panic is no longer in progress: it turned fatal, or (called from
+/// `mcall` when the thread is not panicking) user code caught it.
+pub(crate) fn uncount_panic(gp: &G) {
+    if gp.panic_counted.replace(false) {
+        RUNNING_PANIC_DEFERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a goroutine is reporting a fatal panic (`checkdead` stands aside, as
+/// Go's does while `panicking`).
+pub(crate) fn panicking() -> bool {
+    PANICKING.load(Ordering::SeqCst) != 0
+}
+
+/// The end of Go's `runtime.main`, run by a main goroutine whose function has
+/// returned: while a `go` goroutine is unwinding a panic, let it finish (yield);
+/// if a panic is being reported, never return — the process exits with status 2
+/// from the reporting M. Without this, a `Drop` that releases main during the
+/// unwinding (`WaitGroup::go`'s `done`) lets `run` return and the process exit 0
+/// with the panic unreported.
+///
+/// Go yields at most 1000 times, because a recovered panic is uncounted only by
+/// `recover`, which Go sees. gort cannot see a user's `catch_unwind` return, so it
+/// uncounts a recovered panic at the goroutine's next switch (`mcall`: park,
+/// yield, exit) and waits without a bound: the wait ends with each goroutine's
+/// next runtime call, not after a guess at how long unwinding takes.
+pub(crate) fn main_wait_for_panics() {
+    while RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0 && !panicking() {
+        crate::proc::sched::gosched();
+    }
+    if panicking() {
+        // SAFETY: no unlock function: nothing is published and nobody readies us.
+        unsafe { crate::proc::sched::gopark(None, crate::proc::g::WaitReason::PanicWait) };
+        unreachable_exit()
+    }
+}
+
 /// Called on a `go` goroutine whose closure panicked: hands over to g0 to report.
 pub(crate) fn fatalpanic(payload: Box<dyn std::any::Any + Send>) -> ! {
     let msg = payload_str(&*payload);
     std::mem::forget(payload);
     let m = crate::proc::m::getm().expect("fatalpanic off an M");
     let gp = m.curg().expect("fatalpanic: no goroutine");
+    // Go's order (`fatalpanic`): set `panicking` first, which keeps main from
+    // returning, then stop counting this panic as running.
+    PANICKING.fetch_add(1, Ordering::SeqCst);
+    uncount_panic(gp);
     m.mcall(gp, crate::proc::m::After::FatalPanic(msg));
     unreachable_exit()
 }
