@@ -3,7 +3,8 @@
 //! a hang or a wrong exit status: a panic in user code the runtime runs for you
 //! (`time::after_func`, a `Drop` of a value the runtime owns) is a goroutine's
 //! panic, reported Go's way with exit status 2; `main` waits for a panic in
-//! progress; a closed stderr never turns a report into an abort.
+//! progress; a closed stderr never turns a report into an abort; a payload that
+//! is not a string prints as Go prints a value, under no panic-machinery frames.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -63,6 +64,14 @@ impl Drop for Done {
     fn drop(&mut self) {
         self.0.done();
     }
+}
+
+/// A panic payload that is neither `&str` nor `String`.
+#[allow(dead_code)]
+#[derive(Debug)]
+struct Point {
+    x: i32,
+    y: i32,
 }
 
 /// The child side: runs one scenario and exits 0 if it returns.
@@ -153,6 +162,13 @@ fn child_entry() {
             tx.send(());
             done_rx.recv().expect("the Drop ran to its end");
         }),
+        "panic_any_struct" => gort::run(|| {
+            gort::go(|| std::panic::panic_any(Point { x: 1, y: 2 }));
+            loop {
+                gort::yield_now();
+            }
+        }),
+        "panic_any_int" => gort::run(|| std::panic::panic_any(42u32)),
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0);
@@ -212,4 +228,28 @@ fn a_drop_of_an_after_func_function_may_block() {
 fn a_panic_a_goroutine_recovers_itself_does_not_hold_main() {
     let (code, err) = child("go_recovers_its_own_panic");
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_payload_that_is_not_a_string_prints_gos_shape_and_no_panic_machinery() {
+    let (code, err) = child("panic_any_struct");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("panic: (dyn Any) 0x"), "{err}");
+    let mut lines = err.lines().skip(2);
+    assert!(lines.next().unwrap().ends_with(" [running]:"), "{err}");
+    // The first frame is the closure that panicked, not the hook or std.
+    let first = lines.next().unwrap();
+    assert!(first.starts_with("panic::child_entry::"), "{err}");
+    assert!(!err.contains("install_hook"), "{err}");
+    assert!(!err.contains("panic_any"), "{err}");
+}
+
+#[test]
+fn a_number_payload_prints_its_value_as_go_does() {
+    let (code, err) = child("panic_any_int");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: 42\n\ngoroutine 1 [running]:\n"),
+        "{err}"
+    );
 }

@@ -69,15 +69,49 @@ pub(crate) fn install_hook() {
     });
 }
 
-/// The message of a panic payload (`&str` or `String`; anything else is opaque).
+/// A panic payload as Go's `printpanicval` shows a value: a string as itself; an
+/// error (`Box<dyn Error>`, `io::Error`) by its message, as Go prints
+/// `err.Error()`; a number, `bool` or `char` by its value. For any other type Go
+/// prints `(T) 0xADDR`; Rust has erased the type by now (a `dyn Any` carries a
+/// `TypeId`, not a name), so gort prints `(dyn Any) 0xADDR`, the payload's
+/// address in Go's shape. Panic with a `String` (`panic!("{v:?}")`) to see a value.
 pub(crate) fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
+    macro_rules! shown {
+        ($($t:ty),*) => {
+            $(if let Some(v) = p.downcast_ref::<$t>() {
+                return v.to_string();
+            })*
+        };
     }
+    shown!(
+        &str,
+        String,
+        Box<str>,
+        std::borrow::Cow<'static, str>,
+        Box<dyn std::error::Error + Send + Sync>,
+        Box<dyn std::error::Error + Send>,
+        std::io::Error,
+        i8,
+        i16,
+        i32,
+        i64,
+        i128,
+        isize,
+        u8,
+        u16,
+        u32,
+        u64,
+        u128,
+        usize,
+        f32,
+        f64,
+        bool,
+        char
+    );
+    format!(
+        "(dyn Any) {:p}",
+        p as *const (dyn std::any::Any + Send) as *const ()
+    )
 }
 
 /// Go's `runningPanicDefers`: `go` goroutines (whose panics are fatal) unwinding a
@@ -178,17 +212,31 @@ fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
             (name, loc)
         })
         .collect();
-    // Frames above `rust_begin_unwind` are the hook and std's panic entry; right
-    // below it come core's panic helpers (`panic_fmt`, `panic_bounds_check`), and
-    // then the frame that panicked.
+    // The top frames are the panic machinery, whatever the entry: the backtrace
+    // capture and this module's hook, std's hook call and `rust_panic_with_hook`,
+    // then `rust_begin_unwind` and core's helpers (`panic_fmt`,
+    // `panic_bounds_check`) for `panic!`, or `panic_any`/`begin_panic`/
+    // `resume_unwind` for other payloads. The first frame past them panicked.
+    let machinery = |n: &str| {
+        n.starts_with("backtrace::")
+            || n.starts_with("gort_runtime::panic::")
+            || n.starts_with("<alloc::boxed::Box<dyn for<")
+            || n.starts_with("std::panicking::")
+            || n.starts_with("core::panicking::")
+            || n.starts_with("std::panic::panic_any")
+            || n.starts_with("std::panic::resume_unwind")
+            || n.starts_with("std::sys::backtrace::")
+            || n.starts_with("std::sys_common::backtrace::")
+            || n.contains("rust_begin_unwind")
+            || n.contains("rust_panic")
+    };
+    // Past the last `rust_begin_unwind` if there is one (frames above it are
+    // machinery whatever their names), then past any machinery below it.
     let mut first = syms
         .iter()
         .position(|(n, _)| n.contains("rust_begin_unwind"))
         .map_or(0, |i| i + 1);
-    while syms
-        .get(first)
-        .is_some_and(|(n, _)| n.starts_with("core::panicking::"))
-    {
+    while syms.get(first).is_some_and(|(n, _)| machinery(n)) {
         first += 1;
     }
     for (name, loc) in &syms[first..] {
