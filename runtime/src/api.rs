@@ -167,7 +167,9 @@ impl Runtime {
     /// Blocks the calling thread, which must not be one of this runtime's own.
     ///
     /// An unrecovered panic in `f` (or in any goroutine started with [`go`]) prints
-    /// Go's panic report and exits the process with status 2, as Go does.
+    /// Go's panic report and exits the process with status 2, as Go does. If `f`
+    /// returns while a `go` goroutine is unwinding a panic, `run` waits for that
+    /// panic to be reported rather than return (Go's `main` does the same).
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
@@ -190,6 +192,8 @@ impl Runtime {
             sched,
             move || match catch_unwind(AssertUnwindSafe(f)) {
                 Ok(v) => {
+                    // Go's `main` waits for a goroutine's panic in progress.
+                    crate::panic::main_wait_for_panics();
                     sched.nmain.fetch_sub(1, Ordering::SeqCst);
                     done.complete(Ok(v));
                 }
@@ -311,7 +315,7 @@ where
     T: Send + 'static,
 {
     let rt = Runtime::new().unwrap_or_else(|e| {
-        eprintln!("gort: {e}");
+        crate::panic::print_stderr(&format!("gort: {e}\n"));
         std::process::exit(2)
     });
     rt.run(f)
@@ -339,16 +343,50 @@ pub fn go<F>(f: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    sched::newproc(
-        move || {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                crate::panic::fatalpanic(p)
-            }
-        },
-        std::any::type_name::<F>,
-        false,
-    );
+    newproc_go(f, std::any::type_name::<F>);
     sched::preempt_check();
+}
+
+/// `newproc` for a goroutine whose unrecovered panic kills the program: the body
+/// of [`go`], and of the goroutines the runtime itself starts to run user code
+/// (`time::after_func`'s function, a user value dropped off the scheduler). May be
+/// called on g0 of an M that holds a P.
+pub(crate) fn newproc_go<F>(f: F, entry: fn() -> &'static str)
+where
+    F: FnOnce() + Send + 'static,
+{
+    sched::newproc(fatal_on_panic(f), entry, false);
+}
+
+/// `f` as the body of a `go` goroutine: an unrecovered panic is fatal.
+fn fatal_on_panic<F: FnOnce() + Send + 'static>(f: F) -> impl FnOnce() + Send + 'static {
+    move || {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+            crate::panic::fatalpanic(p)
+        }
+    }
+}
+
+/// Drops a user value that the runtime owned (a timer's function) on a goroutine
+/// of its own, never where the runtime happened to let go of it — often g0,
+/// cleaning a timer heap with its lock held. There a `Drop` that panics would
+/// unwind through the scheduler and kill the M with its P, and one that blocks
+/// would park the scheduler's own stack; on a goroutine the first is an ordinary
+/// fatal panic (Go's report, exit 2) and the second an ordinary park.
+///
+/// Callable from anywhere: on an M of `sched` that holds a P the goroutine goes
+/// into that P's `runnext`, elsewhere (a plain thread, a goroutine inside
+/// `syscall::blocking`) onto the global queue.
+pub(crate) fn drop_on_goroutine<T: Send + 'static>(sched: &'static Sched, v: T) {
+    let on_p = getm()
+        .filter(|m| std::ptr::eq(m.sched, sched))
+        .is_some_and(|m| m.p().is_some());
+    let body = fatal_on_panic(move || drop(v));
+    if on_p {
+        sched::newproc(body, std::any::type_name::<T>, false);
+    } else {
+        sched::newproc_external(sched, body, std::any::type_name::<T>);
+    }
 }
 
 /// Starts `f` as a new goroutine and returns a handle to wait for its result. A

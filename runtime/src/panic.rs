@@ -18,10 +18,28 @@
 //!   `function(...)` + tab + `file:line`, and exits with status 2.
 //! - `spawn(f)`: the panic is the `JoinHandle`'s business (`join` returns `Err`, the
 //!   Rust way), and the hook prints Rust's one-line notice, naming the goroutine.
+//!
+//! # Main waits for a panic in progress
+//!
+//! As in Go, a main goroutine whose function returns while a `go` goroutine is
+//! unwinding a panic waits for it (`main_wait_for_panics`, Go's
+//! `runningPanicDefers` and `panicking`): the panic hook counts the panic before
+//! any `Drop` runs, `fatalpanic` sets `panicking` before uncounting it, and main
+//! yields while the count is non-zero and parks for good (`panicwait`) once
+//! `panicking` is set. So `WaitGroup::go(|| panic!())` + `wait()` exits 2, never 0.
+//!
+//! User code the runtime runs on the user's behalf — `time::after_func`'s function —
+//! runs in a goroutine started as `go` starts one (`api::newproc_go`), so its panic
+//! follows the `go` rule.
+//!
+//! Everything the runtime writes to stderr goes through [`print_stderr`], which
+//! ignores write errors as Go's `print` does: with stderr closed (a broken pipe),
+//! `eprintln!` would panic, and a panic inside the panic hook aborts the process.
 
 use crate::proc::g::G;
 use crate::proc::m::getg;
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Installs the panic hook (once per process).
 pub(crate) fn install_hook() {
@@ -30,30 +48,116 @@ pub(crate) fn install_hook() {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| match getg() {
             Some(g) if !g.joinable.get() => {
+                // Counted before any Drop runs: a Drop may release the main
+                // goroutine (`WaitGroup::go`'s `done`), which must then wait.
+                if !g.panic_counted.replace(true) {
+                    RUNNING_PANIC_DEFERS.fetch_add(1, Ordering::SeqCst);
+                }
                 // SAFETY: panic_trace belongs to the running goroutine, which is us.
                 unsafe { *g.panic_trace.get() = Some(backtrace::Backtrace::new_unresolved()) };
             }
             Some(g) => {
                 let loc = info.location().map(|l| l.to_string()).unwrap_or_default();
-                eprintln!(
-                    "goroutine {} panicked at {loc}:\n{}",
+                print_stderr(&format!(
+                    "goroutine {} panicked at {loc}:\n{}\n",
                     g.goid(),
                     payload_str(info.payload())
-                );
+                ));
             }
             None => prev(info),
         }));
     });
 }
 
-/// The message of a panic payload (`&str` or `String`; anything else is opaque).
+/// A panic payload as Go's `printpanicval` shows a value: a string as itself; an
+/// error (`Box<dyn Error>`, `io::Error`) by its message, as Go prints
+/// `err.Error()`; a number, `bool` or `char` by its value. For any other type Go
+/// prints `(T) 0xADDR`; Rust has erased the type by now (a `dyn Any` carries a
+/// `TypeId`, not a name), so gort prints `(dyn Any) 0xADDR`, the payload's
+/// address in Go's shape. Panic with a `String` (`panic!("{v:?}")`) to see a value.
 pub(crate) fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
+    macro_rules! shown {
+        ($($t:ty),*) => {
+            $(if let Some(v) = p.downcast_ref::<$t>() {
+                return v.to_string();
+            })*
+        };
+    }
+    shown!(
+        &str,
+        String,
+        Box<str>,
+        std::borrow::Cow<'static, str>,
+        Box<dyn std::error::Error + Send + Sync>,
+        Box<dyn std::error::Error + Send>,
+        std::io::Error,
+        i8,
+        i16,
+        i32,
+        i64,
+        i128,
+        isize,
+        u8,
+        u16,
+        u32,
+        u64,
+        u128,
+        usize,
+        f32,
+        f64,
+        bool,
+        char
+    );
+    format!(
+        "(dyn Any) {:p}",
+        p as *const (dyn std::any::Any + Send) as *const ()
+    )
+}
+
+/// Go's `runningPanicDefers`: `go` goroutines (whose panics are fatal) unwinding a
+/// panic — running their `Drop`s, Go's deferred calls — that has not yet been
+/// reported or found recovered. Process-wide, as in Go: a fatal panic in any
+/// runtime ends the process.
+static RUNNING_PANIC_DEFERS: AtomicU32 = AtomicU32::new(0);
+
+/// Go's `panicking`: a goroutine is reporting a fatal panic; the process is about
+/// to exit with status 2.
+static PANICKING: AtomicU32 = AtomicU32::new(0);
+
+/// `gp`'s panic is no longer in progress: it turned fatal, or (called from
+/// `mcall` when the thread is not panicking) user code caught it.
+pub(crate) fn uncount_panic(gp: &G) {
+    if gp.panic_counted.replace(false) {
+        RUNNING_PANIC_DEFERS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether a goroutine is reporting a fatal panic (`checkdead` stands aside, as
+/// Go's does while `panicking`).
+pub(crate) fn panicking() -> bool {
+    PANICKING.load(Ordering::SeqCst) != 0
+}
+
+/// The end of Go's `runtime.main`, run by a main goroutine whose function has
+/// returned: while a `go` goroutine is unwinding a panic, let it finish (yield);
+/// if a panic is being reported, never return — the process exits with status 2
+/// from the reporting M. Without this, a `Drop` that releases main during the
+/// unwinding (`WaitGroup::go`'s `done`) lets `run` return and the process exit 0
+/// with the panic unreported.
+///
+/// Go yields at most 1000 times, because a recovered panic is uncounted only by
+/// `recover`, which Go sees. gort cannot see a user's `catch_unwind` return, so it
+/// uncounts a recovered panic at the goroutine's next switch (`mcall`: park,
+/// yield, exit) and waits without a bound: the wait ends with each goroutine's
+/// next runtime call, not after a guess at how long unwinding takes.
+pub(crate) fn main_wait_for_panics() {
+    while RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0 && !panicking() {
+        crate::proc::sched::gosched();
+    }
+    if panicking() {
+        // SAFETY: no unlock function: nothing is published and nobody readies us.
+        unsafe { crate::proc::sched::gopark(None, crate::proc::g::WaitReason::PanicWait) };
+        unreachable_exit()
     }
 }
 
@@ -63,6 +167,10 @@ pub(crate) fn fatalpanic(payload: Box<dyn std::any::Any + Send>) -> ! {
     std::mem::forget(payload);
     let m = crate::proc::m::getm().expect("fatalpanic off an M");
     let gp = m.curg().expect("fatalpanic: no goroutine");
+    // Go's order (`fatalpanic`): set `panicking` first, which keeps main from
+    // returning, then stop counting this panic as running.
+    PANICKING.fetch_add(1, Ordering::SeqCst);
+    uncount_panic(gp);
     m.mcall(gp, crate::proc::m::After::FatalPanic(msg));
     unreachable_exit()
 }
@@ -104,17 +212,31 @@ fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
             (name, loc)
         })
         .collect();
-    // Frames above `rust_begin_unwind` are the hook and std's panic entry; right
-    // below it come core's panic helpers (`panic_fmt`, `panic_bounds_check`), and
-    // then the frame that panicked.
+    // The top frames are the panic machinery, whatever the entry: the backtrace
+    // capture and this module's hook, std's hook call and `rust_panic_with_hook`,
+    // then `rust_begin_unwind` and core's helpers (`panic_fmt`,
+    // `panic_bounds_check`) for `panic!`, or `panic_any`/`begin_panic`/
+    // `resume_unwind` for other payloads. The first frame past them panicked.
+    let machinery = |n: &str| {
+        n.starts_with("backtrace::")
+            || n.starts_with("gort_runtime::panic::")
+            || n.starts_with("<alloc::boxed::Box<dyn for<")
+            || n.starts_with("std::panicking::")
+            || n.starts_with("core::panicking::")
+            || n.starts_with("std::panic::panic_any")
+            || n.starts_with("std::panic::resume_unwind")
+            || n.starts_with("std::sys::backtrace::")
+            || n.starts_with("std::sys_common::backtrace::")
+            || n.contains("rust_begin_unwind")
+            || n.contains("rust_panic")
+    };
+    // Past the last `rust_begin_unwind` if there is one (frames above it are
+    // machinery whatever their names), then past any machinery below it.
     let mut first = syms
         .iter()
         .position(|(n, _)| n.contains("rust_begin_unwind"))
         .map_or(0, |i| i + 1);
-    while syms
-        .get(first)
-        .is_some_and(|(n, _)| n.starts_with("core::panicking::"))
-    {
+    while syms.get(first).is_some_and(|(n, _)| machinery(n)) {
         first += 1;
     }
     for (name, loc) in &syms[first..] {
@@ -190,11 +312,18 @@ pub(crate) fn goroutine_dump(g: &G) -> String {
     s
 }
 
-fn exit2(text: &str) -> ! {
-    let _ = std::io::stdout().flush();
+/// Writes `text` to stderr, ignoring errors (Go's `print`): a report must never
+/// turn into a second failure because stderr is closed or a broken pipe — std's
+/// `eprintln!` panics then, and a panic inside the panic hook aborts the process.
+pub(crate) fn print_stderr(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
+}
+
+fn exit2(text: &str) -> ! {
+    let _ = std::io::stdout().flush();
+    print_stderr(text);
     std::process::exit(2)
 }
 

@@ -24,13 +24,10 @@ use crate::loom::atomic::Ordering;
 use crate::proc::g::Status;
 use crate::proc::sched::Sched;
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 /// Prints one schedtrace report to stderr.
 pub(crate) fn schedtrace(sched: &Sched, detail: bool) {
-    let _ = std::io::stderr()
-        .lock()
-        .write_all(format_schedtrace(sched, detail).as_bytes());
+    crate::panic::print_stderr(&format_schedtrace(sched, detail));
 }
 
 fn id_or_nil(v: Option<i64>) -> String {

@@ -123,6 +123,9 @@ pub enum WaitReason {
     ChanSendNilChan,
     /// `chan receive (nil chan)`: a receive that can never proceed.
     ChanReceiveNilChan,
+    /// `panicwait`: the main goroutine returned while another goroutine's panic is
+    /// being reported; it waits for the process to exit.
+    PanicWait,
 }
 
 impl WaitReason {
@@ -144,6 +147,7 @@ impl WaitReason {
             WaitReason::SyncCondWait => "sync.Cond.Wait",
             WaitReason::Preempted => "preempted",
             WaitReason::JoinHandleJoin => "JoinHandle.join",
+            WaitReason::PanicWait => "panicwait",
             WaitReason::GcAssistWait => "GC assist wait",
             WaitReason::GcWorkerIdle => "GC worker (idle)",
             WaitReason::ForceGcIdle => "force gc (idle)",
@@ -153,7 +157,7 @@ impl WaitReason {
     }
 
     fn from_u8(v: u8) -> WaitReason {
-        const ALL: [WaitReason; 20] = [
+        const ALL: [WaitReason; 21] = [
             WaitReason::Zero,
             WaitReason::ChanReceive,
             WaitReason::ChanSend,
@@ -174,6 +178,7 @@ impl WaitReason {
             WaitReason::ForceGcIdle,
             WaitReason::ChanSendNilChan,
             WaitReason::ChanReceiveNilChan,
+            WaitReason::PanicWait,
         ];
         ALL.get(v as usize).copied().unwrap_or(WaitReason::Zero)
     }
@@ -213,6 +218,9 @@ pub(crate) struct G {
     /// Whether an unwinding panic is this goroutine's own business (`spawn`: the
     /// JoinHandle gets it) rather than fatal (`go`).
     pub(crate) joinable: Cell<bool>,
+    /// This goroutine's panic is counted in `panic::RUNNING_PANIC_DEFERS` (set by
+    /// the panic hook, cleared when it turns fatal or is found recovered).
+    pub(crate) panic_counted: Cell<bool>,
     /// The timer `time::sleep` parks on, made on first use and kept for the G's
     /// life (Go's `gp.timer`): it readies this G.
     pub(crate) sleep_timer: std::sync::OnceLock<std::sync::Arc<crate::time::timer::Timer>>,
@@ -223,7 +231,8 @@ pub(crate) struct G {
     pub(crate) lockedm: AtomicPtr<M>,
 }
 
-// SAFETY: the non-atomic fields (`sched_sp`, `panic_trace`, `joinable`) are touched
+// SAFETY: the non-atomic fields (`sched_sp`, `panic_trace`, `joinable`,
+// `panic_counted`) are touched
 // only by whoever owns the G at the time — its creator until it is queued, then the
 // M running it (or g0 of that M after it switched out) — and ownership passes
 // through the run queues' and statuses' Release/Acquire edges. Fields that other
@@ -252,6 +261,7 @@ impl G {
             sleepwhen: AtomicI64::new(0),
             lockedm: AtomicPtr::new(std::ptr::null_mut()),
             joinable: Cell::new(false),
+            panic_counted: Cell::new(false),
         }))
     }
 

@@ -170,6 +170,11 @@ impl M {
     /// some M resumes this goroutine — possibly a different one, so callers must
     /// call [`getm`] again rather than reuse `self`.
     pub(crate) fn mcall(&self, gp: &'static G, after: After) {
+        if gp.panic_counted.get() && !std::thread::panicking() {
+            // A panic the hook counted was caught by the user's own `catch_unwind`
+            // (the `go` wrapper's would have called `fatalpanic`): not running.
+            crate::panic::uncount_panic(gp);
+        }
         if std::thread::panicking() && matches!(after, After::Park(_) | After::Gosched) {
             // std's panic count is per thread: a goroutine that switched out while
             // unwinding would leave it set for whichever goroutine runs next here.

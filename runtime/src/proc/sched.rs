@@ -270,7 +270,9 @@ impl idle::Scheduler for Sched {
         if self.mcount.fetch_add(1, Ordering::SeqCst) + 1 > MAX_MCOUNT {
             // `checkmcount`: threads only multiply this far when something is badly
             // wrong (every goroutine stuck in a blocking call).
-            eprintln!("runtime: program exceeds {MAX_MCOUNT}-thread limit");
+            crate::panic::print_stderr(&format!(
+                "runtime: program exceeds {MAX_MCOUNT}-thread limit\n"
+            ));
             crate::panic::fatal("thread exhaustion");
         }
         id
@@ -1031,11 +1033,14 @@ pub(crate) fn preempt_check() {
 /// Called with `sched.lock` held as an M goes idle: if no M is running and a main
 /// goroutine is still waiting, nothing can ever wake it — Go's deadlock.
 pub(crate) fn checkdead(sched: &Sched, l: &Locked) {
-    // While the world is stopped the Ms park on purpose, and the stopper may be a
-    // thread outside the runtime that will start it again.
+    // Not while the world is stopped (the Ms park on purpose, and the stopper may
+    // be a thread outside the runtime that will start it again), nor while a panic
+    // is being reported (main may be parked on purpose, `panicwait`, and the
+    // reporting M is about to exit the process).
     if sched.nmain.load(Ordering::SeqCst) <= 0
         || sched.shutdown.load(Ordering::Acquire)
         || sched.gcwaiting.load(Ordering::SeqCst)
+        || crate::panic::panicking()
     {
         return;
     }

@@ -385,7 +385,9 @@ impl Timer {
 }
 
 /// Runs `f` in its own goroutine once `d` has passed (Go's `time.AfterFunc`), and
-/// returns the [`Timer`], whose `stop` cancels it.
+/// returns the [`Timer`], whose `stop` cancels it. A panic in `f` is that
+/// goroutine's: unrecovered, it prints Go's report and exits with status 2, as a
+/// panic in a [`go`](crate::go) goroutine does.
 ///
 /// # Panics
 /// Outside a goroutine of a gort runtime.
@@ -407,11 +409,15 @@ where
     F: Fn() + Send + Sync + 'static,
 {
     let sched = current_sched("time::after_func");
-    let f = Arc::new(f);
+    let f = OnGoroutine {
+        f: Some(Arc::new(f)),
+        sched,
+    };
     let inner = timer::Timer::new(Box::new(move |_, _| {
         // `goFunc`: timer functions run on the scheduler; user code gets a goroutine.
-        let f = f.clone();
-        sched::newproc(move || f(), std::any::type_name::<F>, false);
+        // Its panic kills the program, as a `go` goroutine's does.
+        let f = f.f.clone().expect("after_func: function already dropped");
+        crate::api::newproc_go(move || f(), std::any::type_name::<F>);
     }));
     arm(sched, &inner, when_after(sched, d), 0);
     Timer {
@@ -420,6 +426,26 @@ where
         c: chan::never(),
         chan: None,
         period: 0,
+    }
+}
+
+/// `after_func`'s function as its timer holds it. The timer goes when its last
+/// reference does, and that is often the heap's, released on g0 while the heap is
+/// cleaned (a stopped timer meets the top of the heap as another goroutine arms
+/// its sleep, say) — no place to run a user's `Drop`. So the last reference to the
+/// function, if the timer holds it, is dropped on a goroutine of its own
+/// (`api::drop_on_goroutine`). While a goroutine runs the function, that
+/// goroutine holds a reference and the last drop may be its own, which is as good.
+struct OnGoroutine<F: Send + Sync + 'static> {
+    f: Option<Arc<F>>,
+    sched: &'static Sched,
+}
+
+impl<F: Send + Sync + 'static> Drop for OnGoroutine<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take().and_then(Arc::into_inner) {
+            crate::api::drop_on_goroutine(self.sched, f);
+        }
     }
 }
 

@@ -29,7 +29,11 @@
 //!
 //! Order: the heap's lock (`ts.mu`), then a timer's (`t.mu`) — as in Go. `stop` and
 //! `modify` of a heaped timer take only `t.mu`; `add` takes `ts.mu` then `t.mu`;
-//! `run` holds `ts.mu` and takes each top timer's `t.mu`. The two mins are atomics
+//! `run` holds `ts.mu` and takes each top timer's `t.mu`. A timer whose last
+//! reference was its heap entry is dropped where the entry is removed, with `ts.mu`
+//! held; only `after_func`'s function holds a user value, and it is dropped on a
+//! goroutine started then (`time/mod.rs: OnGoroutine`), which may take the
+//! scheduler's locks after `ts.mu` (nothing takes `ts.mu` under them). The two mins are atomics
 //! so that the scheduler can skip a heap without locking it; they are hints that
 //! are only ever too early (a spurious look), never too late:
 //! `min_when_modified` is lowered before a modified timer's lock is released.

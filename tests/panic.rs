@@ -1,0 +1,255 @@
+//! Go's panic rules, each in a child process (this test binary run again with
+//! `GORT_PANIC=<scenario>`), where the failure being guarded against is an abort,
+//! a hang or a wrong exit status: a panic in user code the runtime runs for you
+//! (`time::after_func`, a `Drop` of a value the runtime owns) is a goroutine's
+//! panic, reported Go's way with exit status 2; `main` waits for a panic in
+//! progress; a closed stderr never turns a report into an abort; a payload that
+//! is not a string prints as Go prints a value, under no panic-machinery frames.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+mod common;
+
+/// Runs scenario `name` in a child process; returns (exit code, stderr).
+fn child(name: &str) -> (i32, String) {
+    common::run_child("child_entry", "GORT_PANIC", name, &[])
+}
+
+/// Runs scenario `name` in a child process whose stderr is a pipe with no reader
+/// (closed before the child starts); returns the exit code (-1 for a signal).
+fn child_with_closed_stderr(name: &str) -> i32 {
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("GORT_PANIC", name)
+        .env_remove("GOMAXPROCS")
+        .env_remove("GODEBUG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+/// A value whose `Drop` panics.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("drop of an after_func function");
+    }
+}
+
+/// Set by main just before it returns (the `late_unwind` scenario).
+static MAIN_RETURNING: AtomicBool = AtomicBool::new(false);
+
+/// A local of a panicking goroutine whose `Drop` runs after the `WaitGroup` is
+/// done: it waits until main is returning, so the panic is still in progress
+/// when main's function has returned.
+struct WaitForMain;
+
+impl Drop for WaitForMain {
+    fn drop(&mut self) {
+        while !MAIN_RETURNING.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Calls `done` on a `WaitGroup` when dropped (Go's `defer wg.Done()`).
+struct Done(gort::sync::WaitGroup);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.done();
+    }
+}
+
+/// A panic payload that is neither `&str` nor `String`.
+#[allow(dead_code)]
+#[derive(Debug)]
+struct Point {
+    x: i32,
+    y: i32,
+}
+
+/// The child side: runs one scenario and exits 0 if it returns.
+#[test]
+fn child_entry() {
+    let Ok(name) = std::env::var("GORT_PANIC") else {
+        return;
+    };
+    match name.as_str() {
+        "after_func_panic" => gort::run(|| {
+            gort::time::after_func(Duration::from_millis(1), || panic!("boom in after_func"));
+            loop {
+                gort::yield_now();
+            }
+        }),
+        "recovered_panic" => gort::run(|| {
+            let h = gort::spawn(|| -> u32 { panic!("recovered by join") });
+            assert!(h.join().is_err());
+        }),
+        "wg_go_panic" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                let wg = gort::sync::WaitGroup::new();
+                wg.go(|| panic!("boom in WaitGroup::go"));
+                wg.wait();
+            });
+        }
+        "go_recovers_its_own_panic" => gort::run(|| {
+            // Counted by the hook, caught by the goroutine itself: not in
+            // progress any more, so main returns and the process exits 0.
+            let wg = gort::sync::WaitGroup::new();
+            wg.go(|| {
+                let r = std::panic::catch_unwind(|| panic!("caught inside"));
+                assert!(r.is_err());
+            });
+            wg.wait();
+        }),
+        "late_unwind" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                let wg = gort::sync::WaitGroup::new();
+                wg.add(1);
+                let w = wg.clone();
+                gort::go(move || {
+                    // Dropped in reverse order: `done` first, then the wait.
+                    let _late = WaitForMain;
+                    let _done = Done(w);
+                    panic!("still unwinding when main returns");
+                });
+                wg.wait();
+                MAIN_RETURNING.store(true, Ordering::SeqCst);
+            });
+        }
+        "after_func_drop_panics" => gort::run(|| {
+            // The timer's function is stopped and its handle dropped: the heap
+            // holds the last reference, dropped when the heap is next cleaned —
+            // here while arming this goroutine's sleep timer on the same P.
+            let bomb = PanicOnDrop;
+            let t = gort::time::after_func(Duration::from_secs(3600), move || {
+                let _ = &bomb;
+            });
+            assert!(t.stop());
+            drop(t);
+            gort::time::sleep(Duration::from_millis(1));
+            loop {
+                gort::yield_now();
+            }
+        }),
+        "after_func_drop_blocks" => gort::run(|| {
+            // The function's `Drop` blocks on a channel: it must run on a
+            // goroutine, which parks, not on the scheduler's own stack.
+            let (tx, rx) = gort::chan::bounded::<()>(0);
+            let (done_tx, done_rx) = gort::chan::bounded::<()>(0);
+            struct Blocks(gort::chan::Receiver<()>, gort::chan::Sender<()>);
+            impl Drop for Blocks {
+                fn drop(&mut self) {
+                    self.0.recv();
+                    self.1.send(());
+                }
+            }
+            let b = Blocks(rx, done_tx);
+            let t = gort::time::after_func(Duration::from_secs(3600), move || {
+                let _ = &b;
+            });
+            assert!(t.stop());
+            drop(t);
+            gort::time::sleep(Duration::from_millis(1));
+            tx.send(());
+            done_rx.recv().expect("the Drop ran to its end");
+        }),
+        "panic_any_struct" => gort::run(|| {
+            gort::go(|| std::panic::panic_any(Point { x: 1, y: 2 }));
+            loop {
+                gort::yield_now();
+            }
+        }),
+        "panic_any_int" => gort::run(|| std::panic::panic_any(42u32)),
+        other => panic!("unknown scenario {other}"),
+    }
+    std::process::exit(0);
+}
+
+#[test]
+fn a_panic_in_an_after_func_function_is_a_goroutine_panic() {
+    let (code, err) = child("after_func_panic");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: boom in after_func\n\ngoroutine "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_recovered_panic_with_stderr_closed_does_not_abort() {
+    assert_eq!(child_with_closed_stderr("recovered_panic"), 0);
+}
+
+#[test]
+fn main_waits_for_a_goroutine_panic_in_progress() {
+    let (code, err) = child("late_unwind");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: still unwinding when main returns\n\ngoroutine "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_in_waitgroup_go_is_fatal_even_though_wait_returns() {
+    for _ in 0..5 {
+        let (code, err) = child("wg_go_panic");
+        assert_eq!(code, 2, "{err}");
+        assert!(err.starts_with("panic: boom in WaitGroup::go\n"), "{err}");
+    }
+}
+
+#[test]
+fn a_drop_of_an_after_func_function_that_panics_is_a_goroutine_panic() {
+    let (code, err) = child("after_func_drop_panics");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: drop of an after_func function\n\ngoroutine "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_drop_of_an_after_func_function_may_block() {
+    let (code, err) = child("after_func_drop_blocks");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_panic_a_goroutine_recovers_itself_does_not_hold_main() {
+    let (code, err) = child("go_recovers_its_own_panic");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_payload_that_is_not_a_string_prints_gos_shape_and_no_panic_machinery() {
+    let (code, err) = child("panic_any_struct");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("panic: (dyn Any) 0x"), "{err}");
+    let mut lines = err.lines().skip(2);
+    assert!(lines.next().unwrap().ends_with(" [running]:"), "{err}");
+    // The first frame is the closure that panicked, not the hook or std.
+    let first = lines.next().unwrap();
+    assert!(first.starts_with("panic::child_entry::"), "{err}");
+    assert!(!err.contains("install_hook"), "{err}");
+    assert!(!err.contains("panic_any"), "{err}");
+}
+
+#[test]
+fn a_number_payload_prints_its_value_as_go_does() {
+    let (code, err) = child("panic_any_int");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: 42\n\ngoroutine 1 [running]:\n"),
+        "{err}"
+    );
+}
