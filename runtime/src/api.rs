@@ -79,11 +79,13 @@ impl Builder {
     }
 
     /// Print a schedtrace line every `ms` milliseconds (as `GODEBUG=schedtrace=ms`);
-    /// 0 turns it off.
+    /// 0 turns it off. At most 2147483647 (Go's `int32`); `build` refuses more.
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().schedtrace(0).build().unwrap();
     /// rt.run(|| ());
+    /// let err = gort_runtime::Runtime::builder().schedtrace(1 << 31).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid Builder::schedtrace=\"2147483648\""));
     /// ```
     pub fn schedtrace(mut self, ms: u64) -> Builder {
         self.req.schedtrace_ms = Some(ms);

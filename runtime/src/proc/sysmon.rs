@@ -150,6 +150,8 @@ fn sysmon(sched: &'static Sched) {
             sched.last_gc.store(now, Ordering::Relaxed);
             sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
         }
+        // `env.rs` caps schedtrace at Go's `int32` milliseconds, so the period
+        // in nanoseconds fits (about 2^51).
         if trace_ms > 0 && now - last_trace >= trace_ms * 1_000_000 {
             last_trace = now;
             crate::trace::schedtrace(sched, sched.settings.scheddetail);
