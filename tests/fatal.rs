@@ -177,6 +177,25 @@ fn a_malformed_gomaxprocs_is_refused_by_name() {
     );
 }
 
+#[test]
+fn an_out_of_range_godebug_number_is_refused_by_name() {
+    // About 2^64 ns: sysmon's `ms * 1_000_000` used to overflow (a SCHED line every
+    // half millisecond in release builds, a dead sysmon in debug builds).
+    let (code, err) = child("plain", &[("GODEBUG", "schedtrace=18446744073710")]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "gort: invalid GODEBUG=\"schedtrace=18446744073710\": \
+         expected schedtrace=<milliseconds from 0 to 2147483647>"
+    );
+}
+
+#[test]
+fn an_empty_gomaxprocs_is_unset() {
+    let (code, err) = child("plain", &[("GOMAXPROCS", "")]);
+    assert_eq!(code, 0, "{err}");
+}
+
 fn is_sched_line(l: &str, procs: usize) -> bool {
     let f: Vec<&str> = l.split_whitespace().collect();
     let num = |s: &str, key: &str| {

@@ -154,7 +154,7 @@ fn a_panic_under_spawn_is_returned_and_others_keep_running() {
             .map(|i| gort::spawn(move || (0..1000).map(|k| k * i).sum::<u64>()))
             .collect();
         let bad = gort::spawn(|| -> u64 { panic!("boom") });
-        let err = bad.join().unwrap_err();
+        let err = bad.join().unwrap_err().into_panic();
         let more: Vec<_> = (0..50u64).map(|i| gort::spawn(move || i)).collect();
         let sum: u64 = workers
             .into_iter()

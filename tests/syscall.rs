@@ -92,7 +92,7 @@ fn quick_calls_keep_their_p() {
 fn using_the_runtime_inside_a_call_panics() {
     rt(2).run(|| {
         let h = gort_runtime::spawn(|| syscall::blocking(|| gort_runtime::go(|| {})));
-        let err = h.join().unwrap_err();
+        let err = h.join().unwrap_err().into_panic();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("inside syscall::blocking"), "{msg}");
     });
@@ -222,7 +222,7 @@ fn a_misused_primitive_is_left_intact() {
         *m.lock() += 1;
         assert_eq!(*m.lock(), 1);
         let h = gort_runtime::spawn(|| syscall::blocking(gort_runtime::yield_now));
-        let err = h.join().unwrap_err();
+        let err = h.join().unwrap_err().into_panic();
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("inside syscall::blocking"), "{msg}");
     });

@@ -237,7 +237,7 @@ fn tick_of_zero_is_never_ready_and_ticker_of_zero_panics() {
         };
         assert!(!ready);
         let h = gort_runtime::spawn(|| time::Ticker::new(Duration::ZERO));
-        let err = h.join().err().expect("panicked");
+        let err = h.join().err().expect("panicked").into_panic();
         let msg = err
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

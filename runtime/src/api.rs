@@ -11,9 +11,20 @@
 //! calling thread (which is not one of the runtime's Ms) until `f` returns, like Go's
 //! `runtime.main`. Goroutines that are still running when `run` returns keep running
 //! as long as the `Runtime` lives; dropping it ends the runtime the way Go's `exit`
-//! ends a program: idle threads exit at once, threads running goroutines exit at the
-//! next scheduling point, and goroutines that never run again are abandoned (their
-//! destructors do not run). [`run`] does all three steps.
+//! ends a program, and returns at once:
+//!
+//! - idle threads exit at once;
+//! - a goroutine that is queued or parked never runs again;
+//! - a running goroutine stops at its next safepoint (any runtime call, or
+//!   [`preempt_point`]: sysmon keeps flagging running goroutines until none is
+//!   left) and never resumes; its thread exits there. A goroutine inside
+//!   [`crate::syscall::blocking`] runs on when the call returns, to its next
+//!   safepoint. One that loops without safepoints keeps its thread, as it would
+//!   hold up a stop-the-world: gort's preemption is cooperative.
+//!
+//! Goroutines that never run again are abandoned: their destructors do not run,
+//! and the [`JoinHandle`] of a spawned one returns [`JoinError::Abandoned`]
+//! instead of waiting forever. [`run`] does all three steps.
 //!
 //! Memory: Gs and the scheduler's own records live until the process ends (Go's
 //! `allgs` never shrinks either); the stacks of exited goroutines go back to a
@@ -79,11 +90,13 @@ impl Builder {
     }
 
     /// Print a schedtrace line every `ms` milliseconds (as `GODEBUG=schedtrace=ms`);
-    /// 0 turns it off.
+    /// 0 turns it off. At most 2147483647 (Go's `int32`); `build` refuses more.
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().schedtrace(0).build().unwrap();
     /// rt.run(|| ());
+    /// let err = gort_runtime::Runtime::builder().schedtrace(1 << 31).build().unwrap_err();
+    /// assert!(err.to_string().starts_with("invalid Builder::schedtrace=\"2147483648\""));
     /// ```
     pub fn schedtrace(mut self, ms: u64) -> Builder {
         self.req.schedtrace_ms = Some(ms);
@@ -203,7 +216,7 @@ impl Runtime {
         );
         match (JoinHandle { state, goid: 0 }).join() {
             Ok(v) => v,
-            Err(_) => unreachable!("the main goroutine's panic is fatal"),
+            Err(_) => unreachable!("the main goroutine's panic is fatal; run borrows the runtime"),
         }
     }
 
@@ -268,9 +281,25 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Drop for Runtime {
+    /// Ends the runtime; see "Runtimes and their life" in the module docs. Every
+    /// goroutine that is not running (queued or parked) is abandoned now; a
+    /// running one stops at its next safepoint (sysmon flags it) and is abandoned
+    /// there. A [`JoinHandle`] of an abandoned goroutine returns
+    /// [`JoinError::Abandoned`].
     fn drop(&mut self) {
         let sched = self.sched;
         sched.shutdown.store(true, Ordering::SeqCst);
+        // SeqCst status reads after the SeqCst store of shutdown: an M that makes
+        // a G Running reads shutdown after, so either we see it Running (and leave
+        // it to its next safepoint) or it sees shutdown and does not run it
+        // (`sched.rs: shutdown_abandons`).
+        let gs: Vec<_> = sched.allgs.lock().clone();
+        for g in gs {
+            let st = g.atomicstatus.load(Ordering::SeqCst);
+            if st == crate::Status::Runnable as u32 || st == crate::Status::Waiting as u32 {
+                sched::abandon(g);
+            }
+        }
         let idle: Vec<_> = std::mem::take(&mut sched.lock.lock().midle);
         for m in idle {
             m.park.wake();
@@ -412,9 +441,12 @@ where
 {
     let state = Arc::new(JoinState::new());
     let done = state.clone();
-    let goid = sched::newproc(
+    let goid = sched::newproc_join(
         move || {
             let r = catch_unwind(AssertUnwindSafe(f));
+            // Finished: the runtime can no longer abandon us. (Dropping the G's
+            // reference here, not on g0: `done` holds another.)
+            drop(crate::proc::m::getg().and_then(|g| g.join.lock().take()));
             // Storing the result may drop it (if the handle is gone) and a Drop may
             // panic: that too must not unwind into the context-switch trampoline.
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || done.complete(r))) {
@@ -423,6 +455,7 @@ where
         },
         std::any::type_name::<F>,
         true,
+        Some(state.clone() as Arc<dyn Abandon>),
     );
     sched::preempt_check();
     JoinHandle { state, goid }
@@ -434,7 +467,30 @@ struct JoinState<T> {
 
 struct JoinInner<T> {
     result: Option<std::thread::Result<T>>,
+    /// Its runtime was dropped before it finished: it will never run again.
+    abandoned: bool,
     waiter: Option<Waiter>,
+}
+
+/// What the scheduler keeps of a spawned goroutine's [`JoinState`], whatever its
+/// `T`: a way to tell it the goroutine was abandoned (`sched.rs: abandon`).
+pub(crate) trait Abandon: Send + Sync {
+    /// The goroutine will never run again: wake its joiner, which then returns
+    /// [`JoinError::Abandoned`] (unless the result is already there).
+    fn abandon(&self);
+}
+
+impl<T: Send> Abandon for JoinState<T> {
+    fn abandon(&self) {
+        let waiter = {
+            let mut g = self.inner.lock();
+            g.abandoned = true;
+            g.waiter.take()
+        };
+        if let Some(w) = waiter {
+            w.wake();
+        }
+    }
 }
 
 impl<T> JoinState<T> {
@@ -442,6 +498,7 @@ impl<T> JoinState<T> {
         JoinState {
             inner: parking_lot::Mutex::new(JoinInner {
                 result: None,
+                abandoned: false,
                 waiter: None,
             }),
         }
@@ -478,7 +535,12 @@ pub struct JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Blocks until the goroutine finishes: parks the calling goroutine (wait reason
     /// `JoinHandle.join`), or blocks the thread outside a runtime. Returns the
-    /// goroutine's value, or the payload of its panic.
+    /// goroutine's value.
+    ///
+    /// # Errors
+    /// [`JoinError::Panicked`] with the payload of its panic;
+    /// [`JoinError::Abandoned`] if its runtime was dropped before it finished (it
+    /// never runs again: see [`Runtime`]'s `Drop`).
     ///
     /// ```
     /// gort_runtime::run(|| {
@@ -486,20 +548,24 @@ impl<T> JoinHandle<T> {
     ///     assert_eq!(h.join().unwrap().len(), 3);
     /// });
     /// ```
-    pub fn join(self) -> std::thread::Result<T> {
+    pub fn join(self) -> Result<T, JoinError> {
         sched::preempt_check();
         let mut g = self.state.inner.lock();
-        if let Some(r) = g.result.take() {
-            return r;
+        if g.result.is_none() && !g.abandoned {
+            block(
+                &self.state.inner,
+                g,
+                |inner, w| inner.waiter = Some(w),
+                WaitReason::JoinHandleJoin,
+            );
+            g = self.state.inner.lock();
         }
-        block(
-            &self.state.inner,
-            g,
-            |inner, w| inner.waiter = Some(w),
-            WaitReason::JoinHandleJoin,
-        );
-        g = self.state.inner.lock();
-        g.result.take().expect("JoinHandle woken without a result")
+        match g.result.take() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(p)) => Err(JoinError::Panicked(p)),
+            None if g.abandoned => Err(JoinError::Abandoned { goid: self.goid }),
+            None => unreachable!("JoinHandle woken without a result"),
+        }
     }
 
     /// Whether the goroutine has finished.
@@ -527,6 +593,117 @@ impl<T> JoinHandle<T> {
         self.goid
     }
 }
+
+/// Why [`JoinHandle::join`] has no value.
+///
+/// # Example
+///
+/// ```
+/// use gort_runtime::{JoinError, Runtime};
+///
+/// let rt = Runtime::new().unwrap();
+/// let (bad, stuck) = rt.run(|| {
+///     let bad = gort_runtime::spawn(|| -> u32 { panic!("boom") });
+///     while !bad.is_finished() {
+///         gort_runtime::yield_now();
+///     }
+///     // Parked forever: nobody will ever send on this channel.
+///     let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
+///     let stuck = gort_runtime::spawn(move || rx.recv());
+///     (bad, (stuck, tx))
+/// });
+/// let err = bad.join().unwrap_err();
+/// assert!(err.is_panic());
+/// assert_eq!(err.into_panic().downcast_ref::<&str>(), Some(&"boom"));
+///
+/// drop(rt); // the parked goroutine is abandoned
+/// let (stuck, _tx) = stuck;
+/// let goid = stuck.goid();
+/// match stuck.join() {
+///     Err(e @ JoinError::Abandoned { .. }) => assert_eq!(
+///         e.to_string(),
+///         format!("goroutine {goid} was abandoned: its runtime was dropped before it finished")
+///     ),
+///     other => panic!("expected Abandoned, got {other:?}"),
+/// }
+/// ```
+pub enum JoinError {
+    /// The goroutine panicked; this is the payload (what `std::thread`'s `join`
+    /// returns as its error).
+    Panicked(Box<dyn std::any::Any + Send + 'static>),
+    /// The goroutine's [`Runtime`] was dropped before it finished: it stopped at
+    /// a safepoint, or was parked or queued, and will never run again. Its
+    /// closure and stack are not dropped (as Go's `exit` does not run deferred
+    /// calls of other goroutines).
+    Abandoned {
+        /// The goroutine's id.
+        goid: u64,
+    },
+}
+
+impl JoinError {
+    /// Whether the goroutine panicked.
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let e = gort_runtime::spawn(|| panic!("no")).join().unwrap_err();
+    ///     assert!(e.is_panic());
+    /// });
+    /// ```
+    pub fn is_panic(&self) -> bool {
+        matches!(self, JoinError::Panicked(_))
+    }
+
+    /// The panic payload, to inspect or to resume with `std::panic::resume_unwind`.
+    ///
+    /// # Panics
+    /// If the goroutine did not panic (it was abandoned).
+    ///
+    /// ```
+    /// gort_runtime::run(|| {
+    ///     let e = gort_runtime::spawn(|| panic!("{}", 7)).join().unwrap_err();
+    ///     assert_eq!(e.into_panic().downcast_ref::<String>().unwrap(), "7");
+    /// });
+    /// ```
+    pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
+        match self {
+            JoinError::Panicked(p) => p,
+            e => panic!("JoinError::into_panic: {e}"),
+        }
+    }
+}
+
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::Panicked(p) => match p
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+            {
+                Some(msg) => write!(f, "goroutine panicked: {msg}"),
+                None => f.write_str("goroutine panicked"),
+            },
+            JoinError::Abandoned { goid } => write!(
+                f,
+                "goroutine {goid} was abandoned: its runtime was dropped before it finished"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::Panicked(_) => write!(f, "Panicked({self})"),
+            JoinError::Abandoned { goid } => {
+                f.debug_struct("Abandoned").field("goid", goid).finish()
+            }
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
 
 /// Wires the calling goroutine to its current OS thread (Go's
 /// `runtime.LockOSThread`): until a matching [`unlock_os_thread`], it always runs on

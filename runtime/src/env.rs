@@ -4,9 +4,19 @@
 //! Models `runtime/runtime1.go` (`parsedebugvars`) and `runtime/proc.go`
 //! (`schedinit`'s GOMAXPROCS). Go silently ignores a malformed `GOMAXPROCS`; gort
 //! refuses it with an error that names the variable and the value, because a silent
-//! default is how a benchmark ends up measuring the wrong thing. Unknown `GODEBUG`
-//! keys are ignored, as in Go (they may belong to a later Go or gort version);
-//! a known key with a malformed value is an error.
+//! default is how a benchmark ends up measuring the wrong thing. An empty
+//! `GOMAXPROCS=` is unset, as in Go (`gogetenv` cannot tell the two apart). Unknown
+//! `GODEBUG` keys are ignored, as in Go (they may belong to a later Go or gort
+//! version); a known key with a malformed or out-of-range value is an error.
+//!
+//! # Ranges
+//!
+//! Every number is range-checked here, so that the code using it can do its
+//! arithmetic unchecked: `GOMAXPROCS` 1 to [`MAX_GOMAXPROCS`]; a stack size 16 KiB
+//! to 1 GiB; `schedtrace` 0 to [`MAX_SCHEDTRACE_MS`] milliseconds, Go's range
+//! (`debug.schedtrace` is an `int32`), so that sysmon's `ms * 1_000_000` fits in
+//! a `u64` nanosecond count. Go drops a value out of its range silently; gort
+//! refuses it.
 
 use std::fmt;
 
@@ -43,6 +53,10 @@ impl std::error::Error for ConfigError {}
 /// Largest GOMAXPROCS accepted (Go allows up to 1024 Ps in practice for `allp`).
 pub const MAX_GOMAXPROCS: u32 = 1024;
 
+/// Largest `schedtrace` period in milliseconds (`i32::MAX`, about 24.8 days: Go
+/// keeps it in an `int32`).
+pub const MAX_SCHEDTRACE_MS: u64 = i32::MAX as u64;
+
 /// The resolved settings of one runtime.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -71,7 +85,8 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let gomaxprocs = match req.procs {
             Some(n) => check_procs("Builder::procs", &n.to_string())?,
-            None => match getenv("GOMAXPROCS") {
+            // `GOMAXPROCS=` (empty) is unset, as in Go.
+            None => match getenv("GOMAXPROCS").filter(|v| !v.is_empty()) {
                 Some(v) => check_procs("GOMAXPROCS", &v)?,
                 None => std::thread::available_parallelism()
                     .map_or(1, |n| n.get() as u32)
@@ -109,7 +124,11 @@ impl Settings {
                 };
                 match k {
                     "schedtrace" => {
-                        s.schedtrace_ms = v.parse().map_err(|_| bad("schedtrace=<milliseconds>"))?
+                        s.schedtrace_ms = v
+                            .parse()
+                            .ok()
+                            .filter(|ms| *ms <= MAX_SCHEDTRACE_MS)
+                            .ok_or_else(|| bad("schedtrace=<milliseconds from 0 to 2147483647>"))?
                     }
                     "scheddetail" => {
                         s.scheddetail = parse_flag(v).ok_or_else(|| bad("scheddetail=0 or 1"))?
@@ -119,6 +138,13 @@ impl Settings {
             }
         }
         if let Some(ms) = req.schedtrace_ms {
+            if ms > MAX_SCHEDTRACE_MS {
+                return Err(ConfigError::Invalid {
+                    name: "Builder::schedtrace",
+                    value: ms.to_string(),
+                    expected: "milliseconds from 0 to 2147483647",
+                });
+            }
             s.schedtrace_ms = ms;
         }
         if let Some(d) = req.scheddetail {
@@ -174,7 +200,7 @@ mod tests {
 
     #[test]
     fn bad_gomaxprocs_names_variable_and_value() {
-        for bad in ["0", "-1", "two", "", "99999"] {
+        for bad in ["0", "-1", "two", " ", "99999"] {
             let e =
                 Settings::resolve(&Requested::default(), env(&[("GOMAXPROCS", bad)])).unwrap_err();
             assert_eq!(
@@ -192,6 +218,43 @@ mod tests {
     }
 
     #[test]
+    fn empty_gomaxprocs_is_unset() {
+        let unset = Settings::resolve(&Requested::default(), env(&[])).unwrap();
+        let empty = Settings::resolve(&Requested::default(), env(&[("GOMAXPROCS", "")])).unwrap();
+        assert_eq!(empty.gomaxprocs, unset.gomaxprocs);
+    }
+
+    #[test]
+    fn schedtrace_range_is_gos_int32() {
+        let ok = Settings::resolve(
+            &Requested::default(),
+            env(&[("GODEBUG", "schedtrace=2147483647")]),
+        )
+        .unwrap();
+        assert_eq!(ok.schedtrace_ms, MAX_SCHEDTRACE_MS);
+        // 18446744073710 ms is about 2^64 ns: sysmon's `ms * 1_000_000` overflowed.
+        for big in ["2147483648", "18446744073710", "18446744073709551615"] {
+            let kv = format!("schedtrace={big}");
+            let e = Settings::resolve(&Requested::default(), env(&[("GODEBUG", &kv)])).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "invalid GODEBUG=\"{kv}\": expected schedtrace=<milliseconds from 0 to 2147483647>"
+                )
+            );
+        }
+        let req = Requested {
+            schedtrace_ms: Some(MAX_SCHEDTRACE_MS + 1),
+            ..Default::default()
+        };
+        let e = Settings::resolve(&req, env(&[])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid Builder::schedtrace=\"2147483648\": expected milliseconds from 0 to 2147483647"
+        );
+    }
+
+    #[test]
     fn godebug_keys() {
         let s = Settings::resolve(
             &Requested::default(),
@@ -206,7 +269,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid GODEBUG=\"schedtrace=soon\": expected schedtrace=<milliseconds>"
+            "invalid GODEBUG=\"schedtrace=soon\": expected schedtrace=<milliseconds from 0 to 2147483647>"
         );
         assert!(
             Settings::resolve(&Requested::default(), env(&[("GODEBUG", "schedtrace")])).is_err()

@@ -215,7 +215,7 @@ pub mod export_test {
 #[cfg(not(loom))]
 pub use api::{
     debug, go, gomaxprocs, lock_os_thread, num_goroutine, preempt_point, run, spawn,
-    unlock_os_thread, yield_now, Builder, JoinHandle, Runtime,
+    unlock_os_thread, yield_now, Builder, JoinError, JoinHandle, Runtime,
 };
 #[cfg(not(loom))]
 pub use env::ConfigError;

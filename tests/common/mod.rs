@@ -11,8 +11,26 @@ pub fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
 }
 
+/// A panic payload, or the error of a join that panicked.
+pub trait PanicPayload {
+    fn payload(self) -> Box<dyn std::any::Any + Send>;
+}
+
+impl PanicPayload for Box<dyn std::any::Any + Send> {
+    fn payload(self) -> Box<dyn std::any::Any + Send> {
+        self
+    }
+}
+
+impl PanicPayload for gort::JoinError {
+    fn payload(self) -> Box<dyn std::any::Any + Send> {
+        self.into_panic()
+    }
+}
+
 /// The message a joined goroutine panicked with.
-pub fn panic_message(e: Box<dyn std::any::Any + Send>) -> String {
+pub fn panic_message(e: impl PanicPayload) -> String {
+    let e = e.payload();
     if let Some(s) = e.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = e.downcast_ref::<String>() {

@@ -229,6 +229,11 @@ pub(crate) struct G {
     pub(crate) sleepwhen: AtomicI64,
     /// The M this G is locked to (`lockOSThread`), or null.
     pub(crate) lockedm: AtomicPtr<M>,
+    /// The result slot of a [`crate::spawn`]ed goroutine, so that a runtime that
+    /// abandons it (dropped before it finished) can tell its `JoinHandle`. Set by
+    /// `newproc` before the G is queued; taken by the goroutine itself just before
+    /// it completes, or by `abandon` on the dropping thread or g0.
+    pub(crate) join: parking_lot::Mutex<Option<std::sync::Arc<dyn crate::api::Abandon>>>,
 }
 
 // SAFETY: the non-atomic fields (`sched_sp`, `panic_trace`, `joinable`,
@@ -262,6 +267,7 @@ impl G {
             lockedm: AtomicPtr::new(std::ptr::null_mut()),
             joinable: Cell::new(false),
             panic_counted: Cell::new(false),
+            join: parking_lot::Mutex::new(None),
         }))
     }
 
@@ -277,6 +283,27 @@ impl G {
             to as u32,
             Ordering::AcqRel,
             Ordering::Acquire,
+        ) {
+            crate::panic::throw(&format!(
+                "casgstatus: goroutine {} is {:?}, wanted {:?} -> {:?}",
+                self.goid(),
+                Status::from_u32(v),
+                from,
+                to
+            ));
+        }
+    }
+
+    /// [`G::cas_status`] with a SeqCst CAS, for the moves to `Running` that
+    /// `execute` follows with a SeqCst read of `shutdown` (see
+    /// `sched.rs: shutdown_abandons`). The same instructions as AcqRel on x86-64
+    /// and aarch64.
+    pub(crate) fn cas_status_seqcst(&self, from: Status, to: Status) {
+        if let Err(v) = self.atomicstatus.compare_exchange(
+            from as u32,
+            to as u32,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
         ) {
             crate::panic::throw(&format!(
                 "casgstatus: goroutine {} is {:?}, wanted {:?} -> {:?}",

@@ -734,7 +734,10 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
     if !inherit {
         pp.schedtick.fetch_add(1, Ordering::Relaxed);
     }
-    gp.cas_status(Status::Runnable, Status::Running);
+    gp.cas_status_seqcst(Status::Runnable, Status::Running);
+    if shutdown_abandons(gp) {
+        return;
+    }
     loop {
         m.curg.store(gp.as_ptr(), Ordering::Relaxed);
         gp.m.store(m.as_ptr(), Ordering::Relaxed);
@@ -757,9 +760,15 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
                     // to stay running.
                     let keep_waiting = unsafe { (u.f)(u.data, gp) };
                     if !keep_waiting {
-                        gp.cas_status(Status::Waiting, Status::Running);
+                        gp.cas_status_seqcst(Status::Waiting, Status::Running);
+                        if shutdown_abandons(gp) {
+                            return;
+                        }
                         continue;
                     }
+                }
+                if m.sched.shutdown.load(Ordering::SeqCst) {
+                    abandon(gp);
                 }
                 return;
             }
@@ -767,6 +776,11 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
                 // goschedImpl: to the global queue, then wake an idle P for it.
                 gp.cas_status(Status::Running, Status::Runnable);
                 m.sched.globrunqput(gp);
+                if m.sched.shutdown.load(Ordering::SeqCst) {
+                    // The runtime was dropped: this was its last safepoint.
+                    abandon(gp);
+                    return;
+                }
                 wakep(m.sched);
                 return;
             }
@@ -776,13 +790,49 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
             }
             After::ExitSyscall => {
                 if syscall::exitsyscall0(m, gp) {
+                    if shutdown_abandons(gp) {
+                        return;
+                    }
                     continue;
+                }
+                if m.sched.shutdown.load(Ordering::SeqCst) {
+                    abandon(gp);
                 }
                 return;
             }
             After::FatalPanic(msg) => crate::panic::die_of_panic(gp, &msg),
             After::None => crate::panic::throw("execute: goroutine switched out without a reason"),
         }
+    }
+}
+
+/// Called on g0 just after `gp` became `Running` here (by a SeqCst CAS): if the
+/// runtime is shutting down, `gp` does not run. It goes back to the global queue,
+/// which no M serves any more, and its `JoinHandle` learns it was abandoned.
+///
+/// Ordering: the dropping thread stores `shutdown` (SeqCst) and then reads every
+/// G's status (SeqCst) to abandon those not running; this M makes `gp` Running
+/// and then reads `shutdown`. One of the two sees the other, so a G the drop
+/// judged abandoned (seen Runnable or Waiting) never runs again here.
+fn shutdown_abandons(gp: &'static G) -> bool {
+    if !gp.sched.shutdown.load(Ordering::SeqCst) {
+        return false;
+    }
+    gp.cas_status(Status::Running, Status::Runnable);
+    gp.sched.globrunqput(gp);
+    abandon(gp);
+    true
+}
+
+/// `gp` will never run again (its runtime was dropped): if it was started by
+/// `spawn`, its `JoinHandle` returns [`crate::JoinError::Abandoned`]. Only the
+/// runtime's reference to the result slot is dropped here; the goroutine's own
+/// (in its closure, on its stack) is abandoned with it, so no user value is
+/// dropped on g0.
+pub(crate) fn abandon(gp: &G) {
+    let hook = gp.join.lock().take();
+    if let Some(h) = hook {
+        h.abandon();
     }
 }
 
@@ -910,6 +960,17 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
     entry: fn() -> &'static str,
     joinable: bool,
 ) -> u64 {
+    newproc_join(f, entry, joinable, None)
+}
+
+/// [`newproc`] for `spawn`: `join` is the goroutine's result slot, told if the
+/// runtime abandons the goroutine (see [`abandon`]).
+pub(crate) fn newproc_join<F: FnOnce() + Send + 'static>(
+    f: F,
+    entry: fn() -> &'static str,
+    joinable: bool,
+    join: Option<std::sync::Arc<dyn crate::api::Abandon>>,
+) -> u64 {
     let m = getm().expect("gort: go/spawn called outside a gort runtime (use Runtime::run)");
     let sched = m.sched;
     if let Some(gp) = m.curg() {
@@ -920,6 +981,7 @@ pub(crate) fn newproc<F: FnOnce() + Send + 'static>(
     gostartcall(gp, f, entry);
     let goid = pp.next_goid(&sched.goidgen);
     init_g(gp, goid, joinable, m.curg().map_or(0, |g| g.goid()));
+    *gp.join.lock() = join;
     pp.gcount_add(1);
     gp.cas_status(Status::Dead, Status::Runnable);
     pp.runq.put(gp.as_ptr(), true, sched);

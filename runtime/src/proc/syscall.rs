@@ -126,10 +126,12 @@ pub(crate) fn exitsyscall() {
         acquirep(m, oldp);
         oldp.syscalltick.fetch_add(1, Ordering::Relaxed);
         gp.cas_status(Status::Syscall, Status::Running);
+        stop_if_shut_down(sched, gp);
         return;
     }
     // Any idle P will do.
     if sched.npidle.load(Ordering::SeqCst) > 0 && exitsyscall_pidle(m, gp) {
+        stop_if_shut_down(sched, gp);
         return;
     }
     if std::thread::panicking() {
@@ -145,6 +147,16 @@ pub(crate) fn exitsyscall() {
     // Slow path: g0 queues us and parks this M (`exitsyscall0`); some M with a P
     // resumes us later, and the call returns then.
     m.mcall(gp, After::ExitSyscall);
+}
+
+/// Back from a call with a P: if the runtime was dropped meanwhile, sysmon may
+/// have stopped looking (it saw our P in a system call, or idle), so the
+/// goroutine asks itself to stop at its next safepoint. (SeqCst after the SeqCst
+/// CAS that took the P, against sysmon's SeqCst reads of the P statuses.)
+fn stop_if_shut_down(sched: &Sched, gp: &G) {
+    if sched.shutdown.load(Ordering::SeqCst) {
+        gp.preempt.store(true, Ordering::Relaxed);
+    }
 }
 
 /// `exitsyscall0`, on g0 of an M without a P after `gp` switched out. Returns true

@@ -29,6 +29,13 @@
 //!   start one. The collector does not exist yet: the tick is counted
 //!   (`Sched::forced_gcs`) where the collector will hook in.
 //! - **schedtrace**: every `GODEBUG=schedtrace=N` ms, print the SCHED line.
+//!
+//! # Shutdown
+//!
+//! When the runtime is dropped, sysmon stops its rounds and instead flags every
+//! running goroutine for preemption, again each round, until no P runs one
+//! ([`preempt_until_stopped`]): a goroutine looping through `preempt_point()`
+//! stops there and its thread exits. Then sysmon's thread ends too.
 
 use crate::loom::atomic::Ordering;
 use crate::proc::m::M;
@@ -81,6 +88,7 @@ fn sysmon(sched: &'static Sched) {
         delay_us = delay_us.min(10_000);
         sched.sysmonnote.sleep_for(Duration::from_micros(delay_us));
         if sched.shutdown.load(Ordering::Acquire) {
+            preempt_until_stopped(sched);
             return;
         }
         let trace_ms = sched.settings.schedtrace_ms;
@@ -150,10 +158,46 @@ fn sysmon(sched: &'static Sched) {
             sched.last_gc.store(now, Ordering::Relaxed);
             sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
         }
+        // `env.rs` caps schedtrace at Go's `int32` milliseconds, so the period
+        // in nanoseconds fits (about 2^51).
         if trace_ms > 0 && now - last_trace >= trace_ms * 1_000_000 {
             last_trace = now;
             crate::trace::schedtrace(sched, sched.settings.scheddetail);
         }
+    }
+}
+
+/// The runtime was dropped: flag every running goroutine for preemption, again
+/// each round (an M may clear a flag as it starts a goroutine), until no P is
+/// running one. Each stops at its next safepoint and its M exits there
+/// (`sched.rs: shutdown_abandons`, `find_runnable`'s step 1). A goroutine in a
+/// system call holds no P; when the call returns, `exitsyscall` flags it itself.
+/// One that never reaches a safepoint keeps sysmon here, waking every 10 ms.
+fn preempt_until_stopped(sched: &Sched) {
+    let mut delay_us = 20u64;
+    loop {
+        let mut running = false;
+        for pp in sched.allp.iter() {
+            // SeqCst against `exitsyscall`'s CAS of the status and its read of
+            // shutdown: a P we see in a system call is flagged there.
+            if pp.status.load(Ordering::SeqCst) != PStatus::Running as u32 {
+                continue;
+            }
+            running = true;
+            let m = pp.m.load(Ordering::Acquire);
+            if m.is_null() {
+                continue;
+            }
+            // SAFETY: Ms are leaked; the pointer stays valid.
+            if let Some(g) = unsafe { &*m }.curg() {
+                g.preempt.store(true, Ordering::Relaxed);
+            }
+        }
+        if !running {
+            return;
+        }
+        sched.sysmonnote.sleep_for(Duration::from_micros(delay_us));
+        delay_us = (delay_us * 2).min(10_000);
     }
 }
 

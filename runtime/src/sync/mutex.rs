@@ -326,6 +326,33 @@ mod guarded {
     /// `std::sync::Mutex`, a blocking syscall): waiters park fine, but the holder
     /// must keep running to release it.
     ///
+    /// # A panic releases it
+    ///
+    /// A goroutine that panics while holding the lock releases it: the guard's
+    /// `Drop` runs as the panic unwinds, and the data is not poisoned (unlike
+    /// `std::sync::Mutex`). Go differs: a panic runs only deferred calls, so a
+    /// `sync.Mutex` locked without `defer mu.Unlock()` stays locked, and every
+    /// later `Lock` waits for good. Code that recovers from a panic (here, a
+    /// [`crate::JoinHandle`] that returns it) must therefore not assume the data
+    /// is consistent: whatever the goroutine left half-done is visible.
+    ///
+    /// ```
+    /// use gort_runtime::sync::Mutex;
+    /// use std::sync::Arc;
+    /// gort_runtime::run(|| {
+    ///     let m = Arc::new(Mutex::new(0));
+    ///     let m2 = m.clone();
+    ///     let r = gort_runtime::spawn(move || {
+    ///         let mut g = m2.lock();
+    ///         *g += 1;
+    ///         panic!("while holding the lock");
+    ///     })
+    ///     .join();
+    ///     assert!(r.is_err());
+    ///     assert_eq!(*m.lock(), 1); // released by the unwinding guard, not poisoned
+    /// });
+    /// ```
+    ///
     /// # Example
     ///
     /// ```
