@@ -981,7 +981,11 @@ pub(crate) fn newproc_join<F: FnOnce() + Send + 'static>(
     gostartcall(gp, f, entry);
     let goid = pp.next_goid(&sched.goidgen);
     init_g(gp, goid, joinable, m.curg().map_or(0, |g| g.goid()));
-    *gp.join.lock() = join;
+    if join.is_some() {
+        // Only `spawn` has a slot to set. A dead G's slot is already empty (the
+        // spawned goroutine takes it as it completes), so `go` skips the lock.
+        *gp.join.lock() = join;
+    }
     pp.gcount_add(1);
     gp.cas_status(Status::Dead, Status::Runnable);
     pp.runq.put(gp.as_ptr(), true, sched);
