@@ -277,34 +277,26 @@ impl G {
 
     /// `casgstatus`: moves the G from `from` to `to`; panics (a runtime bug) if it
     /// was in another state.
+    #[inline]
     pub(crate) fn cas_status(&self, from: Status, to: Status) {
-        if let Err(v) = self.atomicstatus.compare_exchange(
-            from as u32,
-            to as u32,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            crate::panic::throw(&format!(
-                "casgstatus: goroutine {} is {:?}, wanted {:?} -> {:?}",
-                self.goid(),
-                Status::from_u32(v),
-                from,
-                to
-            ));
-        }
+        self.cas_status_ordered(from, to, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// [`G::cas_status`] with a SeqCst CAS, for the moves to `Running` that
     /// `execute` follows with a SeqCst read of `shutdown` (see
     /// `sched.rs: shutdown_abandons`). The same instructions as AcqRel on x86-64
     /// and aarch64.
+    #[inline]
     pub(crate) fn cas_status_seqcst(&self, from: Status, to: Status) {
-        if let Err(v) = self.atomicstatus.compare_exchange(
-            from as u32,
-            to as u32,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        ) {
+        self.cas_status_ordered(from, to, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    #[inline]
+    fn cas_status_ordered(&self, from: Status, to: Status, ok: Ordering, err: Ordering) {
+        if let Err(v) = self
+            .atomicstatus
+            .compare_exchange(from as u32, to as u32, ok, err)
+        {
             crate::panic::throw(&format!(
                 "casgstatus: goroutine {} is {:?}, wanted {:?} -> {:?}",
                 self.goid(),
