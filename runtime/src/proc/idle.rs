@@ -23,9 +23,9 @@
 //!
 //! Two things come back to the host instead of happening here. Starting an OS
 //! thread: [`startm`] reserves the M under `sched.lock` (Go's `mReserveID`) and
-//! calls [`Scheduler::newm`] after dropping it, and returns which of its three
-//! decisions it took ([`Started`]); the model's `newm` wakes one of the threads it
-//! made in advance. And the deadlock judgement: [`Scheduler::checkdead`] is called
+//! calls [`Scheduler::newm`] after dropping it, and returns what it decided
+//! ([`Started`]: woke a parked M, handed the P to a releasing M, or needed a new
+//! one); the model's `newm` wakes one of the threads it made in advance. And the deadlock judgement: [`Scheduler::checkdead`] is called
 //! under the lock wherever an M stops running, and the host decides.
 //!
 //! # The lists and counters
@@ -60,7 +60,9 @@
 //!
 //! Under `--cfg loom` each mechanism that prevents a lost wake-up can be switched
 //! off ([`Variant`]), and the model shows loom finding the failure that mechanism
-//! prevents. Without loom the switches are constant `true` and compile away.
+//! prevents. Without loom the switches are constant `true` and compile away, as
+//! do the `step!` lines that narrate each decision, with its source line, in a
+//! loom model's `LOOM_LOG` trace (`docs/loom.md` reads one).
 
 use crate::loom::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use crate::loom::MutexGuard;
