@@ -60,6 +60,16 @@ pub struct GoroutineStack {
 
 /// Proof that the world is stopped; starts it again when dropped.
 ///
+/// It stays on the thread that stopped the world: it is neither `Send` nor
+/// `Sync`. A stopping goroutine keeps its P, and [`for_each_p_cache`] and
+/// [`no_p_cache`] lend that P's allocation cache and the shared no-P cache. What
+/// keeps the stopper's own allocations off a lent cache is state of the stopping
+/// thread's M; from another thread that guard would not apply, and the stopper
+/// and the borrower could hand out the same slots.
+///
+/// [`for_each_p_cache`]: StoppedWorld::for_each_p_cache
+/// [`no_p_cache`]: StoppedWorld::no_p_cache
+///
 /// # Example
 ///
 /// ```
@@ -71,12 +81,33 @@ pub struct GoroutineStack {
 ///     println!("stopped in {:?}", world.pause());
 /// }); // (dropping `world` started it again)
 /// ```
+///
+/// It cannot be moved to another thread:
+///
+/// ```compile_fail
+/// fn on_another_thread<T: Send>(_: T) {}
+/// gort_runtime::run(|| {
+///     on_another_thread(gort_runtime::stw::stop_the_world());
+/// });
+/// ```
+///
+/// nor shared with one:
+///
+/// ```compile_fail
+/// fn shared_with_another_thread<T: Sync>(_: &T) {}
+/// gort_runtime::run(|| {
+///     shared_with_another_thread(&gort_runtime::stw::stop_the_world());
+/// });
+/// ```
 pub struct StoppedWorld {
     sched: &'static Sched,
     pause: Duration,
     /// The P kept by a stopping goroutine (Go keeps the caller's P).
     own_p: Option<&'static P>,
     started: Instant,
+    /// Neither `Send` nor `Sync`: the lent caches' exclusivity is checked on the
+    /// stopping thread only.
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl StoppedWorld {
@@ -261,6 +292,7 @@ pub(crate) fn stop_the_world_sched(sched: &'static Sched) -> StoppedWorld {
         pause: start.elapsed(),
         own_p,
         started: Instant::now(),
+        _not_send: std::marker::PhantomData,
     }
 }
 
