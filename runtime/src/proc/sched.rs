@@ -767,22 +767,15 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
                         continue;
                     }
                 }
-                if m.sched.shutdown.load(Ordering::SeqCst) {
-                    abandon(gp);
-                }
-                return;
             }
             After::Gosched => {
                 // goschedImpl: to the global queue, then wake an idle P for it.
                 gp.cas_status(Status::Running, Status::Runnable);
                 m.sched.globrunqput(gp);
-                if m.sched.shutdown.load(Ordering::SeqCst) {
-                    // The runtime was dropped: this was its last safepoint.
-                    abandon(gp);
-                    return;
+                // After a drop no M starts: wakep would take an idle P for nobody.
+                if !m.sched.shutdown.load(Ordering::SeqCst) {
+                    wakep(m.sched);
                 }
-                wakep(m.sched);
-                return;
             }
             After::Exit => {
                 goexit0(m, gp);
@@ -795,14 +788,16 @@ fn execute(m: &'static M, gp: &'static G, inherit: bool) {
                     }
                     continue;
                 }
-                if m.sched.shutdown.load(Ordering::SeqCst) {
-                    abandon(gp);
-                }
-                return;
             }
             After::FatalPanic(msg) => crate::panic::die_of_panic(gp, &msg),
             After::None => crate::panic::throw("execute: goroutine switched out without a reason"),
         }
+        // gp parked, yielded or was queued by exitsyscall0: if the runtime was
+        // dropped, that was its last safepoint and nobody will resume it.
+        if m.sched.shutdown.load(Ordering::SeqCst) {
+            abandon(gp);
+        }
+        return;
     }
 }
 

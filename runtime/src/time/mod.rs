@@ -443,6 +443,11 @@ struct OnGoroutine<F: Send + Sync + 'static> {
 
 impl<F: Send + Sync + 'static> Drop for OnGoroutine<F> {
     fn drop(&mut self) {
+        // A function with nothing to drop (captures without a `Drop`) needs no
+        // goroutine of its own.
+        if !std::mem::needs_drop::<F>() {
+            return;
+        }
         if let Some(f) = self.f.take().and_then(Arc::into_inner) {
             crate::api::drop_on_goroutine(self.sched, f);
         }
