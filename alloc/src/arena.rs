@@ -242,9 +242,20 @@ impl Reservation {
             addr >= self.base && addr + len <= self.base + self.len && self.map.len() > self.len
         );
         // SAFETY: the range is inside our mapping and holds only free pages, which
-        // no one references; MADV_DONTNEED on a private anonymous mapping just
-        // drops their contents.
-        let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
-        debug_assert_eq!(r, 0, "madvise: {}", std::io::Error::last_os_error());
+        // no one references.
+        unsafe { sys_unused(addr, len) };
     }
+}
+
+/// Gives `[addr, addr + len)` back to the OS (Go's `sysUnused`,
+/// `MADV_DONTNEED`): on a private anonymous mapping the kernel drops the pages,
+/// and the range reads as zeros on next touch.
+///
+/// # Safety
+/// The range lies inside one of the heap's reservations and nothing reads or
+/// writes it meanwhile or expects its contents afterwards.
+pub(crate) unsafe fn sys_unused(addr: usize, len: usize) {
+    // SAFETY: by the contract, the pages are ours and their contents unwanted.
+    let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    debug_assert_eq!(r, 0, "madvise: {}", std::io::Error::last_os_error());
 }

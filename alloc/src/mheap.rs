@@ -59,7 +59,7 @@ use crate::loom::Mutex;
 use crate::mcache::MCache;
 use crate::mcentral::{MCentral, SpanPtr};
 use crate::pagealloc::{PageCache, Region, PAGE_CACHE_PAGES, PALLOC_CHUNK_PAGES};
-use crate::sizeclass::PAGE_SHIFT;
+use crate::sizeclass::{PAGE_SHIFT, PAGE_SIZE};
 use crate::span::{MSpan, MSpanState, SpanBits, SpanClass, NUM_SPAN_CLASSES};
 use crate::stats::HeapStats;
 use crossbeam_utils::CachePadded;
@@ -493,6 +493,12 @@ impl Heap {
     /// Returns a span's pages to the page allocator and its struct to the fixalloc
     /// (Go's `freeSpan`). The caller owns the span and no one else may reach it.
     pub(crate) fn free_span(&self, s: SpanPtr) {
+        self.free_span_released(s, false);
+    }
+
+    /// [`Heap::free_span`]; with `released`, the caller has already given the
+    /// span's memory back to the OS and its pages count as scavenged.
+    fn free_span_released(&self, s: SpanPtr, released: bool) {
         let span = s.get();
         let (base, npages) = (span.base(), span.npages());
         let counter = match span.state() {
@@ -503,7 +509,12 @@ impl Heap {
         span.set_state(MSpanState::Dead);
         let mut h = self.lock.lock();
         let i = h.region_index(base);
-        h.regions[i].pages.free(base, npages);
+        if released {
+            h.regions[i].pages.free_released(base, npages);
+            h.pstats.released_pages += npages;
+        } else {
+            h.regions[i].pages.free(base, npages);
+        }
         h.note_free(i);
         // SAFETY: the struct came from the fixalloc that matches its kind in
         // alloc_span, its pages and index entries are released above, and the
@@ -563,6 +574,46 @@ impl Heap {
             "free_manual: not a manual span"
         );
         self.free_span(SpanPtr(std::ptr::NonNull::from(span)));
+    }
+
+    /// Returns a manual span's pages to the heap and their memory to the OS at
+    /// once: [`Heap::free_manual`] with the release the scavenger would do later.
+    /// For goroutine stacks, which are large reservations of which a goroutine
+    /// touches a few pages: left to the paced scavenger, nearly all of its work
+    /// would go to pages that were never backed. Counted as eager scavenging in
+    /// `scavtrace`.
+    ///
+    /// # Safety
+    /// As for [`Heap::free_manual`].
+    ///
+    /// ```
+    /// let heap = gort_alloc::Heap::new();
+    /// let s = heap.alloc_manual(4);
+    /// let base = s.base();
+    /// // SAFETY (of this example): the span is ours, and its memory.
+    /// unsafe { (base as *mut u8).write(1) };
+    /// let released = heap.mem_stats().heap_released;
+    /// // SAFETY (of this example): the span is ours, unused and unguarded.
+    /// unsafe { heap.free_manual_released(base) };
+    /// assert_eq!(heap.mem_stats().heap_released, released + 4 * 8192);
+    /// ```
+    pub unsafe fn free_manual_released(&self, base: usize) {
+        let span = self
+            .span_of(base)
+            .expect("free_manual_released: not a span of this heap");
+        assert!(
+            span.state() == MSpanState::Manual && span.base() == base,
+            "free_manual_released: not a manual span"
+        );
+        let len = span.npages() * PAGE_SIZE;
+        // SAFETY: the span lies in one of our reservations and, by the contract,
+        // nothing uses its memory; madvise outside the heap lock, as Go drops
+        // the lock around sysUnused.
+        unsafe { crate::arena::sys_unused(base, len) };
+        self.scav
+            .released_eager
+            .fetch_add(len as u64, Ordering::Relaxed);
+        self.free_span_released(SpanPtr(std::ptr::NonNull::from(span)), true);
     }
 
     /// Adds at least `npages` usable pages (Go's `mheap.grow`): from the current

@@ -71,7 +71,7 @@ pub const SCAVENGE_QUANTUM: usize = 64 << 10;
 #[repr(align(128))]
 pub(crate) struct ScavengerState {
     released_bg: AtomicU64,
-    released_eager: AtomicU64,
+    pub(crate) released_eager: AtomicU64,
 }
 
 impl ScavengerState {
@@ -170,6 +170,20 @@ impl Heap {
             self.print_scav_trace(true);
         }
         released
+    }
+
+    /// With `GODEBUG=scavtrace=1`, prints the once-per-collection `scavtrace`
+    /// line (Go's `printScavTrace` at the end of each cycle) and resets its work
+    /// counters. [`Heap::start_sweep`] calls it; so does the gort runtime's
+    /// forced-collection clock while the collector does not exist.
+    ///
+    /// ```
+    /// gort_alloc::Heap::new().scavtrace_cycle(); // prints only under scavtrace=1
+    /// ```
+    pub fn scavtrace_cycle(&self) {
+        if scavtrace_enabled() {
+            self.print_scav_trace(false);
+        }
     }
 
     /// Prints the `scavtrace` line and resets the work counters (Go's

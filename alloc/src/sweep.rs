@@ -145,10 +145,7 @@ impl Heap {
     /// assert!(span.is_free(span.object_index(drop)));
     /// ```
     pub fn start_sweep(&self) {
-        if crate::scavenge::scavtrace_enabled() {
-            // Once per cycle, as Go prints it once per GC.
-            self.print_scav_trace(false);
-        }
+        self.scavtrace_cycle();
         self.sweep.cursor.store(0, Ordering::Relaxed);
         self.sweepgen.fetch_add(2, Ordering::AcqRel);
     }

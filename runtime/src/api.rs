@@ -829,10 +829,38 @@ pub fn gomaxprocs() -> usize {
 
 /// Introspection for lessons and tests.
 pub mod debug {
-    /// Go's `runtime.ReadMemStats` and `debug.FreeOSMemory`, from the span
-    /// allocator (`gort-alloc`), which every P's cache and every goroutine stack
-    /// draw on.
-    pub use gort_alloc::debug::{free_os_memory, mem_stats};
+    /// Go's `runtime.ReadMemStats`, from the span allocator (`gort-alloc`),
+    /// which every P's cache and every goroutine stack draw on.
+    pub use gort_alloc::debug::mem_stats;
+
+    /// Go's `debug.FreeOSMemory`: does what a collection would do now, then
+    /// returns every free page of the process-wide heap to the OS; returns the
+    /// bytes released. Called on a goroutine, the collection's part is freeing
+    /// the stacks of its runtime's dead goroutines on the global gFree list
+    /// (Go's `markrootFreeGStacks`; the collector is not built yet). Elsewhere it
+    /// only returns free pages.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use gort_runtime::debug::{free_os_memory, mem_stats};
+    /// gort_runtime::run(|| {
+    ///     let wg = gort_runtime::sync::WaitGroup::new();
+    ///     for _ in 0..1000 {
+    ///         wg.go(|| {});
+    ///     }
+    ///     wg.wait();
+    ///     free_os_memory();
+    ///     let m = mem_stats();
+    ///     assert_eq!(m.heap_released, m.heap_idle); // every free page is back
+    /// });
+    /// ```
+    pub fn free_os_memory() -> usize {
+        if let Some(m) = crate::proc::m::getm() {
+            crate::proc::sched::free_g_stacks(m.sched);
+        }
+        gort_alloc::debug::free_os_memory()
+    }
 
     /// The id of the P the current goroutine is running on (stale as soon as it
     /// returns: the goroutine may move), or None outside a goroutine.

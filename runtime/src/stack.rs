@@ -32,15 +32,23 @@
 //! limit, instead of a bare `ENOMEM`. Sizes are rounded up to the allocator's
 //! 8 KiB page.
 //!
-//! # Reuse
+//! # Reuse and return
 //!
 //! Faulting a fresh page costs about 2 µs on a virtual machine, more than the rest of
-//! a spawn. So stacks are never returned to the heap while the program runs: a
-//! dead goroutine keeps its stack on the gFree lists (`proc::g`), and stacks of a
-//! runtime that shut down return to the process-wide free list here, already warm
-//! (Go's `stackLarge.free` plays this part). Returning them to the heap, and letting
-//! the scavenger release long-idle stacks, would need the guard removed first
-//! (`MADV_GUARD_REMOVE`); gort does not do it yet.
+//! a spawn. So a dead goroutine keeps its stack, warm, on the gFree lists
+//! (`proc::g`), and the next `go` reuses both. Stacks go back to the heap in two
+//! cases, as in Go: the stacks of dead goroutines on the global gFree list, once
+//! per collection (`sched::free_g_stacks`, Go's `markrootFreeGStacks`; sysmon
+//! forces one every 2 minutes, and `debug::free_os_memory` runs one), and every
+//! stack of a runtime that shut down. [`stackfree_all`] removes the guard
+//! (`MADV_GUARD_REMOVE`, or `mprotect` back to read-write) and frees the span
+//! with its memory released to the OS at once (`Heap::free_manual_released`,
+//! counted as eager work in `GODEBUG=scavtrace=1`). Go leaves freed stack
+//! memory to the paced scavenger; gort cannot, because its stacks are sparse:
+//! a parked goroutine has touched one or two pages of a 264 KiB span, so the
+//! scavenger, walking every page at 1% of a CPU, would spend 97% of its budget
+//! on pages never backed (a million stacks took over ten minutes). A G whose
+//! stack was freed gets a new one when it is reused.
 //!
 //! # Overflow
 //!
@@ -49,8 +57,10 @@
 //! whose guard page holds the address. That is async-signal-safe because it is
 //! atomic loads only — `STACK_HEAP`, the arena index entries, and the span's
 //! `state`, `base` and `npages`, which are atomics like every `MSpan` field —
-//! with no lock and no allocation. The span found cannot be freed meanwhile:
-//! gort never frees a stack while the program runs (see Reuse).
+//! with no lock and no allocation. A fault in a guard page comes from the
+//! goroutine running just above it, whose stack is in use and cannot be freed
+//! meanwhile; a freed stack has no guard left to fault on. Span structs are
+//! never unmapped (`fixalloc`), so even a racing lookup reads valid memory.
 
 use gort_alloc::span::MSpanState;
 use gort_alloc::Heap;
@@ -66,6 +76,8 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 pub(crate) const GUARD_SIZE: usize = gort_alloc::sizeclass::PAGE_SIZE;
 /// `madvise` advice that installs guard pages without splitting a mapping (Linux 6.13).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// `madvise` advice that removes them again.
+const MADV_GUARD_REMOVE: libc::c_int = 103;
 
 /// One goroutine stack: the usable range `[lo, hi)`; the guard page is
 /// `[lo - GUARD_SIZE, lo)`.
@@ -78,6 +90,9 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// No stack: what a dead G holds after its stack was freed.
+    pub(crate) const EMPTY: Stack = Stack { lo: 0, hi: 0 };
+
     /// Usable size in bytes.
     pub fn size(&self) -> usize {
         self.hi - self.lo
@@ -122,57 +137,90 @@ impl std::error::Error for StackError {}
 /// first stack is allocated; the global heap lives as long as the process).
 static STACK_HEAP: AtomicPtr<Heap> = AtomicPtr::new(std::ptr::null_mut());
 
-/// The process-wide pool of free stacks, per stack size (Go's `stackLarge`).
-struct Pool {
-    /// Free stacks by usable size.
-    free: Vec<(usize, Vec<Stack>)>,
+/// How guard pages are installed, process-wide: `madvise` in place when the
+/// kernel can, else `mprotect`, counted against a budget.
+struct Guards {
     /// Guard pages installed with mprotect (the fallback); counted against a budget.
     mprotect_guards: usize,
     /// Whether MADV_GUARD_INSTALL works here (None = not tried yet).
     guard_install: Option<bool>,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool {
-    free: Vec::new(),
+static GUARDS: Mutex<Guards> = Mutex::new(Guards {
     mprotect_guards: 0,
     guard_install: None,
 });
 
-/// Takes a stack of `size` usable bytes (rounded up to 8 KiB), reusing a free one
-/// when there is one, else a fresh manual span of the heap with its guard page
-/// (Go's `stackalloc` for large stacks).
+/// Takes a stack of `size` usable bytes (rounded up to 8 KiB): a fresh manual
+/// span of the heap with its guard page (Go's `stackalloc` for large stacks).
+/// The span's pages are still backed when it reuses freed ones; the scavenger
+/// has returned them to the OS only if they stayed free for a while.
 pub(crate) fn stackalloc(size: usize) -> Result<Stack, StackError> {
     let size = size.next_multiple_of(GUARD_SIZE);
-    let mut pool = POOL.lock();
-    if let Some((_, list)) = pool.free.iter_mut().find(|(s, _)| *s == size) {
-        if let Some(st) = list.pop() {
-            return Ok(st);
-        }
-    }
     let heap: &Heap = Heap::global();
     STACK_HEAP.store(heap as *const Heap as *mut Heap, Ordering::Release);
     let span = heap.alloc_manual(size / GUARD_SIZE + 1);
     let guard = span.base();
-    install_guard(&mut pool, guard)?;
+    if let Err(e) = install_guard(&mut GUARDS.lock(), guard) {
+        // SAFETY: the span is ours, unused, and no guard was installed in it.
+        unsafe { heap.free_manual(guard) };
+        return Err(e);
+    }
     Ok(Stack {
         lo: guard + GUARD_SIZE,
         hi: guard + GUARD_SIZE + size,
     })
 }
 
-/// Returns stacks to the process-wide pool for any later goroutine (of any runtime).
-pub(crate) fn stackfree_all(stacks: impl IntoIterator<Item = Stack>) {
-    let mut pool = POOL.lock();
+/// Gives stacks back to the heap (Go's `stackfree` of a large stack, whose
+/// span `freeStackSpans` returns to the heap): removes each guard, then frees
+/// the span; the pages are free heap pages from then on, reused by the next
+/// allocation or returned to the OS by the scavenger.
+///
+/// # Safety
+/// Every stack came from [`stackalloc`], is not freed yet, and nothing runs on
+/// it or refers to it any more.
+pub(crate) unsafe fn stackfree_all(stacks: impl IntoIterator<Item = Stack>) {
+    let heap: &Heap = Heap::global();
+    let mut guards = GUARDS.lock();
     for st in stacks {
-        let size = st.size();
-        match pool.free.iter_mut().find(|(s, _)| *s == size) {
-            Some((_, list)) => list.push(st),
-            None => pool.free.push((size, vec![st])),
-        }
+        let guard = st.lo - GUARD_SIZE;
+        remove_guard(&mut guards, guard);
+        // SAFETY: by the contract the span is ours and unused; its guard is gone.
+        unsafe { heap.free_manual_released(guard) };
     }
 }
 
-fn install_guard(pool: &mut Pool, guard: usize) -> Result<(), StackError> {
+/// Makes the guard page at `guard` ordinary memory again, as it was before
+/// [`install_guard`].
+fn remove_guard(guards: &mut Guards, guard: usize) {
+    let r = if guards.guard_install == Some(true) {
+        // SAFETY: `guard` is the guard page of a stack its owner gives up; the
+        // advice only clears the guard marker on that page.
+        unsafe { libc::madvise(guard as *mut libc::c_void, GUARD_SIZE, MADV_GUARD_REMOVE) }
+    } else {
+        guards.mprotect_guards -= 1;
+        // SAFETY: as above; the page becomes readable and writable again, as
+        // the rest of its arena is, so the kernel merges the mappings back.
+        unsafe {
+            libc::mprotect(
+                guard as *mut libc::c_void,
+                GUARD_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        }
+    };
+    if r != 0 {
+        // Freeing the span with its guard in place would hand a faulting page
+        // to the next allocation.
+        crate::panic::fatal(&format!(
+            "cannot remove a goroutine stack's guard page: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+}
+
+fn install_guard(pool: &mut Guards, guard: usize) -> Result<(), StackError> {
     if pool.guard_install != Some(false) {
         // SAFETY: `guard` is the first page of a manual span that the heap just
         // gave us and nothing else uses; guarding it affects only that page.
@@ -246,12 +294,14 @@ mod tests {
         assert_eq!(guard_hit(a.lo), None);
         assert_eq!(guard_hit(a.hi - 8), None);
         assert_eq!(guard_hit(0x1000), None);
-        stackfree_all([a, b]);
+        // SAFETY: nothing runs on a or b.
+        unsafe { stackfree_all([a, b]) };
+        // The freed pages are ordinary heap memory now (other tests may take
+        // them meanwhile): a new stack works and has its own guard.
         let c = stackalloc(DEFAULT_STACK_SIZE).unwrap();
-        assert!(
-            c == a || c == b,
-            "a freed stack is reused before a new span is taken"
-        );
+        // SAFETY: [lo, hi) of a fresh stack is ours and mapped read-write.
+        unsafe { ((c.hi - 1) as *mut u8).write(3) };
+        assert_eq!(guard_hit(c.lo - 1), Some(c));
     }
 
     #[test]
@@ -282,7 +332,7 @@ mod tests {
             .collect();
         holding.sort_unstable();
         holding.dedup();
-        let guarded_in_place = POOL.lock().guard_install == Some(true);
+        let guarded_in_place = GUARDS.lock().guard_install == Some(true);
         if guarded_in_place {
             // 3000 16 KiB stacks (24 KiB spans) fill two 64 MiB arenas: one
             // mapping each, guards included.
@@ -297,6 +347,7 @@ mod tests {
         }
         let probe = stacks[0];
         assert_eq!(guard_hit(probe.lo - 1), Some(probe));
-        stackfree_all(stacks);
+        // SAFETY: nothing runs on these stacks.
+        unsafe { stackfree_all(stacks) };
     }
 }

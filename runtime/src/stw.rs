@@ -131,8 +131,8 @@ impl StoppedWorld {
                     goid: g.goid(),
                     status: g.status(),
                     wait_reason: g.waitreason(),
-                    lo: g.stack.lo,
-                    hi: g.stack.hi,
+                    lo: g.stack().lo,
+                    hi: g.stack().hi,
                     sp: if current { here } else { g.saved_sp() },
                 }
             })

@@ -14,6 +14,15 @@
 //! grows). gFree lists follow Go's sizes: a P keeps up to 64 and moves down to 32 to
 //! the global list when it has more; an empty P list refills up to 32 from it.
 //!
+//! The stack is what a dead G costs (its first pages were touched), so the global
+//! list is two lists, as Go's `sched.gFree` is: Gs that keep their stack and Gs
+//! whose stack went back to the heap. `free_g_stacks` (Go's
+//! `markrootFreeGStacks`, run once per collection) moves every G of the first to
+//! the second, freeing the stacks; `new_g` prefers a G with a stack and gives one
+//! without a stack a fresh one. A burst of goroutines therefore costs stack
+//! memory only until the next collection (sysmon forces one every 2 minutes
+//! while none runs), and the heap's scavenger returns the pages to the OS.
+//!
 //! # Who touches what
 //!
 //! `sched_sp` is written only by the context switch on this G's own stack (saving)
@@ -22,7 +31,7 @@
 //! that owns the G at the time (the one running it, or the one creating it).
 
 use crate::loom::atomic::{
-    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering,
+    AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
 use crate::proc::m::M;
 use crate::proc::sched::Sched;
@@ -189,8 +198,13 @@ pub(crate) struct G {
     /// Saved stack pointer while the goroutine is not running. Written by the
     /// context switch when the goroutine leaves the CPU, read when it resumes.
     pub(crate) sched_sp: UnsafeCell<usize>,
-    /// The stack, `[lo, hi)`. Fixed for the G's whole life (the G keeps it when dead).
-    pub(crate) stack: Stack,
+    /// The stack, `[lo, hi)` (see [`G::stack`]): set when the G is made, kept
+    /// while it is dead on a gFree list, and taken away (`0..0`) only from a dead G
+    /// on the global list by [`free_g_stacks`](crate::proc::sched::free_g_stacks);
+    /// `new_g` gives such a G a fresh stack before it runs again. Atomics because
+    /// dumps and traces read them from other threads.
+    stack_lo: AtomicUsize,
+    stack_hi: AtomicUsize,
     /// Goroutine id; 0 while dead. Read by traces and dumps from any thread.
     pub(crate) goid: AtomicU64,
     /// `Status` as u32; changed by CAS where two parties may race (`ready`).
@@ -251,7 +265,8 @@ impl G {
     pub(crate) fn new(sched: &'static Sched, stack: Stack) -> &'static G {
         Box::leak(Box::new(G {
             sched_sp: UnsafeCell::new(0),
-            stack,
+            stack_lo: AtomicUsize::new(stack.lo),
+            stack_hi: AtomicUsize::new(stack.hi),
             goid: AtomicU64::new(0),
             atomicstatus: AtomicU32::new(Status::Dead as u32),
             waitreason: AtomicU8::new(0),
@@ -269,6 +284,22 @@ impl G {
             panic_counted: Cell::new(false),
             join: parking_lot::Mutex::new(None),
         }))
+    }
+
+    /// The G's stack; empty (`0..0`) for a dead G whose stack was freed.
+    pub(crate) fn stack(&self) -> Stack {
+        Stack {
+            lo: self.stack_lo.load(Ordering::Relaxed),
+            hi: self.stack_hi.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Gives a dead G a stack, or takes it away (`Stack::EMPTY`). Only the owner
+    /// of a dead G calls it: the holder of the global gFree lock, or the M that
+    /// took the G off a list and has not queued it yet.
+    pub(crate) fn set_stack(&self, st: Stack) {
+        self.stack_lo.store(st.lo, Ordering::Relaxed);
+        self.stack_hi.store(st.hi, Ordering::Relaxed);
     }
 
     pub(crate) fn status(&self) -> Status {
@@ -348,6 +379,29 @@ impl G {
         // SAFETY: read by the M that owns the G or, with the world stopped, by the
         // stopper; the write happened-before through the status/queue edges.
         unsafe { *self.sched_sp.get() }
+    }
+}
+
+/// The global list of dead Gs (Go's `sched.gFree`): those that keep their stack
+/// and those whose stack went back to the heap. Under `Sched::gfree`'s lock.
+pub(crate) struct GFree {
+    /// Dead Gs with their stacks (warm: reused first).
+    pub(crate) stack: GQueue,
+    /// Dead Gs whose stack [`free_g_stacks`](crate::proc::sched::free_g_stacks) freed.
+    pub(crate) no_stack: GQueue,
+}
+
+impl GFree {
+    pub(crate) const fn new() -> Self {
+        GFree {
+            stack: GQueue::new(),
+            no_stack: GQueue::new(),
+        }
+    }
+
+    /// A dead G, one with a stack if there is one (Go's `gfget` order).
+    pub(crate) fn pop(&mut self) -> Option<&'static G> {
+        self.stack.pop_front().or_else(|| self.no_stack.pop_front())
     }
 }
 

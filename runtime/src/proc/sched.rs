@@ -78,13 +78,14 @@
 use crate::env::Settings;
 use crate::loom::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::loom::Mutex;
-use crate::proc::g::{GQueue, Status, WaitReason, G};
+use crate::proc::g::{GFree, GQueue, Status, WaitReason, G};
 use crate::proc::idle::{self, Polled};
 use crate::proc::m::{getm, set_current_m, After, UnlockF, M};
 use crate::proc::note::Note;
 use crate::proc::p::{PStatus, GFREE_LOCAL_KEEP, GFREE_LOCAL_MAX, P};
 use crate::proc::runq::RunQ;
 use crate::proc::{lockos, syscall};
+use crate::stack::Stack;
 use std::time::{Duration, Instant};
 
 pub(crate) use crate::proc::idle::wakep;
@@ -131,7 +132,7 @@ pub(crate) struct Sched {
     /// counted per P (`P::gcount`): see [`Sched::gcount`].
     pub(crate) ngoroutines_ext: AtomicI64,
     /// The global gFree list (`sched.gFree`), with its own lock as in Go.
-    pub(crate) gfree: parking_lot::Mutex<GQueue>,
+    pub(crate) gfree: parking_lot::Mutex<GFree>,
     /// Main goroutines currently running (`Runtime::run` calls in progress).
     pub(crate) nmain: AtomicI64,
     /// Threads outside the runtime between making a G runnable and finishing the
@@ -371,7 +372,7 @@ impl Sched {
             allm: parking_lot::Mutex::new(Vec::new()),
             mcount: AtomicU32::new(0),
             ngoroutines_ext: AtomicI64::new(0),
-            gfree: parking_lot::Mutex::new(GQueue::new()),
+            gfree: parking_lot::Mutex::new(GFree::new()),
             nmain: AtomicI64::new(0),
             external_inflight: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
@@ -418,8 +419,9 @@ impl Sched {
         unsafe { &*(self as *const Sched) }
     }
 
-    /// Returns the stacks of exited goroutines to the process-wide pool once no M of a
-    /// shut-down runtime is left to use them.
+    /// Returns the stacks of exited goroutines to the heap once no M of a
+    /// shut-down runtime is left to use them, and lets the heap's scavenger give
+    /// the memory back to the OS even if no runtime is left to run it.
     pub(crate) fn reclaim_stacks(&self) {
         if !self.shutdown.load(Ordering::SeqCst) {
             return;
@@ -430,6 +432,8 @@ impl Sched {
         let mut gfree = self.gfree.lock();
         let mut stacks = Vec::new();
         for g in self.allgs.lock().iter() {
+            // Dead → Idle claims the G's stack exactly once, against a second
+            // call here and against `free_g_stacks` (which claims the same way).
             if g.atomicstatus
                 .compare_exchange(
                     Status::Dead as u32,
@@ -439,11 +443,20 @@ impl Sched {
                 )
                 .is_ok()
             {
-                stacks.push(g.stack);
+                let st = g.stack();
+                if st != Stack::EMPTY {
+                    stacks.push(st);
+                    g.set_stack(Stack::EMPTY);
+                }
             }
         }
-        *gfree = crate::proc::g::GQueue::new();
-        crate::stack::stackfree_all(stacks);
+        *gfree = GFree::new();
+        drop(gfree);
+        // SAFETY: each stack belonged to a dead G claimed above (no goroutine runs
+        // on it, and the G is off every list and never reused: the runtime is shut
+        // down), and the claim makes this the only place that frees it.
+        unsafe { crate::stack::stackfree_all(stacks) };
+        crate::proc::sysmon::scavenge_freed_stacks();
     }
 
     /// Makes `gp` runnable from a thread that is not one of this runtime's Ms:
@@ -863,20 +876,23 @@ fn gfput(sched: &Sched, pp: &P, gp: &'static G) {
         let mut global = sched.gfree.lock();
         while local.size > GFREE_LOCAL_KEEP {
             let g = local.pop_front().expect("gfput: short list");
-            global.push_front(g.as_ptr());
+            // Every G on a P's list has its stack (new_g gives one to a G that
+            // lost it before it runs).
+            global.stack.push_front(g.as_ptr());
         }
     }
     pp.gfreecnt.store(local.size, Ordering::Relaxed);
 }
 
-/// `gfget`: a dead G from the P's list, refilled from the global list when empty.
+/// `gfget`: a dead G from the P's list, refilled from the global list when empty
+/// (Gs with stacks first). The G may have no stack: `new_g` gives it one.
 fn gfget(sched: &Sched, pp: &P) -> Option<&'static G> {
     // SAFETY: we are the M holding pp.
     let local = unsafe { pp.gfree_mut() };
     if local.is_empty() {
         let mut global = sched.gfree.lock();
         while local.size < GFREE_LOCAL_KEEP {
-            match global.pop_front() {
+            match global.pop() {
                 Some(g) => local.push_front(g.as_ptr()),
                 None => break,
             }
@@ -885,6 +901,52 @@ fn gfget(sched: &Sched, pp: &P) -> Option<&'static G> {
     let g = local.pop_front();
     pp.gfreecnt.store(local.size, Ordering::Relaxed);
     g
+}
+
+/// Frees the stacks of the dead Gs on the global gFree list (Go's
+/// `markrootFreeGStacks`, run once per collection): each G moves to the
+/// no-stack list and gets a fresh stack when it is reused. The P-local lists
+/// (at most 64 Gs each) keep theirs. Returns how many stacks were freed.
+///
+/// Called by sysmon on the forced-collection clock and by
+/// [`debug::free_os_memory`](crate::debug::free_os_memory); the collector will
+/// call it once per cycle.
+pub(crate) fn free_g_stacks(sched: &Sched) -> usize {
+    let mut list = std::mem::replace(&mut sched.gfree.lock().stack, GQueue::new());
+    if list.is_empty() {
+        return 0;
+    }
+    let mut stacks = Vec::with_capacity(list.size as usize);
+    let mut no_stack = GQueue::new();
+    while let Some(g) = list.pop_front() {
+        // Claim the stack as `reclaim_stacks` does: a runtime shutting down
+        // meanwhile finds the G not Dead and leaves its stack to us.
+        if g.atomicstatus
+            .compare_exchange(
+                Status::Dead as u32,
+                Status::Idle as u32,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            continue;
+        }
+        stacks.push(g.stack());
+        g.set_stack(Stack::EMPTY);
+        g.cas_status(Status::Idle, Status::Dead);
+        no_stack.push_front(g.as_ptr());
+    }
+    let n = stacks.len();
+    // SAFETY: every stack belonged to a dead G we took off the global list and
+    // claimed above; nothing runs on it, and the G gets a new stack before it
+    // runs again.
+    unsafe { crate::stack::stackfree_all(stacks) };
+    let mut global = sched.gfree.lock();
+    while let Some(g) = no_stack.pop_front() {
+        global.no_stack.push_front(g.as_ptr());
+    }
+    n
 }
 
 // ---------------------------------------------------------------------------------
@@ -912,14 +974,15 @@ fn goexit1() -> ! {
 fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: fn() -> &'static str) {
     let align = std::mem::align_of::<F>().max(16);
     let size = std::mem::size_of::<F>();
-    let top = gp.stack.hi;
+    let stack = gp.stack();
+    let top = stack.hi;
     let fptr = (top - size) & !(align - 1);
-    let room = fptr.saturating_sub(gp.stack.lo);
-    if fptr < gp.stack.lo || room < crate::arch::INITIAL_FRAME_BYTES + 4096 {
+    let room = fptr.saturating_sub(stack.lo);
+    if fptr < stack.lo || room < crate::arch::INITIAL_FRAME_BYTES + 4096 {
         panic!(
             "gort: a goroutine's closure captures {size} bytes, too large for a {}-byte stack \
              (box the captured data, or raise Builder::stack_size)",
-            gp.stack.size()
+            stack.size()
         );
     }
     // SAFETY: [fptr, fptr+size) lies inside gp's stack, which no one runs on (gp is
@@ -934,15 +997,22 @@ fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: fn() -
 
 /// A dead G to reuse or a fresh one (`gfget` or `malg` + `allgadd`).
 fn new_g(sched: &'static Sched, pp: Option<&P>) -> &'static G {
+    let stackalloc = || {
+        crate::stack::stackalloc(sched.settings.stack_size)
+            .unwrap_or_else(|e| crate::panic::fatal(&e.to_string()))
+    };
     if let Some(gp) = pp
         .and_then(|pp| gfget(sched, pp))
-        .or_else(|| sched.gfree.lock().pop_front())
+        .or_else(|| sched.gfree.lock().pop())
     {
+        if gp.stack() == Stack::EMPTY {
+            // Its stack was freed while it sat on the global list (Go's gfget
+            // `stackalloc` for a G from `noStack`).
+            gp.set_stack(stackalloc());
+        }
         return gp;
     }
-    let stack = crate::stack::stackalloc(sched.settings.stack_size)
-        .unwrap_or_else(|e| crate::panic::fatal(&e.to_string()));
-    let gp = G::new(sched, stack);
+    let gp = G::new(sched, stackalloc());
     sched.allgs.lock().push(gp);
     gp
 }

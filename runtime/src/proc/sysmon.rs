@@ -27,7 +27,12 @@
 //!   the next slice if there is memory to give back.
 //! - **forced GC**: if no collection started for 2 minutes (`forcegcperiod`),
 //!   start one. The collector does not exist yet: the tick is counted
-//!   (`Sched::forced_gcs`) where the collector will hook in.
+//!   (`Sched::forced_gcs`) where the collector will hook in, and frees the
+//!   stacks of the dead goroutines on the global gFree list
+//!   (`sched::free_g_stacks`, Go's `markrootFreeGStacks`), their memory
+//!   released to the OS with them, then prints the cycle's `scavtrace` line.
+//!   An idle sysmon sleeps at most a minute, so an idle program has its forced
+//!   collections too.
 //! - **schedtrace**: every `GODEBUG=schedtrace=N` ms, print the SCHED line.
 //!
 //! # Shutdown
@@ -35,9 +40,12 @@
 //! When the runtime is dropped, sysmon stops its rounds and instead flags every
 //! running goroutine for preemption, again each round, until no P runs one
 //! ([`preempt_until_stopped`]): a goroutine looping through `preempt_point()`
-//! stops there and its thread exits. Then sysmon's thread ends too.
+//! stops there and its thread exits. Then sysmon's thread ends too. The
+//! runtime's stacks go back to the heap, and a `gort-scavenger` thread returns
+//! their pages to the OS, paced the same way, ending when the heap is within
+//! its goal: no sysmon may be left to do it.
 
-use crate::loom::atomic::Ordering;
+use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::proc::m::M;
 use crate::proc::p::PStatus;
 use crate::proc::sched::Sched;
@@ -74,6 +82,43 @@ pub(crate) fn start(sched: &'static Sched) {
         .unwrap_or_else(|e| crate::panic::fatal(&format!("cannot start sysmon: {e}")));
 }
 
+/// Whether the scavenger thread of [`scavenge_freed_stacks`] runs.
+static STACK_SCAVENGER: AtomicBool = AtomicBool::new(false);
+/// Calls of [`scavenge_freed_stacks`], so its thread sees one it raced with.
+static STACK_SCAVENGER_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// A runtime that shut down just freed its stacks: return their pages to the
+/// OS from a thread of its own, paced as sysmon's scavenger is, until the heap
+/// is back within its goal. The sysmon of another runtime may be asleep for a
+/// minute, and there may be no other runtime at all.
+pub(crate) fn scavenge_freed_stacks() {
+    STACK_SCAVENGER_REQUESTS.fetch_add(1, Ordering::SeqCst);
+    if STACK_SCAVENGER.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("gort-scavenger".into())
+        .spawn(|| loop {
+            let seen = STACK_SCAVENGER_REQUESTS.load(Ordering::SeqCst);
+            while let Some(rest) = gort_alloc::Heap::global().bgscavenge_slice() {
+                std::thread::sleep(rest);
+            }
+            STACK_SCAVENGER.store(false, Ordering::SeqCst);
+            // A request that found the flag still set relied on this thread:
+            // go round again for it, unless another thread took over.
+            if STACK_SCAVENGER_REQUESTS.load(Ordering::SeqCst) == seen
+                || STACK_SCAVENGER.swap(true, Ordering::SeqCst)
+            {
+                return;
+            }
+        });
+    if spawned.is_err() {
+        // No thread: the pages stay backed until a sysmon's scavenger or
+        // `debug::free_os_memory` returns them.
+        STACK_SCAVENGER.store(false, Ordering::SeqCst);
+    }
+}
+
 fn sysmon(sched: &'static Sched) {
     let mut idle = 0u32;
     let mut delay_us = 0u64;
@@ -108,11 +153,14 @@ fn sysmon(sched: &'static Sched) {
             };
             if sleep {
                 // Deeply, unless the heap has memory to give back: then wake for
-                // the scavenger's next slice.
+                // the scavenger's next slice. At most half the forced-collection
+                // period, so that an idle program still has its collections
+                // (Go's sysmon caps its sleep the same way).
                 let rest = gort_alloc::Heap::global().bgscavenge_slice();
                 sched
                     .sysmonnote
-                    .sleep_for(rest.unwrap_or(Duration::from_secs(60)));
+                    .sleep_for(rest.unwrap_or(Duration::from_nanos(FORCEGC_PERIOD_NS / 2)));
+                forcegc_tick(sched, sched.nanotime());
             }
             {
                 let _l = sched.lock.lock();
@@ -152,18 +200,28 @@ fn sysmon(sched: &'static Sched) {
         } else {
             idle += 1;
         }
-        if forcegc_due(sched.last_gc.load(Ordering::Relaxed), now) {
-            // Go readies its forcegc goroutine here to start a cycle; gort has no
-            // collector yet, so the tick is only counted.
-            sched.last_gc.store(now, Ordering::Relaxed);
-            sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
-        }
+        forcegc_tick(sched, now);
         // `env.rs` caps schedtrace at Go's `int32` milliseconds, so the period
         // in nanoseconds fits (about 2^51).
         if trace_ms > 0 && now - last_trace >= trace_ms * 1_000_000 {
             last_trace = now;
             crate::trace::schedtrace(sched, sched.settings.scheddetail);
         }
+    }
+}
+
+/// The forced-collection clock: if no collection started for 2 minutes, start
+/// one. Go readies its forcegc goroutine here; gort has no collector yet, so the
+/// tick counts it (`Sched::forced_gcs`) and does the part of a collection that
+/// exists, freeing the stacks of dead goroutines (Go's `markrootFreeGStacks`,
+/// their memory released to the OS with them), and prints the cycle's
+/// `scavtrace` line.
+fn forcegc_tick(sched: &Sched, now: u64) {
+    if forcegc_due(sched.last_gc.load(Ordering::Relaxed), now) {
+        sched.last_gc.store(now, Ordering::Relaxed);
+        sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
+        crate::proc::sched::free_g_stacks(sched);
+        gort_alloc::Heap::global().scavtrace_cycle();
     }
 }
 
@@ -254,5 +312,52 @@ mod tests {
             !forcegc_due(10, 5),
             "a clock that went backwards is not due"
         );
+    }
+
+    /// Starts `n` goroutines that all park, then lets them exit: most of them end
+    /// up dead on the global gFree list, each with its stack.
+    fn burst(n: usize) {
+        let gate = std::sync::Arc::new(crate::sync::Semaphore::new(0));
+        let wg = crate::sync::WaitGroup::new();
+        for _ in 0..n {
+            let gate = gate.clone();
+            wg.go(move || {
+                // Touch 16 KiB of the stack, as a goroutine doing real work would.
+                let buf = std::hint::black_box([7u8; 16 << 10]);
+                gate.acquire();
+                assert_eq!(buf[(16 << 10) - 1], 7);
+            });
+        }
+        for _ in 0..n {
+            gate.release();
+        }
+        wg.wait();
+    }
+
+    #[test]
+    fn the_forced_collection_frees_the_stacks_of_dead_goroutines() {
+        let rt = crate::Runtime::builder().procs(1).build().unwrap();
+        rt.run(|| {
+            let sched = crate::proc::m::getm().unwrap().sched;
+            burst(300);
+            let with_stack = sched.gfree.lock().stack.size;
+            assert!(with_stack >= 200, "{with_stack} dead Gs on the global list");
+
+            // Not due yet: nothing happens.
+            let last = sched.last_gc.load(Ordering::Relaxed);
+            forcegc_tick(sched, last + 1);
+            assert_eq!(sched.gfree.lock().stack.size, with_stack);
+
+            let forced = sched.forced_gcs.load(Ordering::Relaxed);
+            forcegc_tick(sched, last + FORCEGC_PERIOD_NS + 1);
+            assert_eq!(sched.forced_gcs.load(Ordering::Relaxed), forced + 1);
+            let gfree = sched.gfree.lock();
+            assert_eq!((gfree.stack.size, gfree.no_stack.size), (0, with_stack));
+            drop(gfree);
+
+            // The Gs are reused with fresh stacks.
+            burst(300);
+            assert!(sched.gfree.lock().no_stack.size < with_stack);
+        });
     }
 }

@@ -1,0 +1,3 @@
+module gortbench/burst
+
+go 1.22
