@@ -41,7 +41,7 @@
 
 pub use gort_alloc as alloc;
 pub use gort_runtime::{
-    chan, debug, env, go, gomaxprocs, lock_os_thread, net, num_goroutine, preempt_point, run,
-    select, spawn, stack, stw, sync, syscall, time, unlock_os_thread, yield_now, Builder,
-    ConfigError, JoinError, JoinHandle, Runtime, Status, WaitReason,
+    chan, debug, env, go, gomaxprocs, goroutine_local, local, lock_os_thread, net, num_goroutine,
+    preempt_point, run, select, spawn, stack, stw, sync, syscall, time, unlock_os_thread,
+    yield_now, Builder, ConfigError, JoinError, JoinHandle, Runtime, Status, WaitReason,
 };

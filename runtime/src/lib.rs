@@ -49,6 +49,8 @@
 //!   - `chan/handles.rs` — `Sender`, `Receiver`, `bounded`, `never`;
 //!   - `chan/select.rs` — `select!` and `selectgo`;
 //!   - `chan/loom_model.rs` — loom models of the hand-off and select's done CAS.
+//! - `local.rs` — `goroutine_local!`: values that belong to a goroutine and move
+//!   with it between threads (the migration-safe `thread_local!`).
 //! - `lock_futex.rs` — the runtime's own futex lock with Go's spin-then-sleep
 //!   policy (`lock_futex.go`), used as the channel lock.
 //! - `sync/` — Go's `sync` on a `sema.go`-style semaphore table; `sync/mod.rs`
@@ -119,6 +121,8 @@ mod api;
 mod arch;
 #[cfg(not(loom))]
 pub mod env;
+#[cfg(not(loom))]
+pub mod local;
 #[cfg(not(loom))]
 mod lock_futex;
 #[cfg(not(loom))]

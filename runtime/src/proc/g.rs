@@ -248,10 +248,13 @@ pub(crate) struct G {
     /// `newproc` before the G is queued; taken by the goroutine itself just before
     /// it completes, or by `abandon` on the dropping thread or g0.
     pub(crate) join: parking_lot::Mutex<Option<std::sync::Arc<dyn crate::api::Abandon>>>,
+    /// The goroutine's `goroutine_local!` values (`local.rs`); touched only by
+    /// the goroutine itself, emptied when it exits.
+    pub(crate) locals: UnsafeCell<crate::local::Locals>,
 }
 
 // SAFETY: the non-atomic fields (`sched_sp`, `panic_trace`, `joinable`,
-// `panic_counted`) are touched
+// `panic_counted`, `locals`) are touched
 // only by whoever owns the G at the time — its creator until it is queued, then the
 // M running it (or g0 of that M after it switched out) — and ownership passes
 // through the run queues' and statuses' Release/Acquire edges. Fields that other
@@ -283,6 +286,7 @@ impl G {
             joinable: Cell::new(false),
             panic_counted: Cell::new(false),
             join: parking_lot::Mutex::new(None),
+            locals: UnsafeCell::new(Vec::new()),
         }))
     }
 

@@ -959,6 +959,7 @@ unsafe extern "C" fn gostart<F: FnOnce()>(arg: *mut u8) -> ! {
     // SAFETY: `newproc` wrote an F at `arg` and nobody else reads it.
     let f = unsafe { std::ptr::read(arg as *mut F) };
     f();
+    crate::local::drop_locals();
     goexit1()
 }
 
