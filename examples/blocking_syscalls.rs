@@ -30,46 +30,49 @@ const CALL: Duration = Duration::from_millis(300);
 /// One round: CALLS goroutines each block for CALL, with or without lending the P.
 fn round(rt: &'static gort::Runtime, title: &str, lend: bool) {
     println!("\n== {title}");
-    let (wall, during) = rt.run(move || {
-        let done = Arc::new(AtomicBool::new(false));
-        let count = Arc::new(AtomicU64::new(0));
-        {
-            let (done, count) = (done.clone(), count.clone());
-            gort::go(move || {
-                while !done.load(Ordering::Relaxed) {
-                    count.fetch_add(1, Ordering::Relaxed);
-                    gort::preempt_point();
-                }
-            });
-        }
-        {
-            let done = done.clone();
-            gort::go(move || {
-                while !done.load(Ordering::Relaxed) {
-                    print!("  {}", rt.schedtrace(false));
-                    gort::time::sleep(Duration::from_millis(100));
-                }
-            });
-        }
-        let t0 = Instant::now();
-        let wg = WaitGroup::new();
-        for _ in 0..CALLS {
-            wg.add(1);
-            let wg = wg.clone();
-            gort::go(move || {
-                if lend {
-                    gort::syscall::blocking(|| std::thread::sleep(CALL));
-                } else {
-                    std::thread::sleep(CALL);
-                }
-                wg.done();
-            });
-        }
-        wg.wait();
-        let r = (t0.elapsed(), count.load(Ordering::Relaxed));
-        done.store(true, Ordering::Relaxed);
-        r
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (wall, during) = unsafe {
+        rt.run(move || {
+            let done = Arc::new(AtomicBool::new(false));
+            let count = Arc::new(AtomicU64::new(0));
+            {
+                let (done, count) = (done.clone(), count.clone());
+                gort::go(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        count.fetch_add(1, Ordering::Relaxed);
+                        gort::preempt_point();
+                    }
+                });
+            }
+            {
+                let done = done.clone();
+                gort::go(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        print!("  {}", rt.schedtrace(false));
+                        gort::time::sleep(Duration::from_millis(100));
+                    }
+                });
+            }
+            let t0 = Instant::now();
+            let wg = WaitGroup::new();
+            for _ in 0..CALLS {
+                wg.add(1);
+                let wg = wg.clone();
+                gort::go(move || {
+                    if lend {
+                        gort::syscall::blocking(|| std::thread::sleep(CALL));
+                    } else {
+                        std::thread::sleep(CALL);
+                    }
+                    wg.done();
+                });
+            }
+            wg.wait();
+            let r = (t0.elapsed(), count.load(Ordering::Relaxed));
+            done.store(true, Ordering::Relaxed);
+            r
+        })
+    };
     println!(
         "  {CALLS} calls of {} ms took {:.0} ms; the counter advanced {during} times meanwhile",
         CALL.as_millis(),
@@ -98,26 +101,29 @@ fn main() {
     );
 
     println!("\n== 3. lock_os_thread: a goroutine wired to its thread");
-    rt.run(move || {
-        let h = gort::spawn(|| {
-            gort::lock_os_thread();
-            let me = std::thread::current().id();
-            for _ in 0..5 {
-                gort::time::sleep(Duration::from_millis(10));
-                assert_eq!(std::thread::current().id(), me, "moved off its thread");
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let h = gort::spawn(|| {
+                gort::lock_os_thread();
+                let me = std::thread::current().id();
+                for _ in 0..5 {
+                    gort::time::sleep(Duration::from_millis(10));
+                    assert_eq!(std::thread::current().id(), me, "moved off its thread");
+                }
+                gort::unlock_os_thread();
+                me
+            });
+            gort::time::sleep(Duration::from_millis(5));
+            for line in rt.schedtrace(true).lines() {
+                let locked = line.contains("lockedg=") || line.contains("lockedm=");
+                if line.starts_with("SCHED") || locked && !line.ends_with("=nil") {
+                    println!("  {line}");
+                }
             }
-            gort::unlock_os_thread();
-            me
-        });
-        gort::time::sleep(Duration::from_millis(5));
-        for line in rt.schedtrace(true).lines() {
-            let locked = line.contains("lockedg=") || line.contains("lockedm=");
-            if line.starts_with("SCHED") || locked && !line.ends_with("=nil") {
-                println!("  {line}");
-            }
-        }
-        println!("  the locked goroutine stayed on {:?}", h.join().unwrap());
-    });
+            println!("  the locked goroutine stayed on {:?}", h.join().unwrap());
+        })
+    };
     println!(
         "\nLook at: threads= grows past gomaxprocs=2 in round 1 only, where the calls \
          overlap (~300 ms); in round 2 they queue for the Ps (~4-5x as long) and the \

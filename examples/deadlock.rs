@@ -20,20 +20,23 @@ fn main() {
     println!(
         "        after ~50 ms: the sleeping goroutine's timer keeps the program alive until then\n"
     );
-    gort::run(|| {
-        let (tx, rx) = gort::chan::bounded::<u32>(0);
-        let wg = gort::sync::WaitGroup::new();
-        wg.add(1);
-        let w = wg.clone();
-        gort::go(move || w.wait());
-        gort::go(move || {
-            gort::time::sleep(Duration::from_millis(50));
-            // An unbuffered send with no receiver on this channel: blocks forever.
-            let (lonely, _keep) = gort::chan::bounded::<u32>(0);
-            lonely.send(1);
-            drop(tx);
-        });
-        let v = rx.recv(); // nobody sends: blocks forever
-        println!("unreachable: received {v:?}");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        gort::run(|| {
+            let (tx, rx) = gort::chan::bounded::<u32>(0);
+            let wg = gort::sync::WaitGroup::new();
+            wg.add(1);
+            let w = wg.clone();
+            gort::go(move || w.wait());
+            gort::go(move || {
+                gort::time::sleep(Duration::from_millis(50));
+                // An unbuffered send with no receiver on this channel: blocks forever.
+                let (lonely, _keep) = gort::chan::bounded::<u32>(0);
+                lonely.send(1);
+                drop(tx);
+            });
+            let v = rx.recv(); // nobody sends: blocks forever
+            println!("unreachable: received {v:?}");
+        })
+    };
 }

@@ -25,52 +25,55 @@ const CAP: usize = 64;
 fn main() {
     let rt = gort::Runtime::new().expect("runtime");
     let procs = rt.gomaxprocs();
-    let (counts, seen, elapsed) = rt.run(|| {
-        let start = Instant::now();
-        let (tx, rx) = chan::bounded::<usize>(CAP);
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (counts, seen, elapsed) = unsafe {
+        rt.run(|| {
+            let start = Instant::now();
+            let (tx, rx) = chan::bounded::<usize>(CAP);
 
-        let wg = WaitGroup::new();
-        for p in 0..PRODUCERS {
-            let (tx, wg) = (tx.clone(), wg.clone());
-            wg.add(1);
-            gort::go(move || {
-                for i in 0..PER_PRODUCER {
-                    tx.send(p * PER_PRODUCER + i);
-                }
-                wg.done();
-            });
-        }
-        // The closer: waits for every producer, then closes once.
-        gort::go(move || {
-            wg.wait();
-            tx.close();
-        });
-
-        let consumers: Vec<_> = (0..CONSUMERS)
-            .map(|_| {
-                let rx = rx.clone();
-                gort::spawn(move || {
-                    let mut got = Vec::new();
-                    for v in rx {
-                        got.push(v);
+            let wg = WaitGroup::new();
+            for p in 0..PRODUCERS {
+                let (tx, wg) = (tx.clone(), wg.clone());
+                wg.add(1);
+                gort::go(move || {
+                    for i in 0..PER_PRODUCER {
+                        tx.send(p * PER_PRODUCER + i);
                     }
-                    got
-                })
-            })
-            .collect();
-        drop(rx);
-
-        let mut seen = vec![0u8; PRODUCERS * PER_PRODUCER];
-        let mut counts = Vec::new();
-        for c in consumers {
-            let got = c.join().expect("consumer panicked");
-            counts.push(got.len());
-            for v in got {
-                seen[v] = seen[v].saturating_add(1);
+                    wg.done();
+                });
             }
-        }
-        (counts, seen, start.elapsed())
-    });
+            // The closer: waits for every producer, then closes once.
+            gort::go(move || {
+                wg.wait();
+                tx.close();
+            });
+
+            let consumers: Vec<_> = (0..CONSUMERS)
+                .map(|_| {
+                    let rx = rx.clone();
+                    gort::spawn(move || {
+                        let mut got = Vec::new();
+                        for v in rx {
+                            got.push(v);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            drop(rx);
+
+            let mut seen = vec![0u8; PRODUCERS * PER_PRODUCER];
+            let mut counts = Vec::new();
+            for c in consumers {
+                let got = c.join().expect("consumer panicked");
+                counts.push(got.len());
+                for v in got {
+                    seen[v] = seen[v].saturating_add(1);
+                }
+            }
+            (counts, seen, start.elapsed())
+        })
+    };
 
     let total: usize = counts.iter().sum();
     println!(

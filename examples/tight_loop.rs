@@ -17,30 +17,33 @@ use std::time::{Duration, Instant};
 const SPIN: Duration = Duration::from_millis(300);
 
 fn trial(rt: &gort::Runtime, with_safepoints: bool) -> Duration {
-    rt.run(move || {
-        let spin_start: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
-        // The waiter goes first into this P's run queue, then the spinner into
-        // runnext: when main blocks in join, the spinner runs and the waiter waits
-        // in the local queue for the P.
-        let waiter = gort::spawn(Instant::now);
-        let s = spin_start.clone();
-        let spinner = gort::spawn(move || {
-            let t = Instant::now();
-            *s.lock().unwrap() = Some(t);
-            let mut x = 0u64;
-            while t.elapsed() < SPIN {
-                x = x.wrapping_mul(31).wrapping_add(7);
-                if with_safepoints {
-                    gort::preempt_point();
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let spin_start: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+            // The waiter goes first into this P's run queue, then the spinner into
+            // runnext: when main blocks in join, the spinner runs and the waiter waits
+            // in the local queue for the P.
+            let waiter = gort::spawn(Instant::now);
+            let s = spin_start.clone();
+            let spinner = gort::spawn(move || {
+                let t = Instant::now();
+                *s.lock().unwrap() = Some(t);
+                let mut x = 0u64;
+                while t.elapsed() < SPIN {
+                    x = x.wrapping_mul(31).wrapping_add(7);
+                    if with_safepoints {
+                        gort::preempt_point();
+                    }
                 }
-            }
-            std::hint::black_box(x);
-        });
-        let ran_at = waiter.join().unwrap();
-        spinner.join().unwrap();
-        let started = spin_start.lock().unwrap().expect("the spinner ran");
-        ran_at.saturating_duration_since(started)
-    })
+                std::hint::black_box(x);
+            });
+            let ran_at = waiter.join().unwrap();
+            spinner.join().unwrap();
+            let started = spin_start.lock().unwrap().expect("the spinner ran");
+            ran_at.saturating_duration_since(started)
+        })
+    }
 }
 
 fn main() {

@@ -52,80 +52,86 @@ fn main() {
     let rt: &'static gort::Runtime = Box::leak(Box::new(rt));
 
     println!("== 1. 10,000 goroutines, each sleeping 1 ms ten times");
-    rt.run(move || {
-        let (c0, t0) = (cpu(), Instant::now());
-        let wg = WaitGroup::new();
-        for _ in 0..10_000 {
-            wg.add(1);
-            let wg = wg.clone();
-            gort::go(move || {
-                for _ in 0..10 {
-                    time::sleep(Duration::from_millis(1));
-                }
-                wg.done();
-            });
-        }
-        time::sleep(Duration::from_millis(3));
-        for line in rt.schedtrace(true).lines() {
-            if line.starts_with("SCHED") || line.starts_with("  P") {
-                println!("  {line}");
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let (c0, t0) = (cpu(), Instant::now());
+            let wg = WaitGroup::new();
+            for _ in 0..10_000 {
+                wg.add(1);
+                let wg = wg.clone();
+                gort::go(move || {
+                    for _ in 0..10 {
+                        time::sleep(Duration::from_millis(1));
+                    }
+                    wg.done();
+                });
             }
-        }
-        wg.wait();
-        let (wall, used) = (t0.elapsed(), cpu() - c0);
-        println!(
-            "  done in {:.0} ms wall, {:.0} ms CPU (2 Ps could have burned {:.0} ms)",
-            wall.as_secs_f64() * 1e3,
-            used.as_secs_f64() * 1e3,
-            2.0 * wall.as_secs_f64() * 1e3
-        );
-    });
+            time::sleep(Duration::from_millis(3));
+            for line in rt.schedtrace(true).lines() {
+                if line.starts_with("SCHED") || line.starts_with("  P") {
+                    println!("  {line}");
+                }
+            }
+            wg.wait();
+            let (wall, used) = (t0.elapsed(), cpu() - c0);
+            println!(
+                "  done in {:.0} ms wall, {:.0} ms CPU (2 Ps could have burned {:.0} ms)",
+                wall.as_secs_f64() * 1e3,
+                used.as_secs_f64() * 1e3,
+                2.0 * wall.as_secs_f64() * 1e3
+            );
+        })
+    };
 
     const N: u32 = 100_000;
     println!("\n== 2. a one-second timeout around a receive that is always ready, {N} times");
-    rt.run(move || {
-        let (tx, rx) = chan::bounded::<u32>(1);
-        let before = timerslen(rt);
-        let t0 = Instant::now();
-        for i in 0..N {
-            tx.send(i);
-            gort::select! {
-                recv(rx) -> v => assert_eq!(v, Some(i)),
-                recv(time::after(Duration::from_secs(1))) -> _ => unreachable!(),
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let (tx, rx) = chan::bounded::<u32>(1);
+            let before = timerslen(rt);
+            let t0 = Instant::now();
+            for i in 0..N {
+                tx.send(i);
+                gort::select! {
+                    recv(rx) -> v => assert_eq!(v, Some(i)),
+                    recv(time::after(Duration::from_secs(1))) -> _ => unreachable!(),
+                }
             }
-        }
-        let per = t0.elapsed() / N;
-        let after_loop = timerslen(rt);
-        println!(
-            "  time::after each time: {:>5} ns/iteration, timer heap entries added: {}",
-            per.as_nanos(),
-            after_loop - before
-        );
+            let per = t0.elapsed() / N;
+            let after_loop = timerslen(rt);
+            println!(
+                "  time::after each time: {:>5} ns/iteration, timer heap entries added: {}",
+                per.as_nanos(),
+                after_loop - before
+            );
 
-        let timeout = time::Timer::new(Duration::from_secs(1));
-        let t0 = Instant::now();
-        for i in 0..N {
-            tx.send(i);
-            timeout.reset(Duration::from_secs(1));
-            gort::select! {
-                recv(rx) -> v => assert_eq!(v, Some(i)),
-                recv(timeout.c()) -> _ => unreachable!(),
+            let timeout = time::Timer::new(Duration::from_secs(1));
+            let t0 = Instant::now();
+            for i in 0..N {
+                tx.send(i);
+                timeout.reset(Duration::from_secs(1));
+                gort::select! {
+                    recv(rx) -> v => assert_eq!(v, Some(i)),
+                    recv(timeout.c()) -> _ => unreachable!(),
+                }
             }
-        }
-        let per = t0.elapsed() / N;
-        println!(
-            "  one Timer, reset:      {:>5} ns/iteration, timer heap entries added: {}",
-            per.as_nanos(),
-            timerslen(rt) - after_loop
-        );
-        timeout.stop();
-        // Let the first loop's timers fire and leave.
-        time::sleep(Duration::from_millis(1100));
-        println!(
-            "  a second later the heaps hold {} entries again",
-            timerslen(rt)
-        );
-    });
+            let per = t0.elapsed() / N;
+            println!(
+                "  one Timer, reset:      {:>5} ns/iteration, timer heap entries added: {}",
+                per.as_nanos(),
+                timerslen(rt) - after_loop
+            );
+            timeout.stop();
+            // Let the first loop's timers fire and leave.
+            time::sleep(Duration::from_millis(1100));
+            println!(
+                "  a second later the heaps hold {} entries again",
+                timerslen(rt)
+            );
+        })
+    };
     println!(
         "\nLook at: part 1's CPU time against its wall time and the per-P timerslen; \
          part 2's heap size and cost per iteration for each habit."

@@ -118,105 +118,111 @@ const ADDS_PER_PRODUCER: usize = 20_000;
 const WORKERS: usize = 6;
 
 fn main() {
-    gort::run(|| {
-        let q = Arc::new(WorkQueue::new());
-        // Per key: the latest version any producer wrote, and the version the last
-        // reconcile saw; plus a flag held while a worker processes the key.
-        let version: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
-        let seen: Arc<Vec<AtomicU64>> = Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
-        let busy: Arc<Vec<AtomicBool>> =
-            Arc::new((0..KEYS).map(|_| AtomicBool::new(false)).collect());
-        let overlaps = Arc::new(AtomicU64::new(0));
-        let processed = Arc::new(AtomicU64::new(0));
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        gort::run(|| {
+            let q = Arc::new(WorkQueue::new());
+            // Per key: the latest version any producer wrote, and the version the last
+            // reconcile saw; plus a flag held while a worker processes the key.
+            let version: Arc<Vec<AtomicU64>> =
+                Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
+            let seen: Arc<Vec<AtomicU64>> =
+                Arc::new((0..KEYS).map(|_| AtomicU64::new(0)).collect());
+            let busy: Arc<Vec<AtomicBool>> =
+                Arc::new((0..KEYS).map(|_| AtomicBool::new(false)).collect());
+            let overlaps = Arc::new(AtomicU64::new(0));
+            let processed = Arc::new(AtomicU64::new(0));
 
-        let workers = WaitGroup::new();
-        for _ in 0..WORKERS {
-            let (q, version, seen, busy) = (q.clone(), version.clone(), seen.clone(), busy.clone());
-            let (overlaps, processed) = (overlaps.clone(), processed.clone());
-            workers.go(move || {
-                while let Some(key) = q.get() {
-                    let i: usize = key.trim_start_matches("pod-").parse().unwrap();
-                    if busy[i].swap(true, Ordering::SeqCst) {
-                        overlaps.fetch_add(1, Ordering::Relaxed);
+            let workers = WaitGroup::new();
+            for _ in 0..WORKERS {
+                let (q, version, seen, busy) =
+                    (q.clone(), version.clone(), seen.clone(), busy.clone());
+                let (overlaps, processed) = (overlaps.clone(), processed.clone());
+                workers.go(move || {
+                    while let Some(key) = q.get() {
+                        let i: usize = key.trim_start_matches("pod-").parse().unwrap();
+                        if busy[i].swap(true, Ordering::SeqCst) {
+                            overlaps.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // "Reconcile": read the object's latest version, do some work.
+                        let v = version[i].load(Ordering::SeqCst);
+                        for _ in 0..3 {
+                            gort::yield_now();
+                        }
+                        seen[i].fetch_max(v, Ordering::SeqCst);
+                        processed.fetch_add(1, Ordering::Relaxed);
+                        busy[i].store(false, Ordering::SeqCst);
+                        q.done(&key);
                     }
-                    // "Reconcile": read the object's latest version, do some work.
-                    let v = version[i].load(Ordering::SeqCst);
-                    for _ in 0..3 {
-                        gort::yield_now();
-                    }
-                    seen[i].fetch_max(v, Ordering::SeqCst);
-                    processed.fetch_add(1, Ordering::Relaxed);
-                    busy[i].store(false, Ordering::SeqCst);
-                    q.done(&key);
-                }
-            });
-        }
+                });
+            }
 
-        let producers = WaitGroup::new();
-        for p in 0..PRODUCERS {
-            let (q, version) = (q.clone(), version.clone());
-            producers.go(move || {
-                // A skewed key choice: a few hot keys get most updates, as a busy
-                // controller's hot objects do.
-                let mut x = 0x9E37_79B9u64.wrapping_mul(p as u64 + 1);
-                for n in 0..ADDS_PER_PRODUCER {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let i = if x % 4 == 0 {
-                        (x >> 8) as usize % KEYS
-                    } else {
-                        (x >> 8) as usize % 5
-                    };
-                    // Update the object, then enqueue its key (informer order).
-                    version[i].fetch_max((n * PRODUCERS + p + 1) as u64, Ordering::SeqCst);
-                    q.add(&format!("pod-{i}"));
-                    if n % 64 == 0 {
-                        gort::yield_now();
+            let producers = WaitGroup::new();
+            for p in 0..PRODUCERS {
+                let (q, version) = (q.clone(), version.clone());
+                producers.go(move || {
+                    // A skewed key choice: a few hot keys get most updates, as a busy
+                    // controller's hot objects do.
+                    let mut x = 0x9E37_79B9u64.wrapping_mul(p as u64 + 1);
+                    for n in 0..ADDS_PER_PRODUCER {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let i = if x % 4 == 0 {
+                            (x >> 8) as usize % KEYS
+                        } else {
+                            (x >> 8) as usize % 5
+                        };
+                        // Update the object, then enqueue its key (informer order).
+                        version[i].fetch_max((n * PRODUCERS + p + 1) as u64, Ordering::SeqCst);
+                        q.add(&format!("pod-{i}"));
+                        if n % 64 == 0 {
+                            gort::yield_now();
+                        }
                     }
-                }
-            });
-        }
-        producers.wait();
-        q.shut_down();
-        workers.wait();
+                });
+            }
+            producers.wait();
+            q.shut_down();
+            workers.wait();
 
-        let adds = (PRODUCERS * ADDS_PER_PRODUCER) as u64;
-        let dedup = q.deduplicated.load(Ordering::Relaxed);
-        let lost = (0..KEYS)
-            .filter(|&i| version[i].load(Ordering::SeqCst) > seen[i].load(Ordering::SeqCst))
-            .count();
-        println!(
-            "workqueue: {PRODUCERS} producers, {WORKERS} workers, {KEYS} keys, GOMAXPROCS={}",
-            gort::gomaxprocs()
-        );
-        println!("  adds:                {adds}");
-        println!(
-            "  deduplicated:        {dedup} ({:.1}% of adds cost nothing)",
-            100.0 * dedup as f64 / adds as f64
-        );
-        println!(
-            "  reconciles:          {}",
-            processed.load(Ordering::Relaxed)
-        );
-        println!(
-            "  requeued after done: {}",
-            q.requeued.load(Ordering::Relaxed)
-        );
-        println!(
-            "  overlaps:            {} (a key in two workers' hands at once)",
-            overlaps.load(Ordering::Relaxed)
-        );
-        println!("  lost updates:        {lost} (keys whose last version no reconcile saw)");
-        let s = q.state.lock();
-        println!(
-            "  shutdown: queue={} dirty={} processing={}; goroutines left: {}",
-            s.queue.len(),
-            s.dirty.len(),
-            s.processing.len(),
-            gort::num_goroutine()
-        );
-        assert_eq!(overlaps.load(Ordering::Relaxed), 0);
-        assert_eq!(lost, 0);
-    });
+            let adds = (PRODUCERS * ADDS_PER_PRODUCER) as u64;
+            let dedup = q.deduplicated.load(Ordering::Relaxed);
+            let lost = (0..KEYS)
+                .filter(|&i| version[i].load(Ordering::SeqCst) > seen[i].load(Ordering::SeqCst))
+                .count();
+            println!(
+                "workqueue: {PRODUCERS} producers, {WORKERS} workers, {KEYS} keys, GOMAXPROCS={}",
+                gort::gomaxprocs()
+            );
+            println!("  adds:                {adds}");
+            println!(
+                "  deduplicated:        {dedup} ({:.1}% of adds cost nothing)",
+                100.0 * dedup as f64 / adds as f64
+            );
+            println!(
+                "  reconciles:          {}",
+                processed.load(Ordering::Relaxed)
+            );
+            println!(
+                "  requeued after done: {}",
+                q.requeued.load(Ordering::Relaxed)
+            );
+            println!(
+                "  overlaps:            {} (a key in two workers' hands at once)",
+                overlaps.load(Ordering::Relaxed)
+            );
+            println!("  lost updates:        {lost} (keys whose last version no reconcile saw)");
+            let s = q.state.lock();
+            println!(
+                "  shutdown: queue={} dirty={} processing={}; goroutines left: {}",
+                s.queue.len(),
+                s.dirty.len(),
+                s.processing.len(),
+                gort::num_goroutine()
+            );
+            assert_eq!(overlaps.load(Ordering::Relaxed), 0);
+            assert_eq!(lost, 0);
+        })
+    };
 }

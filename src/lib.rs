@@ -22,10 +22,24 @@
 //! - `gort-gc` (`gc/`): the collector's design note; not re-exported, as it has no
 //!   code yet.
 //!
+//! # Safety: starting a runtime is `unsafe`
+//!
+//! A goroutine may resume on a different OS thread after any call that can
+//! switch goroutines (a channel operation, a lock, `join`, `sleep`, a socket
+//! read, `yield_now`), and the compiler may keep a `thread_local!`'s address
+//! across such a call. Code that uses thread-bound state on both sides of one (a
+//! thread-local, directly or through a library; a `std` lock guard) is then
+//! undefined behaviour, and no type check can rule that out for a stack that
+//! moves between threads. So [`run`] and [`Runtime::run`] are `unsafe fn`s, and
+//! their `# Safety` section is the promise that no goroutine does it. Go-style
+//! code keeps it; [`goroutine_local!`] holds per-goroutine state that moves with
+//! its goroutine, and [`lock_os_thread`] keeps a goroutine on its thread.
+//!
 //! # Example
 //!
 //! ```
-//! gort::run(|| {
+//! // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+//! unsafe { gort::run(|| {
 //!     let wg = gort::sync::WaitGroup::new();
 //!     for i in 0..4u64 {
 //!         wg.add(1);
@@ -36,7 +50,7 @@
 //!         });
 //!     }
 //!     wg.wait();
-//! });
+//! }) };
 //! ```
 
 pub use gort_alloc as alloc;

@@ -23,56 +23,75 @@ fn child_entry() {
         return;
     };
     match name.as_str() {
-        "go_panic" => gort::run(|| {
-            gort::go(|| panic!("boom in a goroutine"));
-            loop {
-                gort::yield_now();
-            }
-        }),
-        "main_panic" => gort::run(|| {
-            let v: Vec<u32> = vec![];
-            let _ = std::hint::black_box(&v)[3];
-        }),
-        "stack_overflow" => gort::run(|| {
-            let h = gort::spawn(|| recurse(u64::MAX));
-            let _ = h.join();
-        }),
-        "deadlock" => gort::run(|| {
-            let never = std::sync::Arc::new(gort::sync::Semaphore::new(0));
-            let n = never.clone();
-            gort::go(move || n.acquire());
-            let wg = gort::sync::WaitGroup::new();
-            wg.add(1);
-            wg.wait();
-        }),
-        "deadlock_after_timer" => gort::run(|| {
-            // A pending timer keeps the program alive; once it has fired and its
-            // goroutine blocked too, the deadlock is reported.
-            let (tx, rx) = gort::chan::bounded::<u32>(0);
-            gort::go(move || {
-                gort::time::sleep(std::time::Duration::from_millis(30));
-                let (lonely, _keep) = gort::chan::bounded::<u32>(0);
-                lonely.send(1);
-                drop(tx);
-            });
-            rx.recv();
-        }),
-        "schedtrace" => gort::run(|| {
-            let t = std::time::Instant::now();
-            let hs: Vec<_> = (0..4)
-                .map(|_| {
-                    gort::spawn(move || {
-                        while t.elapsed() < std::time::Duration::from_millis(120) {
-                            gort::preempt_point();
-                        }
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "go_panic" => unsafe {
+            gort::run(|| {
+                gort::go(|| panic!("boom in a goroutine"));
+                loop {
+                    gort::yield_now();
+                }
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "main_panic" => unsafe {
+            gort::run(|| {
+                let v: Vec<u32> = vec![];
+                let _ = std::hint::black_box(&v)[3];
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "stack_overflow" => unsafe {
+            gort::run(|| {
+                let h = gort::spawn(|| recurse(u64::MAX));
+                let _ = h.join();
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "deadlock" => unsafe {
+            gort::run(|| {
+                let never = std::sync::Arc::new(gort::sync::Semaphore::new(0));
+                let n = never.clone();
+                gort::go(move || n.acquire());
+                let wg = gort::sync::WaitGroup::new();
+                wg.add(1);
+                wg.wait();
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "deadlock_after_timer" => unsafe {
+            gort::run(|| {
+                // A pending timer keeps the program alive; once it has fired and its
+                // goroutine blocked too, the deadlock is reported.
+                let (tx, rx) = gort::chan::bounded::<u32>(0);
+                gort::go(move || {
+                    gort::time::sleep(std::time::Duration::from_millis(30));
+                    let (lonely, _keep) = gort::chan::bounded::<u32>(0);
+                    lonely.send(1);
+                    drop(tx);
+                });
+                rx.recv();
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "schedtrace" => unsafe {
+            gort::run(|| {
+                let t = std::time::Instant::now();
+                let hs: Vec<_> = (0..4)
+                    .map(|_| {
+                        gort::spawn(move || {
+                            while t.elapsed() < std::time::Duration::from_millis(120) {
+                                gort::preempt_point();
+                            }
+                        })
                     })
-                })
-                .collect();
-            for h in hs {
-                h.join().unwrap();
-            }
-        }),
-        "plain" => gort::run(|| ()),
+                    .collect();
+                for h in hs {
+                    h.join().unwrap();
+                }
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "plain" => unsafe { gort::run(|| ()) },
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0);

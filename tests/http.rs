@@ -96,130 +96,148 @@ fn roundtrip(addr: SocketAddr, raw: &[u8]) -> Response {
 
 #[test]
 fn healthz_and_header_echo() {
-    rt(2).run(|| {
-        let addr = start(Duration::from_secs(30));
-        let r = roundtrip(addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-        assert_eq!((r.status, r.body.as_str()), (200, "ok"));
-        assert!(r.header("Date").unwrap().ends_with(" GMT"));
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let addr = start(Duration::from_secs(30));
+            let r = roundtrip(addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert_eq!((r.status, r.body.as_str()), (200, "ok"));
+            assert!(r.header("Date").unwrap().ends_with(" GMT"));
 
-        let r = roundtrip(
-            addr,
-            b"GET /anything?q=1 HTTP/1.1\r\nHost: t\r\nX-Hello: world\r\nX-Two: a b\r\n\r\n",
-        );
-        assert_eq!(r.status, 200);
-        assert_eq!(r.header("X-Hello"), Some("world"));
-        assert_eq!(r.header("X-Two"), Some("a b"));
-        assert_eq!(r.body, "Host: t\nX-Hello: world\nX-Two: a b\n");
-    });
+            let r = roundtrip(
+                addr,
+                b"GET /anything?q=1 HTTP/1.1\r\nHost: t\r\nX-Hello: world\r\nX-Two: a b\r\n\r\n",
+            );
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("X-Hello"), Some("world"));
+            assert_eq!(r.header("X-Two"), Some("a b"));
+            assert_eq!(r.body, "Host: t\nX-Hello: world\nX-Two: a b\n");
+        })
+    };
 }
 
 #[test]
 fn keep_alive_pipelining_and_bodies_share_one_connection() {
-    rt(2).run(|| {
-        let addr = start(Duration::from_secs(30));
-        let mut s = TcpStream::connect(addr).unwrap();
-        let mut pending = Vec::new();
-        for _ in 0..3 {
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-                .unwrap();
-            assert_eq!(read_response(&mut s, &mut pending).unwrap().body, "ok");
-        }
-        // Two pipelined requests in one write, the first with a body to skip,
-        // then a chunked body.
-        s.write_all(
-            b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello\
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let addr = start(Duration::from_secs(30));
+            let mut s = TcpStream::connect(addr).unwrap();
+            let mut pending = Vec::new();
+            for _ in 0..3 {
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+                    .unwrap();
+                assert_eq!(read_response(&mut s, &mut pending).unwrap().body, "ok");
+            }
+            // Two pipelined requests in one write, the first with a body to skip,
+            // then a chunked body.
+            s.write_all(
+                b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello\
               GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n\
               POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
               3\r\nabc\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        let a = read_response(&mut s, &mut pending).unwrap();
-        assert!(a.body.contains("Content-Length: 5"));
-        assert_eq!(read_response(&mut s, &mut pending).unwrap().body, "ok");
-        let b = read_response(&mut s, &mut pending).unwrap();
-        assert!(b.body.contains("Transfer-Encoding: chunked"));
-        // Connection: close is honoured: the answer says so, then EOF.
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            )
             .unwrap();
-        let r = read_response(&mut s, &mut pending).unwrap();
-        assert_eq!(r.header("Connection"), Some("close"));
-        assert!(read_response(&mut s, &mut pending).is_none());
-    });
+            let a = read_response(&mut s, &mut pending).unwrap();
+            assert!(a.body.contains("Content-Length: 5"));
+            assert_eq!(read_response(&mut s, &mut pending).unwrap().body, "ok");
+            let b = read_response(&mut s, &mut pending).unwrap();
+            assert!(b.body.contains("Transfer-Encoding: chunked"));
+            // Connection: close is honoured: the answer says so, then EOF.
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let r = read_response(&mut s, &mut pending).unwrap();
+            assert_eq!(r.header("Connection"), Some("close"));
+            assert!(read_response(&mut s, &mut pending).is_none());
+        })
+    };
 }
 
 #[test]
 fn malformed_and_oversized_requests_get_400_and_431() {
-    rt(2).run(|| {
-        let addr = start(Duration::from_secs(30));
-        let r = roundtrip(addr, b"NOT HTTP AT ALL\r\n\r\n");
-        assert_eq!(r.status, 400);
-        assert_eq!(r.header("Connection"), Some("close"));
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let addr = start(Duration::from_secs(30));
+            let r = roundtrip(addr, b"NOT HTTP AT ALL\r\n\r\n");
+            assert_eq!(r.status, 400);
+            assert_eq!(r.header("Connection"), Some("close"));
 
-        let mut big = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
-        big.resize(big.len() + server::MAX_HEADER_BYTES, b'a');
-        big.extend_from_slice(b"\r\n\r\n");
-        let mut s = TcpStream::connect(addr).unwrap();
-        // The server answers before reading all of it; ignore the reset that may
-        // follow on our side.
-        let _ = s.write_all(&big);
-        let r = read_response(&mut s, &mut Vec::new()).unwrap();
-        assert_eq!(r.status, 431);
+            let mut big = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+            big.resize(big.len() + server::MAX_HEADER_BYTES, b'a');
+            big.extend_from_slice(b"\r\n\r\n");
+            let mut s = TcpStream::connect(addr).unwrap();
+            // The server answers before reading all of it; ignore the reset that may
+            // follow on our side.
+            let _ = s.write_all(&big);
+            let r = read_response(&mut s, &mut Vec::new()).unwrap();
+            assert_eq!(r.status, 431);
 
-        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
-        for i in 0..200 {
-            many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
-        }
-        many.extend_from_slice(b"\r\n");
-        assert_eq!(roundtrip(addr, &many).status, 431);
-    });
+            let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+            for i in 0..200 {
+                many.extend_from_slice(format!("X-H{i}: v\r\n").as_bytes());
+            }
+            many.extend_from_slice(b"\r\n");
+            assert_eq!(roundtrip(addr, &many).status, 431);
+        })
+    };
 }
 
 #[test]
 fn an_idle_connection_is_closed_after_the_read_deadline() {
-    rt(2).run(|| {
-        let addr = start(Duration::from_millis(100));
-        // Taken before connecting: the server may accept and arm its deadline
-        // before `connect` returns here.
-        let t = Instant::now();
-        let mut s = TcpStream::connect(addr).unwrap();
-        assert_eq!(s.read(&mut [0; 16]).unwrap(), 0, "the server closes");
-        assert!(t.elapsed() >= Duration::from_millis(100));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let addr = start(Duration::from_millis(100));
+            // Taken before connecting: the server may accept and arm its deadline
+            // before `connect` returns here.
+            let t = Instant::now();
+            let mut s = TcpStream::connect(addr).unwrap();
+            assert_eq!(s.read(&mut [0; 16]).unwrap(), 0, "the server closes");
+            assert!(t.elapsed() >= Duration::from_millis(100));
+        })
+    };
 }
 
 #[test]
 fn a_client_leaving_mid_request_costs_only_its_goroutine() {
-    rt(2).run(|| {
-        let addr = start(Duration::from_secs(30));
-        // Warm up: the accept loop is parked, nothing else runs.
-        let _ = roundtrip(addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
-        let base = gort::num_goroutine();
-        for _ in 0..50 {
-            let mut s = TcpStream::connect(addr).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
-        } // dropped: each client disconnects with half a request sent
-        let t = Instant::now();
-        while gort::num_goroutine() > base {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "connection goroutines leaked"
-            );
-            gort::time::sleep(Duration::from_millis(5));
-        }
-        // The server still serves.
-        assert_eq!(roundtrip(addr, b"GET /healthz HTTP/1.1\r\n\r\n").body, "ok");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let addr = start(Duration::from_secs(30));
+            // Warm up: the accept loop is parked, nothing else runs.
+            let _ = roundtrip(addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+            let base = gort::num_goroutine();
+            for _ in 0..50 {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+            } // dropped: each client disconnects with half a request sent
+            let t = Instant::now();
+            while gort::num_goroutine() > base {
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "connection goroutines leaked"
+                );
+                gort::time::sleep(Duration::from_millis(5));
+            }
+            // The server still serves.
+            assert_eq!(roundtrip(addr, b"GET /healthz HTTP/1.1\r\n\r\n").body, "ok");
+        })
+    };
 }
 
 #[test]
 fn debug_goroutines_lists_io_waits() {
-    rt(2).run(|| {
-        let addr = start(Duration::from_secs(30));
-        let _idle = TcpStream::connect(addr).unwrap();
-        let r = roundtrip(addr, b"GET /debug/goroutines HTTP/1.1\r\n\r\n");
-        assert_eq!(r.status, 200);
-        assert!(r.body.starts_with("goroutine profile: total "));
-        assert!(r.body.contains("[IO wait]"), "{}", r.body);
-        assert!(r.body.contains("[running]"), "{}", r.body);
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let addr = start(Duration::from_secs(30));
+            let _idle = TcpStream::connect(addr).unwrap();
+            let r = roundtrip(addr, b"GET /debug/goroutines HTTP/1.1\r\n\r\n");
+            assert_eq!(r.status, 200);
+            assert!(r.body.starts_with("goroutine profile: total "));
+            assert!(r.body.contains("[IO wait]"), "{}", r.body);
+            assert!(r.body.contains("[running]"), "{}", r.body);
+        })
+    };
 }

@@ -54,42 +54,48 @@ fn memory_from_a_burst_comes_back() {
     // A runtime that goes on running: a collection (free_os_memory stands in)
     // frees the stacks of the goroutines that died, and the pages go back.
     let rt = Runtime::builder().procs(2).build().unwrap();
-    rt.run(move || {
-        let (stacks0, rss0) = (mem_stats().stack_inuse, rss());
-        burst(N);
-        let (stacks1, rss1) = (mem_stats().stack_inuse, rss());
-        assert!(rss1 >= rss0 + touched, "the burst touched {touched} bytes");
-        let per_stack = (stacks1 - stacks0) / N;
-        assert!(per_stack > TOUCH as u64, "{per_stack} stack bytes each");
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let (stacks0, rss0) = (mem_stats().stack_inuse, rss());
+            burst(N);
+            let (stacks1, rss1) = (mem_stats().stack_inuse, rss());
+            assert!(rss1 >= rss0 + touched, "the burst touched {touched} bytes");
+            let per_stack = (stacks1 - stacks0) / N;
+            assert!(per_stack > TOUCH as u64, "{per_stack} stack bytes each");
 
-        free_os_memory();
-        let m = mem_stats();
-        // Only the P-local gFree lists (64 Gs each at most) keep their stacks.
-        assert!(
-            m.stack_inuse <= stacks0 + 2 * 64 * per_stack,
-            "stacks in use: {} before the burst, {stacks1} after it, {} after free_os_memory",
-            stacks0,
-            m.stack_inuse
-        );
-        assert_eq!(m.heap_released, m.heap_idle, "every free page is released");
-        let rss2 = rss();
-        assert!(
-            rss2 + touched * 3 / 4 <= rss1,
-            "RSS {rss0} before the burst, {rss1} after, {rss2} after free_os_memory"
-        );
+            free_os_memory();
+            let m = mem_stats();
+            // Only the P-local gFree lists (64 Gs each at most) keep their stacks.
+            assert!(
+                m.stack_inuse <= stacks0 + 2 * 64 * per_stack,
+                "stacks in use: {} before the burst, {stacks1} after it, {} after free_os_memory",
+                stacks0,
+                m.stack_inuse
+            );
+            assert_eq!(m.heap_released, m.heap_idle, "every free page is released");
+            let rss2 = rss();
+            assert!(
+                rss2 + touched * 3 / 4 <= rss1,
+                "RSS {rss0} before the burst, {rss1} after, {rss2} after free_os_memory"
+            );
 
-        // The Gs whose stacks were freed get new ones and run as before.
-        burst(N);
-    });
+            // The Gs whose stacks were freed get new ones and run as before.
+            burst(N);
+        })
+    };
 
     // A runtime that is dropped: its stacks return to the heap, and with no
     // runtime left, the scavenger still gives the pages back to the OS.
     let rt = Runtime::builder().procs(2).build().unwrap();
-    let (stacks0, rss1) = rt.run(|| {
-        let stacks0 = mem_stats().stack_inuse;
-        burst(N);
-        (stacks0, rss())
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (stacks0, rss1) = unsafe {
+        rt.run(|| {
+            let stacks0 = mem_stats().stack_inuse;
+            burst(N);
+            (stacks0, rss())
+        })
+    };
     drop(rt);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

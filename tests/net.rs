@@ -40,37 +40,40 @@ fn echo_server() -> std::net::SocketAddr {
 fn echo_round_trips_with_thousands_of_concurrent_connections() {
     const CONNS: usize = 2000;
     const ROUNDS: usize = 20;
-    let done = rt(2).run(|| {
-        let addr = echo_server();
-        let wg = WaitGroup::new();
-        let ok = Arc::new(AtomicUsize::new(0));
-        let gate = Arc::new(WaitGroup::new());
-        gate.add(1);
-        for c in 0..CONNS {
-            let ok = ok.clone();
-            let gate = gate.clone();
-            wg.go(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                // Every connection is open before any traffic flows.
-                gate.wait();
-                for r in 0..ROUNDS {
-                    let msg = format!("conn {c} round {r}\n");
-                    s.write_all(msg.as_bytes()).unwrap();
-                    let mut back = vec![0u8; msg.len()];
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, msg.as_bytes());
-                }
-                ok.fetch_add(1, Ordering::Relaxed);
-            });
-        }
-        // All clients connected and parked on the gate, the server side parked
-        // in reads: thousands of goroutines in IO wait at once.
-        wait_parked(WaitReason::SyncWaitGroupWait, CONNS);
-        wait_parked(WaitReason::IoWait, CONNS);
-        gate.done();
-        wg.wait();
-        ok.load(Ordering::Relaxed)
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let done = unsafe {
+        rt(2).run(|| {
+            let addr = echo_server();
+            let wg = WaitGroup::new();
+            let ok = Arc::new(AtomicUsize::new(0));
+            let gate = Arc::new(WaitGroup::new());
+            gate.add(1);
+            for c in 0..CONNS {
+                let ok = ok.clone();
+                let gate = gate.clone();
+                wg.go(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    // Every connection is open before any traffic flows.
+                    gate.wait();
+                    for r in 0..ROUNDS {
+                        let msg = format!("conn {c} round {r}\n");
+                        s.write_all(msg.as_bytes()).unwrap();
+                        let mut back = vec![0u8; msg.len()];
+                        s.read_exact(&mut back).unwrap();
+                        assert_eq!(back, msg.as_bytes());
+                    }
+                    ok.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            // All clients connected and parked on the gate, the server side parked
+            // in reads: thousands of goroutines in IO wait at once.
+            wait_parked(WaitReason::SyncWaitGroupWait, CONNS);
+            wait_parked(WaitReason::IoWait, CONNS);
+            gate.done();
+            wg.wait();
+            ok.load(Ordering::Relaxed)
+        })
+    };
     assert_eq!(done, CONNS);
 }
 
@@ -78,113 +81,128 @@ fn echo_round_trips_with_thousands_of_concurrent_connections() {
 fn a_large_transfer_survives_partial_reads_and_writes() {
     // 8 MiB each way through one connection: far more than the socket buffers,
     // so both sides park on full and empty buffers many times.
-    let sum = rt(2).run(|| {
-        let addr = echo_server();
-        let s = Arc::new(TcpStream::connect(addr).unwrap());
-        let w = s.clone();
-        let data: Arc<Vec<u8>> = Arc::new((0..8 << 20).map(|i| (i * 7 % 251) as u8).collect());
-        let d = data.clone();
-        let writer = gort::spawn(move || {
-            (&*w).write_all(&d).unwrap();
-            w.shutdown(std::net::Shutdown::Write).unwrap();
-        });
-        let mut back = Vec::new();
-        (&*s).read_to_end(&mut back).unwrap();
-        writer.join().unwrap();
-        assert_eq!(back.len(), data.len());
-        assert!(back == *data, "echoed bytes differ");
-        back.len()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let sum = unsafe {
+        rt(2).run(|| {
+            let addr = echo_server();
+            let s = Arc::new(TcpStream::connect(addr).unwrap());
+            let w = s.clone();
+            let data: Arc<Vec<u8>> = Arc::new((0..8 << 20).map(|i| (i * 7 % 251) as u8).collect());
+            let d = data.clone();
+            let writer = gort::spawn(move || {
+                (&*w).write_all(&d).unwrap();
+                w.shutdown(std::net::Shutdown::Write).unwrap();
+            });
+            let mut back = Vec::new();
+            (&*s).read_to_end(&mut back).unwrap();
+            writer.join().unwrap();
+            assert_eq!(back.len(), data.len());
+            assert!(back == *data, "echoed bytes differ");
+            back.len()
+        })
+    };
     assert_eq!(sum, 8 << 20);
 }
 
 #[test]
 fn a_read_deadline_fires_and_a_moved_deadline_waits_again() {
-    rt(2).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        let (mut s, _) = ln.accept().unwrap();
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+            let (mut s, _) = ln.accept().unwrap();
 
-        // Nothing arrives: the read ends with a timeout, never before the deadline.
-        let t = Instant::now();
-        c.set_read_deadline(Some(t + Duration::from_millis(50)));
-        let e = c.read(&mut [0; 8]).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::TimedOut);
-        assert_eq!(e.to_string(), "i/o timeout");
-        assert!(
-            t.elapsed() >= Duration::from_millis(50),
-            "fired early: {:?}",
-            t.elapsed()
-        );
+            // Nothing arrives: the read ends with a timeout, never before the deadline.
+            let t = Instant::now();
+            c.set_read_deadline(Some(t + Duration::from_millis(50)));
+            let e = c.read(&mut [0; 8]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::TimedOut);
+            assert_eq!(e.to_string(), "i/o timeout");
+            assert!(
+                t.elapsed() >= Duration::from_millis(50),
+                "fired early: {:?}",
+                t.elapsed()
+            );
 
-        // Still expired until the deadline moves.
-        assert_eq!(c.read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::TimedOut);
+            // Still expired until the deadline moves.
+            assert_eq!(c.read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::TimedOut);
 
-        // A later deadline, and data before it: the read succeeds.
-        c.set_read_deadline(Some(Instant::now() + Duration::from_secs(30)));
-        s.write_all(b"late").unwrap();
-        let mut b = [0; 4];
-        c.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"late");
+            // A later deadline, and data before it: the read succeeds.
+            c.set_read_deadline(Some(Instant::now() + Duration::from_secs(30)));
+            s.write_all(b"late").unwrap();
+            let mut b = [0; 4];
+            c.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"late");
 
-        // No deadline at all.
-        c.set_read_deadline(None);
-        s.write_all(b"more").unwrap();
-        c.read_exact(&mut b).unwrap();
-        assert_eq!(&b, b"more");
-    });
+            // No deadline at all.
+            c.set_read_deadline(None);
+            s.write_all(b"more").unwrap();
+            c.read_exact(&mut b).unwrap();
+            assert_eq!(&b, b"more");
+        })
+    };
 }
 
 #[test]
 fn a_deadline_set_meanwhile_wakes_a_goroutine_already_waiting() {
-    rt(2).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = Arc::new(TcpStream::connect(ln.local_addr().unwrap()).unwrap());
-        let _s = ln.accept().unwrap();
-        let r = c.clone();
-        let reader = gort::spawn(move || (&*r).read(&mut [0; 8]).map_err(|e| e.kind()));
-        wait_parked(WaitReason::IoWait, 1);
-        // A deadline in the past ends the wait at once (Go's SetReadDeadline).
-        c.set_read_deadline(Some(Instant::now()));
-        assert_eq!(reader.join().unwrap(), Err(ErrorKind::TimedOut));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = Arc::new(TcpStream::connect(ln.local_addr().unwrap()).unwrap());
+            let _s = ln.accept().unwrap();
+            let r = c.clone();
+            let reader = gort::spawn(move || (&*r).read(&mut [0; 8]).map_err(|e| e.kind()));
+            wait_parked(WaitReason::IoWait, 1);
+            // A deadline in the past ends the wait at once (Go's SetReadDeadline).
+            c.set_read_deadline(Some(Instant::now()));
+            assert_eq!(reader.join().unwrap(), Err(ErrorKind::TimedOut));
+        })
+    };
 }
 
 #[test]
 fn a_write_deadline_fires_when_the_peer_does_not_read() {
-    rt(2).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        let (_s, _) = ln.accept().unwrap(); // never reads
-        c.set_write_deadline(Some(Instant::now() + Duration::from_millis(100)));
-        let chunk = vec![0u8; 64 << 10];
-        let mut sent = 0usize;
-        let e = loop {
-            match c.write(&chunk) {
-                Ok(n) => sent += n,
-                Err(e) => break e,
-            }
-        };
-        assert_eq!(e.kind(), ErrorKind::TimedOut);
-        assert!(sent > 0, "some bytes fit in the buffers first");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+            let (_s, _) = ln.accept().unwrap(); // never reads
+            c.set_write_deadline(Some(Instant::now() + Duration::from_millis(100)));
+            let chunk = vec![0u8; 64 << 10];
+            let mut sent = 0usize;
+            let e = loop {
+                match c.write(&chunk) {
+                    Ok(n) => sent += n,
+                    Err(e) => break e,
+                }
+            };
+            assert_eq!(e.kind(), ErrorKind::TimedOut);
+            assert!(sent > 0, "some bytes fit in the buffers first");
+        })
+    };
 }
 
 #[test]
 fn accept_honours_its_deadline() {
-    rt(1).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        ln.set_deadline(Some(Instant::now() + Duration::from_millis(20)));
-        assert_eq!(ln.accept().unwrap_err().kind(), ErrorKind::TimedOut);
-        ln.set_deadline(None);
-        let _c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        assert!(ln.accept().is_ok());
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            ln.set_deadline(Some(Instant::now() + Duration::from_millis(20)));
+            assert_eq!(ln.accept().unwrap_err().kind(), ErrorKind::TimedOut);
+            ln.set_deadline(None);
+            let _c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+            assert!(ln.accept().is_ok());
+        })
+    };
 }
 
 #[test]
 fn eof_reset_and_refused_surface_as_io_errors() {
-    rt(2).run(|| {
+    let body = || {
         let ln = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = ln.local_addr().unwrap();
 
@@ -222,66 +240,74 @@ fn eof_reset_and_refused_surface_as_io_errors() {
         drop(ln);
         let e = TcpStream::connect(addr).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
-    });
+    };
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe { rt(2).run(body) };
 }
 
 #[test]
 fn a_waiting_goroutine_shows_io_wait_and_costs_no_thread() {
-    rt(1).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = ln.local_addr().unwrap();
-        let mut c = TcpStream::connect(addr).unwrap();
-        let (s, _) = ln.accept().unwrap();
-        let reader = gort::spawn(move || {
-            let mut b = [0u8; 5];
-            (&s).read_exact(&mut b).unwrap();
-            b
-        });
-        wait_parked(WaitReason::IoWait, 1);
-        let world = gort::stw::stop_the_world();
-        let g = world
-            .goroutines()
-            .into_iter()
-            .find(|g| g.wait_reason == WaitReason::IoWait)
-            .unwrap();
-        assert_eq!(g.wait_reason.as_str(), "IO wait");
-        drop(world);
-        // With one P, this goroutine keeps running while the reader waits.
-        c.write_all(b"hello").unwrap();
-        assert_eq!(&reader.join().unwrap(), b"hello");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = ln.local_addr().unwrap();
+            let mut c = TcpStream::connect(addr).unwrap();
+            let (s, _) = ln.accept().unwrap();
+            let reader = gort::spawn(move || {
+                let mut b = [0u8; 5];
+                (&s).read_exact(&mut b).unwrap();
+                b
+            });
+            wait_parked(WaitReason::IoWait, 1);
+            let world = gort::stw::stop_the_world();
+            let g = world
+                .goroutines()
+                .into_iter()
+                .find(|g| g.wait_reason == WaitReason::IoWait)
+                .unwrap();
+            assert_eq!(g.wait_reason.as_str(), "IO wait");
+            drop(world);
+            // With one P, this goroutine keeps running while the reader waits.
+            c.write_all(b"hello").unwrap();
+            assert_eq!(&reader.join().unwrap(), b"hello");
+        })
+    };
 }
 
 #[test]
 fn udp_datagrams_and_read_deadlines() {
-    rt(2).run(|| {
-        let a = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
-        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let to = a.local_addr().unwrap();
-        let ra = a.clone();
-        let recv = gort::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 64];
-            for _ in 0..100 {
-                let (n, _) = ra.recv_from(&mut buf).unwrap();
-                got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let a = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = a.local_addr().unwrap();
+            let ra = a.clone();
+            let recv = gort::spawn(move || {
+                let mut got = Vec::new();
+                let mut buf = [0u8; 64];
+                for _ in 0..100 {
+                    let (n, _) = ra.recv_from(&mut buf).unwrap();
+                    got.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+                }
+                got
+            });
+            wait_parked(WaitReason::IoWait, 1);
+            for i in 0..100 {
+                b.send_to(format!("d{i}").as_bytes(), to).unwrap();
             }
-            got
-        });
-        wait_parked(WaitReason::IoWait, 1);
-        for i in 0..100 {
-            b.send_to(format!("d{i}").as_bytes(), to).unwrap();
-        }
-        let got = recv.join().unwrap();
-        assert_eq!(got.len(), 100);
-        assert!(got.iter().all(|d| d.starts_with('d')));
+            let got = recv.join().unwrap();
+            assert_eq!(got.len(), 100);
+            assert!(got.iter().all(|d| d.starts_with('d')));
 
-        a.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)));
-        assert_eq!(
-            a.recv_from(&mut [0; 8]).unwrap_err().kind(),
-            ErrorKind::TimedOut
-        );
-    });
+            a.set_read_deadline(Some(Instant::now() + Duration::from_millis(20)));
+            assert_eq!(
+                a.recv_from(&mut [0; 8]).unwrap_err().kind(),
+                ErrorKind::TimedOut
+            );
+        })
+    };
 }
 
 #[test]
@@ -307,16 +333,19 @@ fn sockets_work_from_plain_threads_too() {
 fn a_socket_made_outside_the_runtime_serves_inside_it() {
     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = ln.local_addr().unwrap();
-    let got = rt(2).run(move || {
-        gort::go(move || {
-            let (mut s, _) = ln.accept().unwrap();
-            s.write_all(b"inside").unwrap();
-        });
-        let mut c = TcpStream::connect(addr).unwrap();
-        let mut s = String::new();
-        c.read_to_string(&mut s).unwrap();
-        s
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let got = unsafe {
+        rt(2).run(move || {
+            gort::go(move || {
+                let (mut s, _) = ln.accept().unwrap();
+                s.write_all(b"inside").unwrap();
+            });
+            let mut c = TcpStream::connect(addr).unwrap();
+            let mut s = String::new();
+            c.read_to_string(&mut s).unwrap();
+            s
+        })
+    };
     assert_eq!(got, "inside");
 }
 
@@ -324,18 +353,21 @@ fn a_socket_made_outside_the_runtime_serves_inside_it() {
 fn a_sleeping_poller_is_woken_for_an_earlier_timer() {
     // One goroutine waits on a socket forever; the poller M blocks in epoll with
     // no timeout. A sleep added later must break that wait on time.
-    rt(1).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        let (_s, _) = ln.accept().unwrap();
-        gort::go(move || {
-            let _ = (&c).read(&mut [0; 1]);
-        });
-        wait_parked(WaitReason::IoWait, 1);
-        let t = Instant::now();
-        gort::time::sleep(Duration::from_millis(20));
-        assert!(t.elapsed() >= Duration::from_millis(20));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+            let (_s, _) = ln.accept().unwrap();
+            gort::go(move || {
+                let _ = (&c).read(&mut [0; 1]);
+            });
+            wait_parked(WaitReason::IoWait, 1);
+            let t = Instant::now();
+            gort::time::sleep(Duration::from_millis(20));
+            assert!(t.elapsed() >= Duration::from_millis(20));
+        })
+    };
 }
 
 #[test]
@@ -345,51 +377,57 @@ fn sysmon_polls_the_network_when_every_p_is_busy() {
     // reader's data can only be noticed by sysmon's 10 ms poll.
     // The write comes only after the reader has parked in IO wait, so its wake-up
     // has to come from a poll (no wall-clock assertion: CI machines are loaded).
-    rt(1).run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = ln.local_addr().unwrap();
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::spawn(move || {
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            go_rx.recv().unwrap();
-            s.write_all(b"x").unwrap();
-            s
-        });
-        let (s, _) = ln.accept().unwrap();
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let d = done.clone();
-        gort::go(move || {
-            let mut b = [0u8; 1];
-            (&s).read_exact(&mut b).unwrap();
-            d.store(true, Ordering::Release);
-        });
-        wait_parked(WaitReason::IoWait, 1);
-        go_tx.send(()).unwrap();
-        let t = Instant::now();
-        while !done.load(Ordering::Acquire) {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "the reader was never woken"
-            );
-            gort::yield_now();
-        }
-        let _keep = writer.join().unwrap();
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = ln.local_addr().unwrap();
+            let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+            let writer = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                go_rx.recv().unwrap();
+                s.write_all(b"x").unwrap();
+                s
+            });
+            let (s, _) = ln.accept().unwrap();
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let d = done.clone();
+            gort::go(move || {
+                let mut b = [0u8; 1];
+                (&s).read_exact(&mut b).unwrap();
+                d.store(true, Ordering::Release);
+            });
+            wait_parked(WaitReason::IoWait, 1);
+            go_tx.send(()).unwrap();
+            let t = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "the reader was never woken"
+                );
+                gort::yield_now();
+            }
+            let _keep = writer.join().unwrap();
+        })
+    };
 }
 
 #[test]
 fn scheddetail_shows_io_wait() {
     let rt = rt(2);
-    let (ln, _c) = rt.run(|| {
-        let ln = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
-        let (s, _) = ln.accept().unwrap();
-        gort::go(move || {
-            let _ = (&s).read(&mut [0; 1]); // waits: the peer never writes
-        });
-        wait_parked(WaitReason::IoWait, 1);
-        (ln, c)
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (ln, _c) = unsafe {
+        rt.run(|| {
+            let ln = TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
+            let (s, _) = ln.accept().unwrap();
+            gort::go(move || {
+                let _ = (&s).read(&mut [0; 1]); // waits: the peer never writes
+            });
+            wait_parked(WaitReason::IoWait, 1);
+            (ln, c)
+        })
+    };
     // The reader is still parked after `run` returned; the report lists it.
     let report = rt.schedtrace(true);
     assert!(
@@ -432,10 +470,13 @@ fn idle_connections_child() {
     let r = rt.clone();
     // This thread plays the server's main thread: it blocks in `run`.
     std::thread::spawn(move || {
-        r.run(move || {
-            tx.send(echo_server()).unwrap();
-            gort::select! {} // park forever
-        })
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        unsafe {
+            r.run(move || {
+                tx.send(echo_server()).unwrap();
+                gort::select! {} // park forever
+            })
+        }
     });
     let addr = rx.recv().unwrap();
     let mut conns = Vec::with_capacity(CONNS);

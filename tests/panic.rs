@@ -81,94 +81,119 @@ fn child_entry() {
         return;
     };
     match name.as_str() {
-        "after_func_panic" => gort::run(|| {
-            gort::time::after_func(Duration::from_millis(1), || panic!("boom in after_func"));
-            loop {
-                gort::yield_now();
-            }
-        }),
-        "recovered_panic" => gort::run(|| {
-            let h = gort::spawn(|| -> u32 { panic!("recovered by join") });
-            assert!(h.join().is_err());
-        }),
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "after_func_panic" => unsafe {
+            gort::run(|| {
+                gort::time::after_func(Duration::from_millis(1), || panic!("boom in after_func"));
+                loop {
+                    gort::yield_now();
+                }
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "recovered_panic" => unsafe {
+            gort::run(|| {
+                let h = gort::spawn(|| -> u32 { panic!("recovered by join") });
+                assert!(h.join().is_err());
+            })
+        },
         "wg_go_panic" => {
             let rt = gort::Runtime::builder().procs(2).build().unwrap();
-            rt.run(|| {
-                let wg = gort::sync::WaitGroup::new();
-                wg.go(|| panic!("boom in WaitGroup::go"));
-                wg.wait();
-            });
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run(|| {
+                    let wg = gort::sync::WaitGroup::new();
+                    wg.go(|| panic!("boom in WaitGroup::go"));
+                    wg.wait();
+                })
+            };
         }
-        "go_recovers_its_own_panic" => gort::run(|| {
-            // Counted by the hook, caught by the goroutine itself: not in
-            // progress any more, so main returns and the process exits 0.
-            let wg = gort::sync::WaitGroup::new();
-            wg.go(|| {
-                let r = std::panic::catch_unwind(|| panic!("caught inside"));
-                assert!(r.is_err());
-            });
-            wg.wait();
-        }),
-        "late_unwind" => {
-            let rt = gort::Runtime::builder().procs(2).build().unwrap();
-            rt.run(|| {
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "go_recovers_its_own_panic" => unsafe {
+            gort::run(|| {
+                // Counted by the hook, caught by the goroutine itself: not in
+                // progress any more, so main returns and the process exits 0.
                 let wg = gort::sync::WaitGroup::new();
-                wg.add(1);
-                let w = wg.clone();
-                gort::go(move || {
-                    // Dropped in reverse order: `done` first, then the wait.
-                    let _late = WaitForMain;
-                    let _done = Done(w);
-                    panic!("still unwinding when main returns");
+                wg.go(|| {
+                    let r = std::panic::catch_unwind(|| panic!("caught inside"));
+                    assert!(r.is_err());
                 });
                 wg.wait();
-                MAIN_RETURNING.store(true, Ordering::SeqCst);
-            });
+            })
+        },
+        "late_unwind" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run(|| {
+                    let wg = gort::sync::WaitGroup::new();
+                    wg.add(1);
+                    let w = wg.clone();
+                    gort::go(move || {
+                        // Dropped in reverse order: `done` first, then the wait.
+                        let _late = WaitForMain;
+                        let _done = Done(w);
+                        panic!("still unwinding when main returns");
+                    });
+                    wg.wait();
+                    MAIN_RETURNING.store(true, Ordering::SeqCst);
+                })
+            };
         }
-        "after_func_drop_panics" => gort::run(|| {
-            // The timer's function is stopped and its handle dropped: the heap
-            // holds the last reference, dropped when the heap is next cleaned —
-            // here while arming this goroutine's sleep timer on the same P.
-            let bomb = PanicOnDrop;
-            let t = gort::time::after_func(Duration::from_secs(3600), move || {
-                let _ = &bomb;
-            });
-            assert!(t.stop());
-            drop(t);
-            gort::time::sleep(Duration::from_millis(1));
-            loop {
-                gort::yield_now();
-            }
-        }),
-        "after_func_drop_blocks" => gort::run(|| {
-            // The function's `Drop` blocks on a channel: it must run on a
-            // goroutine, which parks, not on the scheduler's own stack.
-            let (tx, rx) = gort::chan::bounded::<()>(0);
-            let (done_tx, done_rx) = gort::chan::bounded::<()>(0);
-            struct Blocks(gort::chan::Receiver<()>, gort::chan::Sender<()>);
-            impl Drop for Blocks {
-                fn drop(&mut self) {
-                    self.0.recv();
-                    self.1.send(());
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "after_func_drop_panics" => unsafe {
+            gort::run(|| {
+                // The timer's function is stopped and its handle dropped: the heap
+                // holds the last reference, dropped when the heap is next cleaned —
+                // here while arming this goroutine's sleep timer on the same P.
+                let bomb = PanicOnDrop;
+                let t = gort::time::after_func(Duration::from_secs(3600), move || {
+                    let _ = &bomb;
+                });
+                assert!(t.stop());
+                drop(t);
+                gort::time::sleep(Duration::from_millis(1));
+                loop {
+                    gort::yield_now();
                 }
-            }
-            let b = Blocks(rx, done_tx);
-            let t = gort::time::after_func(Duration::from_secs(3600), move || {
-                let _ = &b;
-            });
-            assert!(t.stop());
-            drop(t);
-            gort::time::sleep(Duration::from_millis(1));
-            tx.send(());
-            done_rx.recv().expect("the Drop ran to its end");
-        }),
-        "panic_any_struct" => gort::run(|| {
-            gort::go(|| std::panic::panic_any(Point { x: 1, y: 2 }));
-            loop {
-                gort::yield_now();
-            }
-        }),
-        "panic_any_int" => gort::run(|| std::panic::panic_any(42u32)),
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "after_func_drop_blocks" => unsafe {
+            gort::run(|| {
+                // The function's `Drop` blocks on a channel: it must run on a
+                // goroutine, which parks, not on the scheduler's own stack.
+                let (tx, rx) = gort::chan::bounded::<()>(0);
+                let (done_tx, done_rx) = gort::chan::bounded::<()>(0);
+                struct Blocks(gort::chan::Receiver<()>, gort::chan::Sender<()>);
+                impl Drop for Blocks {
+                    fn drop(&mut self) {
+                        self.0.recv();
+                        self.1.send(());
+                    }
+                }
+                let b = Blocks(rx, done_tx);
+                let t = gort::time::after_func(Duration::from_secs(3600), move || {
+                    let _ = &b;
+                });
+                assert!(t.stop());
+                drop(t);
+                gort::time::sleep(Duration::from_millis(1));
+                tx.send(());
+                done_rx.recv().expect("the Drop ran to its end");
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "panic_any_struct" => unsafe {
+            gort::run(|| {
+                gort::go(|| std::panic::panic_any(Point { x: 1, y: 2 }));
+                loop {
+                    gort::yield_now();
+                }
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "panic_any_int" => unsafe { gort::run(|| std::panic::panic_any(42u32)) },
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0);

@@ -16,20 +16,23 @@ fn a_million_goroutines_all_run() {
     let rt = rt(2);
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
-    let left = rt.run(move || {
-        let wg = WaitGroup::new();
-        const N: usize = 1_000_000;
-        wg.add(N as i64);
-        for _ in 0..N {
-            let (wg, r) = (wg.clone(), r.clone());
-            gort::go(move || {
-                r.fetch_add(1, Ordering::Relaxed);
-                wg.done();
-            });
-        }
-        wg.wait();
-        gort::num_goroutine()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let left = unsafe {
+        rt.run(move || {
+            let wg = WaitGroup::new();
+            const N: usize = 1_000_000;
+            wg.add(N as i64);
+            for _ in 0..N {
+                let (wg, r) = (wg.clone(), r.clone());
+                gort::go(move || {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    wg.done();
+                });
+            }
+            wg.wait();
+            gort::num_goroutine()
+        })
+    };
     assert_eq!(ran.load(Ordering::Relaxed), 1_000_000);
     // Only main was left when it looked (the last `done` may still be returning).
     assert!(left <= 2, "{left} goroutines left");
@@ -47,7 +50,8 @@ fn tree(depth: u32) -> u64 {
 #[test]
 fn nested_spawns_join_up_a_tree() {
     let rt = rt(2);
-    assert_eq!(rt.run(|| tree(12)), 4096);
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    assert_eq!(unsafe { rt.run(|| tree(12)) }, 4096);
     // `run` returns as soon as main has its result; main itself exits a moment
     // later. Every one of the 8,191 goroutines must be gone soon after.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -61,20 +65,23 @@ fn nested_spawns_join_up_a_tree() {
 fn a_goroutine_yielding_in_a_loop_cannot_starve_the_others() {
     // One P: the yielder and the setter must share it.
     let rt = rt(1);
-    let seen = rt.run(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let spinner = gort::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !f.load(Ordering::Acquire) && Instant::now() < deadline {
-                gort::yield_now();
-            }
-            f.load(Ordering::Acquire)
-        });
-        let f = flag.clone();
-        gort::go(move || f.store(true, Ordering::Release));
-        spinner.join().unwrap()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let seen = unsafe {
+        rt.run(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            let spinner = gort::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !f.load(Ordering::Acquire) && Instant::now() < deadline {
+                    gort::yield_now();
+                }
+                f.load(Ordering::Acquire)
+            });
+            let f = flag.clone();
+            gort::go(move || f.store(true, Ordering::Release));
+            spinner.join().unwrap()
+        })
+    };
     assert!(seen, "the goroutine that sets the flag never ran");
 }
 
@@ -83,29 +90,32 @@ fn sysmon_preempts_a_loop_that_only_has_safepoints() {
     // One P, and the spinner never yields by itself: only sysmon's 10 ms
     // preemption request, honoured at preempt_point, lets the other goroutine run.
     let rt = rt(1);
-    let (seen, waited) = rt.run(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        // The setter is spawned first and the spinner second: the spinner takes
-        // runnext and the setter waits in the local ring, so when main blocks the
-        // spinner runs first and the setter needs the P to be taken from it.
-        let f = flag.clone();
-        let setter = gort::spawn(move || {
-            f.store(true, Ordering::Release);
-            Instant::now()
-        });
-        let f = flag.clone();
-        let spinner = gort::spawn(move || {
-            let start = Instant::now();
-            let deadline = start + Duration::from_secs(10);
-            while !f.load(Ordering::Acquire) && Instant::now() < deadline {
-                gort::preempt_point();
-            }
-            (f.load(Ordering::Acquire), start)
-        });
-        let set_at = setter.join().unwrap();
-        let (seen, start) = spinner.join().unwrap();
-        (seen, set_at.saturating_duration_since(start))
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (seen, waited) = unsafe {
+        rt.run(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            // The setter is spawned first and the spinner second: the spinner takes
+            // runnext and the setter waits in the local ring, so when main blocks the
+            // spinner runs first and the setter needs the P to be taken from it.
+            let f = flag.clone();
+            let setter = gort::spawn(move || {
+                f.store(true, Ordering::Release);
+                Instant::now()
+            });
+            let f = flag.clone();
+            let spinner = gort::spawn(move || {
+                let start = Instant::now();
+                let deadline = start + Duration::from_secs(10);
+                while !f.load(Ordering::Acquire) && Instant::now() < deadline {
+                    gort::preempt_point();
+                }
+                (f.load(Ordering::Acquire), start)
+            });
+            let set_at = setter.join().unwrap();
+            let (seen, start) = spinner.join().unwrap();
+            (seen, set_at.saturating_duration_since(start))
+        })
+    };
     // With one P, the setter can only run if the spinner was preempted.
     assert!(
         seen,
@@ -117,28 +127,31 @@ fn sysmon_preempts_a_loop_that_only_has_safepoints() {
 fn work_spawned_on_one_p_runs_on_every_p() {
     const PROCS: usize = 4;
     let rt = rt(PROCS);
-    let used = rt.run(|| {
-        let used: Arc<Vec<AtomicUsize>> =
-            Arc::new((0..PROCS).map(|_| AtomicUsize::new(0)).collect());
-        let wg = WaitGroup::new();
-        for _ in 0..400 {
-            wg.add(1);
-            let (wg, used) = (wg.clone(), used.clone());
-            gort::go(move || {
-                // About 0.2 ms of work each, so that idle Ps have time to steal.
-                let t = Instant::now();
-                while t.elapsed() < Duration::from_micros(200) {
-                    gort::preempt_point();
-                }
-                used[gort::debug::current_p().unwrap()].fetch_add(1, Ordering::Relaxed);
-                wg.done();
-            });
-        }
-        wg.wait();
-        used.iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect::<Vec<_>>()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let used = unsafe {
+        rt.run(|| {
+            let used: Arc<Vec<AtomicUsize>> =
+                Arc::new((0..PROCS).map(|_| AtomicUsize::new(0)).collect());
+            let wg = WaitGroup::new();
+            for _ in 0..400 {
+                wg.add(1);
+                let (wg, used) = (wg.clone(), used.clone());
+                gort::go(move || {
+                    // About 0.2 ms of work each, so that idle Ps have time to steal.
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_micros(200) {
+                        gort::preempt_point();
+                    }
+                    used[gort::debug::current_p().unwrap()].fetch_add(1, Ordering::Relaxed);
+                    wg.done();
+                });
+            }
+            wg.wait();
+            used.iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect::<Vec<_>>()
+        })
+    };
     assert_eq!(used.iter().sum::<usize>(), 400);
     assert!(
         used.iter().all(|&n| n > 0),
@@ -149,20 +162,23 @@ fn work_spawned_on_one_p_runs_on_every_p() {
 #[test]
 fn a_panic_under_spawn_is_returned_and_others_keep_running() {
     let rt = rt(2);
-    let (err, sum) = rt.run(|| {
-        let workers: Vec<_> = (0..50u64)
-            .map(|i| gort::spawn(move || (0..1000).map(|k| k * i).sum::<u64>()))
-            .collect();
-        let bad = gort::spawn(|| -> u64 { panic!("boom") });
-        let err = bad.join().unwrap_err().into_panic();
-        let more: Vec<_> = (0..50u64).map(|i| gort::spawn(move || i)).collect();
-        let sum: u64 = workers
-            .into_iter()
-            .chain(more)
-            .map(|h| h.join().unwrap())
-            .sum();
-        (err.downcast_ref::<&str>().map(|s| s.to_string()), sum)
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (err, sum) = unsafe {
+        rt.run(|| {
+            let workers: Vec<_> = (0..50u64)
+                .map(|i| gort::spawn(move || (0..1000).map(|k| k * i).sum::<u64>()))
+                .collect();
+            let bad = gort::spawn(|| -> u64 { panic!("boom") });
+            let err = bad.join().unwrap_err().into_panic();
+            let more: Vec<_> = (0..50u64).map(|i| gort::spawn(move || i)).collect();
+            let sum: u64 = workers
+                .into_iter()
+                .chain(more)
+                .map(|h| h.join().unwrap())
+                .sum();
+            (err.downcast_ref::<&str>().map(|s| s.to_string()), sum)
+        })
+    };
     assert_eq!(err.as_deref(), Some("boom"));
     assert_eq!(
         sum,
@@ -173,16 +189,21 @@ fn a_panic_under_spawn_is_returned_and_others_keep_running() {
 #[test]
 fn runtime_runs_several_mains_and_counts_goroutines() {
     let rt = rt(2);
-    assert_eq!(rt.run(gort::num_goroutine), 1);
-    assert_eq!(rt.run(gort::gomaxprocs), 2);
-    let ids = rt.run(|| {
-        let hs: Vec<_> = (0..100)
-            .map(|_| gort::spawn(|| gort::debug::goid().unwrap()))
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().unwrap())
-            .collect::<std::collections::HashSet<_>>()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    assert_eq!(unsafe { rt.run(gort::num_goroutine) }, 1);
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    assert_eq!(unsafe { rt.run(gort::gomaxprocs) }, 2);
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let ids = unsafe {
+        rt.run(|| {
+            let hs: Vec<_> = (0..100)
+                .map(|_| gort::spawn(|| gort::debug::goid().unwrap()))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<std::collections::HashSet<_>>()
+        })
+    };
     assert_eq!(ids.len(), 100, "goroutine ids are unique");
 }
 
@@ -208,7 +229,7 @@ fn park_with_magic(magic: u64, parked: WaitGroup, gate: Arc<Semaphore>) {
 #[test]
 fn stop_the_world_lists_every_stack_with_its_live_words() {
     let rt = rt(2);
-    rt.run(|| {
+    let body = || {
         const K: u64 = 20;
         let parked = WaitGroup::new();
         let gate = Arc::new(Semaphore::new(0));
@@ -273,7 +294,9 @@ fn stop_the_world_lists_every_stack_with_its_live_words() {
         for h in goids {
             h.join().unwrap();
         }
-    });
+    };
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe { rt.run(body) };
 }
 
 #[test]
@@ -282,19 +305,22 @@ fn stop_the_world_halts_running_goroutines() {
     let stop = Arc::new(AtomicBool::new(false));
     let counters: Arc<Vec<AtomicU64>> = Arc::new((0..2).map(|_| AtomicU64::new(0)).collect());
     let (s, c) = (stop.clone(), counters.clone());
-    let hs = rt.run(move || {
-        (0..2)
-            .map(|i| {
-                let (s, c) = (s.clone(), c.clone());
-                gort::spawn(move || {
-                    while !s.load(Ordering::Relaxed) {
-                        c[i].fetch_add(1, Ordering::Relaxed);
-                        gort::preempt_point();
-                    }
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let hs = unsafe {
+        rt.run(move || {
+            (0..2)
+                .map(|i| {
+                    let (s, c) = (s.clone(), c.clone());
+                    gort::spawn(move || {
+                        while !s.load(Ordering::Relaxed) {
+                            c[i].fetch_add(1, Ordering::Relaxed);
+                            gort::preempt_point();
+                        }
+                    })
                 })
-            })
-            .collect::<Vec<_>>()
-    });
+                .collect::<Vec<_>>()
+        })
+    };
     // Both spinners are running on the runtime now; stop it from outside.
     while counters.iter().any(|c| c.load(Ordering::Relaxed) == 0) {
         std::thread::yield_now();
@@ -334,12 +360,15 @@ fn each_p_has_its_own_cache_that_survives_scheduling() {
         seen
     };
     let before = caches(&rt);
-    rt.run(|| {
-        let hs: Vec<_> = (0..100).map(|_| gort::spawn(gort::yield_now)).collect();
-        for h in hs {
-            h.join().unwrap();
-        }
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(|| {
+            let hs: Vec<_> = (0..100).map(|_| gort::spawn(gort::yield_now)).collect();
+            for h in hs {
+                h.join().unwrap();
+            }
+        })
+    };
     let after = caches(&rt);
     assert_eq!(before, after, "a P keeps its cache across Ms");
     let mut addrs: Vec<_> = before.iter().map(|&(_, a)| a).collect();
@@ -354,7 +383,7 @@ fn goroutines_allocate_through_their_ps_caches() {
     use gort_runtime::export_test::mallocgc;
     let before = gort::debug::mem_stats().mallocs;
     let r = rt(2);
-    let objs = r.run(|| {
+    let body = || {
         let hs: Vec<_> = (0..8u64)
             .map(|g| {
                 gort::spawn(move || {
@@ -376,7 +405,9 @@ fn goroutines_allocate_through_their_ps_caches() {
         hs.into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect::<Vec<_>>()
-    });
+    };
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let objs = unsafe { r.run(body) };
     let mut sorted = objs.clone();
     sorted.sort();
     for w in sorted.windows(2) {
@@ -402,7 +433,8 @@ fn goroutines_allocate_through_their_ps_caches() {
 #[test]
 fn schedtrace_line_has_gos_fields_in_gos_order() {
     let rt = rt(2);
-    rt.run(|| ());
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe { rt.run(|| ()) };
     let line = rt.schedtrace(false);
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[0], "SCHED");
@@ -452,21 +484,24 @@ fn schedtrace_line_has_gos_fields_in_gos_order() {
 #[test]
 fn two_goroutines_stopping_the_world_at_once_take_turns() {
     let rt = rt(2);
-    let pauses = rt.run(|| {
-        let hs: Vec<_> = (0..4)
-            .map(|_| {
-                gort::spawn(|| {
-                    let mut n = 0;
-                    for _ in 0..50 {
-                        let w = gort::stw::stop_the_world();
-                        n += w.goroutines().len().min(1);
-                    }
-                    n
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let pauses = unsafe {
+        rt.run(|| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    gort::spawn(|| {
+                        let mut n = 0;
+                        for _ in 0..50 {
+                            let w = gort::stw::stop_the_world();
+                            n += w.goroutines().len().min(1);
+                        }
+                        n
+                    })
                 })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
-    });
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
+        })
+    };
     assert_eq!(pauses, 200);
 }
 
@@ -477,7 +512,8 @@ fn back_to_back_runs_never_look_deadlocked() {
     // (`external_inflight`).
     let rt = rt(2);
     for i in 0..3000u64 {
-        let v = rt.run(move || gort::spawn(move || i).join().unwrap());
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        let v = unsafe { rt.run(move || gort::spawn(move || i).join().unwrap()) };
         assert_eq!(v, i);
     }
 }
@@ -487,16 +523,19 @@ fn the_goroutine_holding_a_stopped_world_keeps_running_through_safepoints() {
     // It must not flag itself for preemption and yield at a safepoint: nobody
     // else could start the world again.
     let rt = rt(2);
-    let n = rt.run(|| {
-        let world = gort::stw::stop_the_world();
-        for _ in 0..1000 {
-            gort::preempt_point();
-        }
-        let h = gort::spawn(|| 7);
-        let seen = world.goroutines().len();
-        drop(world);
-        h.join().unwrap() + seen
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let n = unsafe {
+        rt.run(|| {
+            let world = gort::stw::stop_the_world();
+            for _ in 0..1000 {
+                gort::preempt_point();
+            }
+            let h = gort::spawn(|| 7);
+            let seen = world.goroutines().len();
+            drop(world);
+            h.join().unwrap() + seen
+        })
+    };
     assert!(n >= 8, "{n}");
 }
 
@@ -514,26 +553,29 @@ fn yielding_while_unwinding_does_not_leak_the_panic_to_other_goroutines() {
     // One P: if the unwinding goroutine switched out, the next goroutine on the
     // thread would see std's per-thread panic count and die when it blocks.
     let rt = rt(1);
-    let ok = rt.run(|| {
-        let bad = gort::spawn(|| {
-            let _d = YieldOnDrop;
-            panic!("unwinding through a yield");
-        });
-        let wg = WaitGroup::new();
-        wg.add(1);
-        let w = wg.clone();
-        let innocent = gort::spawn(move || {
-            let s = Semaphore::new(0);
-            let t = Arc::new(s);
-            let t2 = t.clone();
-            gort::go(move || t2.release());
-            t.acquire();
-            w.done();
-            !std::thread::panicking()
-        });
-        assert!(bad.join().is_err());
-        wg.wait();
-        innocent.join().unwrap()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let ok = unsafe {
+        rt.run(|| {
+            let bad = gort::spawn(|| {
+                let _d = YieldOnDrop;
+                panic!("unwinding through a yield");
+            });
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let w = wg.clone();
+            let innocent = gort::spawn(move || {
+                let s = Semaphore::new(0);
+                let t = Arc::new(s);
+                let t2 = t.clone();
+                gort::go(move || t2.release());
+                t.acquire();
+                w.done();
+                !std::thread::panicking()
+            });
+            assert!(bad.join().is_err());
+            wg.wait();
+            innocent.join().unwrap()
+        })
+    };
     assert!(ok);
 }

@@ -90,7 +90,8 @@ fn uniform_choice() {
 
 #[test]
 fn ready_cases_are_chosen_uniformly_on_a_goroutine() {
-    rt(2).run(uniform_choice);
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe { rt(2).run(uniform_choice) };
 }
 
 #[test]
@@ -142,43 +143,49 @@ fn arms_of_different_element_types_mix() {
 
 #[test]
 fn a_blocked_select_wins_exactly_one_case_and_leaves_the_others_unchanged() {
-    rt(2).run(|| {
-        let (tx1, rx1) = chan::bounded::<u32>(0);
-        let (tx2, rx2) = chan::bounded::<u32>(0);
-        let (tx3, rx3) = chan::bounded::<u32>(0);
-        let h = gort::spawn(move || {
-            select! {
-                recv(rx1) -> v => (1, v),
-                recv(rx2) -> v => (2, v),
-                send(tx3, 30) => (3, None),
-            }
-        });
-        wait_parked(WaitReason::Select, 1);
-        tx2.send(20);
-        assert_eq!(h.join().unwrap(), (2, Some(20)));
-        // The select withdrew from the other channels: no receiver waits on 1, no
-        // sender waits on 3.
-        assert_eq!(tx1.try_send(10), Err(TrySendError::Full(10)));
-        assert_eq!(rx3.try_recv(), Err(TryRecvError::Empty));
-        assert_eq!(tx2.try_send(21), Err(TrySendError::Full(21)));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let (tx1, rx1) = chan::bounded::<u32>(0);
+            let (tx2, rx2) = chan::bounded::<u32>(0);
+            let (tx3, rx3) = chan::bounded::<u32>(0);
+            let h = gort::spawn(move || {
+                select! {
+                    recv(rx1) -> v => (1, v),
+                    recv(rx2) -> v => (2, v),
+                    send(tx3, 30) => (3, None),
+                }
+            });
+            wait_parked(WaitReason::Select, 1);
+            tx2.send(20);
+            assert_eq!(h.join().unwrap(), (2, Some(20)));
+            // The select withdrew from the other channels: no receiver waits on 1, no
+            // sender waits on 3.
+            assert_eq!(tx1.try_send(10), Err(TrySendError::Full(10)));
+            assert_eq!(rx3.try_recv(), Err(TryRecvError::Empty));
+            assert_eq!(tx2.try_send(21), Err(TrySendError::Full(21)));
+        })
+    };
 }
 
 #[test]
 fn a_blocked_send_arm_is_taken_by_a_receiver() {
-    rt(2).run(|| {
-        let (tx, rx) = chan::bounded::<Vec<u8>>(0);
-        let (_quit_tx, quit_rx) = chan::bounded::<()>(0);
-        let h = gort::spawn(move || {
-            select! {
-                send(tx, vec![7; 3]) => "sent",
-                recv(quit_rx) -> _ => "quit",
-            }
-        });
-        wait_parked(WaitReason::Select, 1);
-        assert_eq!(rx.recv(), Some(vec![7, 7, 7]));
-        assert_eq!(h.join().unwrap(), "sent");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let (tx, rx) = chan::bounded::<Vec<u8>>(0);
+            let (_quit_tx, quit_rx) = chan::bounded::<()>(0);
+            let h = gort::spawn(move || {
+                select! {
+                    send(tx, vec![7; 3]) => "sent",
+                    recv(quit_rx) -> _ => "quit",
+                }
+            });
+            wait_parked(WaitReason::Select, 1);
+            assert_eq!(rx.recv(), Some(vec![7, 7, 7]));
+            assert_eq!(h.join().unwrap(), "sent");
+        })
+    };
 }
 
 #[test]
@@ -186,22 +193,25 @@ fn racing_senders_each_value_is_received_once() {
     // Two senders race to complete one parked select at a time; the loser's send
     // must stay pending (its value neither lost nor delivered twice).
     const N: u64 = 20_000;
-    let total = rt(2).run(|| {
-        let (tx1, rx1) = chan::bounded::<u64>(0);
-        let (tx2, rx2) = chan::bounded::<u64>(0);
-        gort::go(move || (0..N).for_each(|i| tx1.send(i)));
-        gort::go(move || (0..N).for_each(|i| tx2.send(N + i)));
-        let mut seen = vec![false; 2 * N as usize];
-        for _ in 0..2 * N {
-            let v = select! {
-                recv(rx1) -> v => v.unwrap(),
-                recv(rx2) -> v => v.unwrap(),
-            };
-            assert!(!seen[v as usize], "{v} received twice");
-            seen[v as usize] = true;
-        }
-        seen.iter().filter(|&&s| s).count()
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let total = unsafe {
+        rt(2).run(|| {
+            let (tx1, rx1) = chan::bounded::<u64>(0);
+            let (tx2, rx2) = chan::bounded::<u64>(0);
+            gort::go(move || (0..N).for_each(|i| tx1.send(i)));
+            gort::go(move || (0..N).for_each(|i| tx2.send(N + i)));
+            let mut seen = vec![false; 2 * N as usize];
+            for _ in 0..2 * N {
+                let v = select! {
+                    recv(rx1) -> v => v.unwrap(),
+                    recv(rx2) -> v => v.unwrap(),
+                };
+                assert!(!seen[v as usize], "{v} received twice");
+                seen[v as usize] = true;
+            }
+            seen.iter().filter(|&&s| s).count()
+        })
+    };
     assert_eq!(total, 2 * N as usize);
 }
 
@@ -209,106 +219,118 @@ fn racing_senders_each_value_is_received_once() {
 fn selects_on_both_ends_hand_values_to_each_other() {
     // Both sides block in select; every value still passes exactly once.
     const N: u64 = 10_000;
-    let sum = rt(2).run(|| {
-        let (tx, rx) = chan::bounded::<u64>(0);
-        let (_idle_tx, idle_rx) = chan::bounded::<u64>(0);
-        let (idle2_tx, _idle2_rx) = chan::bounded::<u64>(0);
-        gort::go(move || {
-            for i in 0..N {
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let sum = unsafe {
+        rt(2).run(|| {
+            let (tx, rx) = chan::bounded::<u64>(0);
+            let (_idle_tx, idle_rx) = chan::bounded::<u64>(0);
+            let (idle2_tx, _idle2_rx) = chan::bounded::<u64>(0);
+            gort::go(move || {
+                for i in 0..N {
+                    select! {
+                        send(tx, i) => {},
+                        recv(idle_rx) -> _ => unreachable!(),
+                    }
+                }
+                tx.close();
+            });
+            let mut sum = 0;
+            loop {
                 select! {
-                    send(tx, i) => {},
-                    recv(idle_rx) -> _ => unreachable!(),
+                    recv(rx) -> v => match v {
+                        Some(v) => sum += v,
+                        None => break,
+                    },
+                    send(idle2_tx, 0) => unreachable!(),
                 }
             }
-            tx.close();
-        });
-        let mut sum = 0;
-        loop {
-            select! {
-                recv(rx) -> v => match v {
-                    Some(v) => sum += v,
-                    None => break,
-                },
-                send(idle2_tx, 0) => unreachable!(),
-            }
-        }
-        sum
-    });
+            sum
+        })
+    };
     assert_eq!(sum, N * (N - 1) / 2);
 }
 
 #[test]
 fn close_wakes_a_select_receive_with_none() {
-    rt(2).run(|| {
-        let (tx, rx) = chan::bounded::<u32>(0);
-        let (_tx2, rx2) = chan::bounded::<u32>(0);
-        let h = gort::spawn(move || {
-            select! {
-                recv(rx) -> v => v,
-                recv(rx2) -> _ => Some(99),
-            }
-        });
-        wait_parked(WaitReason::Select, 1);
-        tx.close();
-        assert_eq!(h.join().unwrap(), None);
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let (tx, rx) = chan::bounded::<u32>(0);
+            let (_tx2, rx2) = chan::bounded::<u32>(0);
+            let h = gort::spawn(move || {
+                select! {
+                    recv(rx) -> v => v,
+                    recv(rx2) -> _ => Some(99),
+                }
+            });
+            wait_parked(WaitReason::Select, 1);
+            tx.close();
+            assert_eq!(h.join().unwrap(), None);
+        })
+    };
 }
 
 #[test]
 fn a_send_arm_on_a_closed_channel_panics_with_or_without_default() {
-    rt(2).run(|| {
-        let (tx, _rx) = chan::bounded::<u32>(1);
-        tx.close();
-        let t = tx.clone();
-        let e = gort::spawn(move || {
-            select! {
-                send(t, 1) => {},
-                default => {},
-            }
-        })
-        .join()
-        .unwrap_err();
-        assert_eq!(panic_message(e), "send on closed channel");
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let (tx, _rx) = chan::bounded::<u32>(1);
+            tx.close();
+            let t = tx.clone();
+            let e = gort::spawn(move || {
+                select! {
+                    send(t, 1) => {},
+                    default => {},
+                }
+            })
+            .join()
+            .unwrap_err();
+            assert_eq!(panic_message(e), "send on closed channel");
 
-        // Parked in select, then the channel is closed: it wakes and panics.
-        let (tx, _rx) = chan::bounded::<u32>(0);
-        let (_qtx, qrx) = chan::bounded::<u32>(0);
-        let t = tx.clone();
-        let h = gort::spawn(move || {
-            select! {
-                send(t, 1) => {},
-                recv(qrx) -> _ => {},
-            }
-        });
-        wait_parked(WaitReason::Select, 1);
-        tx.close();
-        assert_eq!(
-            panic_message(h.join().unwrap_err()),
-            "send on closed channel"
-        );
-    });
+            // Parked in select, then the channel is closed: it wakes and panics.
+            let (tx, _rx) = chan::bounded::<u32>(0);
+            let (_qtx, qrx) = chan::bounded::<u32>(0);
+            let t = tx.clone();
+            let h = gort::spawn(move || {
+                select! {
+                    send(t, 1) => {},
+                    recv(qrx) -> _ => {},
+                }
+            });
+            wait_parked(WaitReason::Select, 1);
+            tx.close();
+            assert_eq!(
+                panic_message(h.join().unwrap_err()),
+                "send on closed channel"
+            );
+        })
+    };
 }
 
 #[test]
 fn an_empty_select_and_an_all_never_select_park_forever() {
-    rt(2).run(|| {
-        gort::go(|| {
-            select! {}
-        });
-        gort::go(|| {
-            let off = chan::never::<u8>();
-            select! {
-                recv(off) -> _ => unreachable!(),
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            gort::go(|| {
+                select! {}
+            });
+            gort::go(|| {
+                let off = chan::never::<u8>();
+                select! {
+                    recv(off) -> _ => unreachable!(),
+                }
+            });
+            wait_parked(WaitReason::SelectNoCases, 1);
+            wait_parked(WaitReason::Select, 1);
+            for _ in 0..50 {
+                gort::yield_now();
             }
-        });
-        wait_parked(WaitReason::SelectNoCases, 1);
-        wait_parked(WaitReason::Select, 1);
-        for _ in 0..50 {
-            gort::yield_now();
-        }
-        assert_eq!(parked(WaitReason::SelectNoCases), 1);
-        assert_eq!(parked(WaitReason::Select), 1);
-    });
+            assert_eq!(parked(WaitReason::SelectNoCases), 1);
+            assert_eq!(parked(WaitReason::Select), 1);
+        })
+    };
 }
 
 #[test]
@@ -338,17 +360,20 @@ fn a_busy_select_with_default_is_a_safepoint() {
     // One P, and the spinning loop never yields: only the safepoint at the select's
     // entry (honouring sysmon's preemption request) lets the goroutine that makes
     // the case ready run. Without it this test would hang.
-    rt(1).run(|| {
-        let (tx, rx) = chan::bounded::<u32>(1);
-        gort::go(move || tx.send(1));
-        let v = loop {
-            select! {
-                recv(rx) -> v => break v,
-                default => {}
-            }
-        };
-        assert_eq!(v, Some(1));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let (tx, rx) = chan::bounded::<u32>(1);
+            gort::go(move || tx.send(1));
+            let v = loop {
+                select! {
+                    recv(rx) -> v => break v,
+                    default => {}
+                }
+            };
+            assert_eq!(v, Some(1));
+        })
+    };
 }
 
 #[test]
@@ -367,25 +392,28 @@ fn a_plain_thread_can_block_in_select() {
         }
         sum
     });
-    rt.run(move || {
-        // Deadlock detection counts only goroutine wake-ups: while goroutines wait
-        // for the plain thread, keep one runnable.
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        gort::go(move || {
-            while !s.load(Ordering::Acquire) {
-                gort::yield_now();
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            // Deadlock detection counts only goroutine wake-ups: while goroutines wait
+            // for the plain thread, keep one runnable.
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            gort::go(move || {
+                while !s.load(Ordering::Acquire) {
+                    gort::yield_now();
+                }
+            });
+            for i in 0..N {
+                if i % 2 == 0 {
+                    tx1.send(i);
+                } else {
+                    tx2.send(i);
+                }
             }
-        });
-        for i in 0..N {
-            if i % 2 == 0 {
-                tx1.send(i);
-            } else {
-                tx2.send(i);
-            }
-        }
-        stop.store(true, Ordering::Release);
-    });
+            stop.store(true, Ordering::Release);
+        })
+    };
     assert_eq!(thread.join().unwrap(), N * (N - 1) / 2);
 }
 

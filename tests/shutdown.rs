@@ -22,12 +22,15 @@ fn join_bounded<T: Send + 'static>(h: gort::JoinHandle<T>) -> Result<T, JoinErro
 #[test]
 fn join_on_a_goroutine_parked_when_its_runtime_is_dropped_says_abandoned() {
     let rt = Runtime::builder().procs(2).build().unwrap();
-    let (h, _tx) = rt.run(|| {
-        let (tx, rx) = gort::chan::bounded::<u32>(0);
-        let h = gort::spawn(move || rx.recv());
-        common::wait_parked(gort::WaitReason::ChanReceive, 1);
-        (h, tx)
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let (h, _tx) = unsafe {
+        rt.run(|| {
+            let (tx, rx) = gort::chan::bounded::<u32>(0);
+            let h = gort::spawn(move || rx.recv());
+            common::wait_parked(gort::WaitReason::ChanReceive, 1);
+            (h, tx)
+        })
+    };
     let goid = h.goid();
     drop(rt);
     match join_bounded(h) {
@@ -41,17 +44,20 @@ fn a_goroutine_looping_through_preempt_point_stops_when_its_runtime_is_dropped()
     let rt = Runtime::builder().procs(2).build().unwrap();
     let count = Arc::new(AtomicU64::new(0));
     let c = count.clone();
-    let h = rt.run(move || {
-        let h = gort::spawn(move || loop {
-            c.fetch_add(1, Ordering::Relaxed);
-            gort::preempt_point();
-        });
-        let c = count.clone();
-        while c.load(Ordering::Relaxed) == 0 {
-            gort::yield_now();
-        }
-        h
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let h = unsafe {
+        rt.run(move || {
+            let h = gort::spawn(move || loop {
+                c.fetch_add(1, Ordering::Relaxed);
+                gort::preempt_point();
+            });
+            let c = count.clone();
+            while c.load(Ordering::Relaxed) == 0 {
+                gort::yield_now();
+            }
+            h
+        })
+    };
     drop(rt);
     // It stopped at a safepoint and was abandoned there (never to run again),
     // rather than running on its thread for good.
@@ -66,13 +72,16 @@ fn a_goroutine_looping_through_preempt_point_stops_when_its_runtime_is_dropped()
 #[test]
 fn a_finished_goroutine_keeps_its_result_after_the_runtime_is_dropped() {
     let rt = Runtime::builder().procs(2).build().unwrap();
-    let h = rt.run(|| {
-        let h = gort::spawn(|| 42);
-        while !h.is_finished() {
-            gort::yield_now();
-        }
-        h
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let h = unsafe {
+        rt.run(|| {
+            let h = gort::spawn(|| 42);
+            while !h.is_finished() {
+                gort::yield_now();
+            }
+            h
+        })
+    };
     drop(rt);
     assert_eq!(join_bounded(h).unwrap(), 42);
 }

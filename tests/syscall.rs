@@ -19,21 +19,24 @@ fn threads(r: &Runtime) -> u64 {
 /// would fail on the 30 s timeout, not hang).
 #[test]
 fn a_blocked_call_does_not_stop_other_goroutines() {
-    rt(1).run(|| {
-        let (tx, rx) = mpsc::channel::<u32>();
-        let got = gort_runtime::spawn(move || {
-            syscall::blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-        });
-        let sender = gort_runtime::spawn(move || {
-            // Make sure the receiver is in its call first.
-            for _ in 0..100 {
-                gort_runtime::yield_now();
-            }
-            tx.send(7).unwrap();
-        });
-        sender.join().unwrap();
-        assert_eq!(got.join().unwrap(), Ok(7));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let (tx, rx) = mpsc::channel::<u32>();
+            let got = gort_runtime::spawn(move || {
+                syscall::blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+            });
+            let sender = gort_runtime::spawn(move || {
+                // Make sure the receiver is in its call first.
+                for _ in 0..100 {
+                    gort_runtime::yield_now();
+                }
+                tx.send(7).unwrap();
+            });
+            sender.join().unwrap();
+            assert_eq!(got.join().unwrap(), Ok(7));
+        })
+    };
 }
 
 /// Four goroutines block at once on a rendezvous only all four can complete: that
@@ -43,187 +46,211 @@ fn a_blocked_call_does_not_stop_other_goroutines() {
 fn threads_grow_under_blocking_calls() {
     let r = rt(1);
     let before = threads(&r);
-    r.run(|| {
-        let barrier = Arc::new(Mutex::new(0u32));
-        let cv = Arc::new(std::sync::Condvar::new());
-        let wg = WaitGroup::new();
-        for _ in 0..4 {
-            wg.add(1);
-            let (barrier, cv, wg) = (barrier.clone(), cv.clone(), wg.clone());
-            gort_runtime::go(move || {
-                let ok = syscall::blocking(|| {
-                    let mut n = barrier.lock().unwrap();
-                    *n += 1;
-                    cv.notify_all();
-                    let (n, t) = cv
-                        .wait_timeout_while(n, Duration::from_secs(30), |n| *n < 4)
-                        .unwrap();
-                    drop(n);
-                    !t.timed_out()
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        r.run(|| {
+            let barrier = Arc::new(Mutex::new(0u32));
+            let cv = Arc::new(std::sync::Condvar::new());
+            let wg = WaitGroup::new();
+            for _ in 0..4 {
+                wg.add(1);
+                let (barrier, cv, wg) = (barrier.clone(), cv.clone(), wg.clone());
+                gort_runtime::go(move || {
+                    let ok = syscall::blocking(|| {
+                        let mut n = barrier.lock().unwrap();
+                        *n += 1;
+                        cv.notify_all();
+                        let (n, t) = cv
+                            .wait_timeout_while(n, Duration::from_secs(30), |n| *n < 4)
+                            .unwrap();
+                        drop(n);
+                        !t.timed_out()
+                    });
+                    assert!(ok, "the four calls never overlapped");
+                    wg.done();
                 });
-                assert!(ok, "the four calls never overlapped");
-                wg.done();
-            });
-        }
-        wg.wait();
-    });
+            }
+            wg.wait();
+        })
+    };
     assert!(threads(&r) >= before + 3, "{}", r.schedtrace(false));
 }
 
 /// A call that returns at once takes the fast path back and keeps its P.
 #[test]
 fn quick_calls_keep_their_p() {
-    rt(2).run(|| {
-        let p = gort_runtime::debug::current_p();
-        let mut same = 0;
-        for i in 0..1000 {
-            let v = syscall::blocking(|| i * 2);
-            assert_eq!(v, i * 2);
-            if gort_runtime::debug::current_p() == p {
-                same += 1;
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let p = gort_runtime::debug::current_p();
+            let mut same = 0;
+            for i in 0..1000 {
+                let v = syscall::blocking(|| i * 2);
+                assert_eq!(v, i * 2);
+                if gort_runtime::debug::current_p() == p {
+                    same += 1;
+                }
             }
-        }
-        // sysmon may take the P during one of them; it cannot take most of them.
-        assert!(same > 900, "only {same} of 1000 calls kept their P");
-    });
+            // sysmon may take the P during one of them; it cannot take most of them.
+            assert!(same > 900, "only {same} of 1000 calls kept their P");
+        })
+    };
 }
 
 #[test]
 fn using_the_runtime_inside_a_call_panics() {
-    rt(2).run(|| {
-        let h = gort_runtime::spawn(|| syscall::blocking(|| gort_runtime::go(|| {})));
-        let err = h.join().unwrap_err().into_panic();
-        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(msg.contains("inside syscall::blocking"), "{msg}");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let h = gort_runtime::spawn(|| syscall::blocking(|| gort_runtime::go(|| {})));
+            let err = h.join().unwrap_err().into_panic();
+            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.contains("inside syscall::blocking"), "{msg}");
+        })
+    };
 }
 
 #[test]
 fn a_panic_inside_a_call_returns_to_the_goroutine() {
-    rt(1).run(|| {
-        let h = gort_runtime::spawn(|| syscall::blocking(|| panic!("boom")));
-        assert!(h.join().is_err());
-        // The runtime still works: the P came back.
-        let h = gort_runtime::spawn(|| 5);
-        assert_eq!(h.join().unwrap(), 5);
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let h = gort_runtime::spawn(|| syscall::blocking(|| panic!("boom")));
+            assert!(h.join().is_err());
+            // The runtime still works: the P came back.
+            let h = gort_runtime::spawn(|| 5);
+            assert_eq!(h.join().unwrap(), 5);
+        })
+    };
 }
 
 /// Stop-the-world does not wait for a call that will only return after it.
 #[test]
 fn the_world_stops_while_a_goroutine_is_in_a_call() {
-    rt(2).run(|| {
-        let (tx, rx) = mpsc::channel::<()>();
-        let in_call = Arc::new(AtomicBool::new(false));
-        let ic = in_call.clone();
-        let h = gort_runtime::spawn(move || {
-            syscall::blocking(move || {
-                ic.store(true, Ordering::SeqCst);
-                rx.recv_timeout(Duration::from_secs(30))
-            })
-        });
-        while !in_call.load(Ordering::SeqCst) {
-            gort_runtime::yield_now();
-        }
-        let world = gort_runtime::stw::stop_the_world();
-        let gs = world.goroutines();
-        assert!(gs
-            .iter()
-            .any(|g| g.goid == h.goid() && g.status == gort_runtime::Status::Syscall));
-        drop(world);
-        tx.send(()).unwrap();
-        assert_eq!(h.join().unwrap(), Ok(()));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let in_call = Arc::new(AtomicBool::new(false));
+            let ic = in_call.clone();
+            let h = gort_runtime::spawn(move || {
+                syscall::blocking(move || {
+                    ic.store(true, Ordering::SeqCst);
+                    rx.recv_timeout(Duration::from_secs(30))
+                })
+            });
+            while !in_call.load(Ordering::SeqCst) {
+                gort_runtime::yield_now();
+            }
+            let world = gort_runtime::stw::stop_the_world();
+            let gs = world.goroutines();
+            assert!(gs
+                .iter()
+                .any(|g| g.goid == h.goid() && g.status == gort_runtime::Status::Syscall));
+            drop(world);
+            tx.send(()).unwrap();
+            assert_eq!(h.join().unwrap(), Ok(()));
+        })
+    };
 }
 
 /// A locked goroutine always runs on its thread, and no other goroutine runs there
 /// while it is locked.
 #[test]
 fn a_locked_goroutine_owns_its_thread() {
-    rt(2).run(|| {
-        let locked_tid = Arc::new(Mutex::new(None));
-        let others = Arc::new(Mutex::new(HashSet::new()));
-        let done = Arc::new(AtomicBool::new(false));
-        let (lt, d) = (locked_tid.clone(), done.clone());
-        let locked = gort_runtime::spawn(move || {
-            gort_runtime::lock_os_thread();
-            let me = std::thread::current().id();
-            *lt.lock().unwrap() = Some(me);
-            for _ in 0..200 {
-                gort_runtime::yield_now();
-                gort_runtime::time::sleep(Duration::from_micros(50));
-                assert_eq!(std::thread::current().id(), me, "a locked goroutine moved");
-            }
-            d.store(true, Ordering::SeqCst);
-            gort_runtime::unlock_os_thread();
-        });
-        let wg = WaitGroup::new();
-        for _ in 0..8 {
-            wg.add(1);
-            let (others, done, wg) = (others.clone(), done.clone(), wg.clone());
-            let lt = locked_tid.clone();
-            gort_runtime::go(move || {
-                // Count only from the moment the lock holds.
-                while lt.lock().unwrap().is_none() {
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let locked_tid = Arc::new(Mutex::new(None));
+            let others = Arc::new(Mutex::new(HashSet::new()));
+            let done = Arc::new(AtomicBool::new(false));
+            let (lt, d) = (locked_tid.clone(), done.clone());
+            let locked = gort_runtime::spawn(move || {
+                gort_runtime::lock_os_thread();
+                let me = std::thread::current().id();
+                *lt.lock().unwrap() = Some(me);
+                for _ in 0..200 {
                     gort_runtime::yield_now();
+                    gort_runtime::time::sleep(Duration::from_micros(50));
+                    assert_eq!(std::thread::current().id(), me, "a locked goroutine moved");
                 }
-                while !done.load(Ordering::SeqCst) {
-                    others.lock().unwrap().insert(std::thread::current().id());
-                    gort_runtime::yield_now();
-                }
-                wg.done();
+                d.store(true, Ordering::SeqCst);
+                gort_runtime::unlock_os_thread();
             });
-        }
-        locked.join().unwrap();
-        wg.wait();
-        let tid = locked_tid.lock().unwrap().unwrap();
-        assert!(
-            !others.lock().unwrap().contains(&tid),
-            "another goroutine ran on the locked thread"
-        );
-    });
+            let wg = WaitGroup::new();
+            for _ in 0..8 {
+                wg.add(1);
+                let (others, done, wg) = (others.clone(), done.clone(), wg.clone());
+                let lt = locked_tid.clone();
+                gort_runtime::go(move || {
+                    // Count only from the moment the lock holds.
+                    while lt.lock().unwrap().is_none() {
+                        gort_runtime::yield_now();
+                    }
+                    while !done.load(Ordering::SeqCst) {
+                        others.lock().unwrap().insert(std::thread::current().id());
+                        gort_runtime::yield_now();
+                    }
+                    wg.done();
+                });
+            }
+            locked.join().unwrap();
+            wg.wait();
+            let tid = locked_tid.lock().unwrap().unwrap();
+            assert!(
+                !others.lock().unwrap().contains(&tid),
+                "another goroutine ran on the locked thread"
+            );
+        })
+    };
 }
 
 /// A goroutine that exits while locked takes its thread with it.
 #[test]
 fn exiting_while_locked_ends_the_thread() {
     let r = rt(2);
-    r.run(|| {
-        let h = gort_runtime::spawn(|| {
-            gort_runtime::lock_os_thread();
-            std::thread::current().id()
-        });
-        let tid = h.join().unwrap();
-        // The runtime keeps working, and the thread is not reused.
-        let mut seen = HashSet::new();
-        for _ in 0..200 {
-            let h = gort_runtime::spawn(|| std::thread::current().id());
-            seen.insert(h.join().unwrap());
-        }
-        assert!(!seen.contains(&tid));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        r.run(|| {
+            let h = gort_runtime::spawn(|| {
+                gort_runtime::lock_os_thread();
+                std::thread::current().id()
+            });
+            let tid = h.join().unwrap();
+            // The runtime keeps working, and the thread is not reused.
+            let mut seen = HashSet::new();
+            for _ in 0..200 {
+                let h = gort_runtime::spawn(|| std::thread::current().id());
+                seen.insert(h.join().unwrap());
+            }
+            assert!(!seen.contains(&tid));
+        })
+    };
 }
 
 /// A blocking primitive used inside `blocking` panics before it registers
 /// anything: the primitive stays usable afterwards.
 #[test]
 fn a_misused_primitive_is_left_intact() {
-    rt(2).run(|| {
-        let sem = Arc::new(gort_runtime::sync::Semaphore::new(0));
-        let s2 = sem.clone();
-        let h = gort_runtime::spawn(move || syscall::blocking(|| s2.acquire()));
-        assert!(h.join().is_err());
-        sem.release();
-        sem.acquire();
-        let m = Arc::new(gort_runtime::sync::Mutex::new(0));
-        let m2 = m.clone();
-        let h = gort_runtime::spawn(move || syscall::blocking(|| *m2.lock() += 1));
-        assert!(h.join().is_err());
-        *m.lock() += 1;
-        assert_eq!(*m.lock(), 1);
-        let h = gort_runtime::spawn(|| syscall::blocking(gort_runtime::yield_now));
-        let err = h.join().unwrap_err().into_panic();
-        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(msg.contains("inside syscall::blocking"), "{msg}");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let sem = Arc::new(gort_runtime::sync::Semaphore::new(0));
+            let s2 = sem.clone();
+            let h = gort_runtime::spawn(move || syscall::blocking(|| s2.acquire()));
+            assert!(h.join().is_err());
+            sem.release();
+            sem.acquire();
+            let m = Arc::new(gort_runtime::sync::Mutex::new(0));
+            let m2 = m.clone();
+            let h = gort_runtime::spawn(move || syscall::blocking(|| *m2.lock() += 1));
+            assert!(h.join().is_err());
+            *m.lock() += 1;
+            assert_eq!(*m.lock(), 1);
+            let h = gort_runtime::spawn(|| syscall::blocking(gort_runtime::yield_now));
+            let err = h.join().unwrap_err().into_panic();
+            let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.contains("inside syscall::blocking"), "{msg}");
+        })
+    };
 }

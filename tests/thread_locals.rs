@@ -39,22 +39,25 @@ fn slot_addr() -> usize {
 /// returns how many calls reported a move to another thread.
 fn on_busy_goroutines(body: fn(u64) -> bool) -> u64 {
     let rt = common::rt(2);
-    rt.run(move || {
-        let moves = Arc::new(AtomicU64::new(0));
-        let wg = WaitGroup::new();
-        for g in 0..8 {
-            let moves = moves.clone();
-            wg.go(move || {
-                for i in 0..2000 {
-                    if body(g * 10_000 + i) {
-                        moves.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let moves = Arc::new(AtomicU64::new(0));
+            let wg = WaitGroup::new();
+            for g in 0..8 {
+                let moves = moves.clone();
+                wg.go(move || {
+                    for i in 0..2000 {
+                        if body(g * 10_000 + i) {
+                            moves.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
-                }
-            });
-        }
-        wg.wait();
-        moves.load(Ordering::Relaxed)
-    })
+                });
+            }
+            wg.wait();
+            moves.load(Ordering::Relaxed)
+        })
+    }
 }
 
 #[test]
@@ -124,25 +127,28 @@ fn goroutine_locals_are_per_goroutine_and_dropped_when_it_exits() {
         static DROPS: Cell<Option<Counted>> = Cell::new(None);
     }
     let rt = common::rt(2);
-    let dropped = rt.run(|| {
-        let dropped = Arc::new(AtomicU64::new(0));
-        let wg = WaitGroup::new();
-        for _ in 0..100 {
-            let d = dropped.clone();
-            wg.go(move || {
-                DROPS.with(|c| {
-                    assert!(
-                        c.take().is_none(),
-                        "a fresh goroutine starts with the initial value"
-                    );
-                    c.set(Some(Counted(d)));
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let dropped = unsafe {
+        rt.run(|| {
+            let dropped = Arc::new(AtomicU64::new(0));
+            let wg = WaitGroup::new();
+            for _ in 0..100 {
+                let d = dropped.clone();
+                wg.go(move || {
+                    DROPS.with(|c| {
+                        assert!(
+                            c.take().is_none(),
+                            "a fresh goroutine starts with the initial value"
+                        );
+                        c.set(Some(Counted(d)));
+                    });
+                    gort::yield_now();
                 });
-                gort::yield_now();
-            });
-        }
-        wg.wait();
-        // Each goroutine exited (and dropped its value) before its done().
-        dropped.load(Ordering::SeqCst)
-    });
+            }
+            wg.wait();
+            // Each goroutine exited (and dropped its value) before its done().
+            dropped.load(Ordering::SeqCst)
+        })
+    };
     assert_eq!(dropped, 100);
 }

@@ -13,13 +13,16 @@ use common::{rt, trace_sum};
 
 #[test]
 fn sleep_is_never_early() {
-    rt(2).run(|| {
-        for ms in [1u64, 2, 5, 10, 3] {
-            let t = Instant::now();
-            time::sleep(Duration::from_millis(ms));
-            assert!(t.elapsed() >= Duration::from_millis(ms), "woke early");
-        }
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            for ms in [1u64, 2, 5, 10, 3] {
+                let t = Instant::now();
+                time::sleep(Duration::from_millis(ms));
+                assert!(t.elapsed() >= Duration::from_millis(ms), "woke early");
+            }
+        })
+    };
 }
 
 /// Many sleepers with different deadlines: none wakes before its deadline. (The
@@ -28,47 +31,53 @@ fn sleep_is_never_early() {
 /// two timers due in the same scheduler round are readied together.)
 #[test]
 fn many_sleepers_are_never_woken_early() {
-    rt(2).run(|| {
-        let wg = WaitGroup::new();
-        let early = Arc::new(AtomicU32::new(0));
-        for i in 0..200u64 {
-            wg.add(1);
-            let (wg, early) = (wg.clone(), early.clone());
-            gort_runtime::go(move || {
-                let d = Duration::from_micros(100 + 37 * i);
-                let t = Instant::now();
-                time::sleep(d);
-                if t.elapsed() < d {
-                    early.fetch_add(1, Ordering::SeqCst);
-                }
-                wg.done();
-            });
-        }
-        wg.wait();
-        assert_eq!(early.load(Ordering::SeqCst), 0);
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let wg = WaitGroup::new();
+            let early = Arc::new(AtomicU32::new(0));
+            for i in 0..200u64 {
+                wg.add(1);
+                let (wg, early) = (wg.clone(), early.clone());
+                gort_runtime::go(move || {
+                    let d = Duration::from_micros(100 + 37 * i);
+                    let t = Instant::now();
+                    time::sleep(d);
+                    if t.elapsed() < d {
+                        early.fetch_add(1, Ordering::SeqCst);
+                    }
+                    wg.done();
+                });
+            }
+            wg.wait();
+            assert_eq!(early.load(Ordering::SeqCst), 0);
+        })
+    };
 }
 
 #[test]
 fn ten_thousand_sleepers_share_a_few_threads() {
     let r = rt(2);
-    let woke = r.run(|| {
-        let woke = Arc::new(AtomicU64::new(0));
-        let wg = WaitGroup::new();
-        for i in 0..10_000u64 {
-            wg.add(1);
-            let (woke, wg) = (woke.clone(), wg.clone());
-            gort_runtime::go(move || {
-                for _ in 0..3 {
-                    time::sleep(Duration::from_micros(500 + (i % 7) * 100));
-                }
-                woke.fetch_add(1, Ordering::Relaxed);
-                wg.done();
-            });
-        }
-        wg.wait();
-        woke.load(Ordering::Relaxed)
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    let woke = unsafe {
+        r.run(|| {
+            let woke = Arc::new(AtomicU64::new(0));
+            let wg = WaitGroup::new();
+            for i in 0..10_000u64 {
+                wg.add(1);
+                let (woke, wg) = (woke.clone(), wg.clone());
+                gort_runtime::go(move || {
+                    for _ in 0..3 {
+                        time::sleep(Duration::from_micros(500 + (i % 7) * 100));
+                    }
+                    woke.fetch_add(1, Ordering::Relaxed);
+                    wg.done();
+                });
+            }
+            wg.wait();
+            woke.load(Ordering::Relaxed)
+        })
+    };
     assert_eq!(woke, 10_000);
     let trace = r.schedtrace(false);
     let threads = trace_sum(&trace, "threads=");
@@ -80,59 +89,68 @@ fn ten_thousand_sleepers_share_a_few_threads() {
 
 #[test]
 fn after_func_runs_in_a_goroutine_and_stop_cancels() {
-    rt(2).run(|| {
-        let fired = Arc::new(AtomicU32::new(0));
-        let wg = WaitGroup::new();
-        wg.add(1);
-        let (f2, w2) = (fired.clone(), wg.clone());
-        let t = time::after_func(Duration::from_millis(2), move || {
-            assert!(gort_runtime::debug::goid().is_some(), "runs on a goroutine");
-            f2.fetch_add(1, Ordering::SeqCst);
-            w2.done();
-        });
-        wg.wait();
-        assert!(!t.stop(), "already fired");
-        let f3 = fired.clone();
-        let cancelled = time::after_func(Duration::from_millis(5), move || {
-            f3.fetch_add(100, Ordering::SeqCst);
-        });
-        assert!(cancelled.stop());
-        time::sleep(Duration::from_millis(20));
-        assert_eq!(
-            fired.load(Ordering::SeqCst),
-            1,
-            "a stopped timer never fires"
-        );
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let fired = Arc::new(AtomicU32::new(0));
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let (f2, w2) = (fired.clone(), wg.clone());
+            let t = time::after_func(Duration::from_millis(2), move || {
+                assert!(gort_runtime::debug::goid().is_some(), "runs on a goroutine");
+                f2.fetch_add(1, Ordering::SeqCst);
+                w2.done();
+            });
+            wg.wait();
+            assert!(!t.stop(), "already fired");
+            let f3 = fired.clone();
+            let cancelled = time::after_func(Duration::from_millis(5), move || {
+                f3.fetch_add(100, Ordering::SeqCst);
+            });
+            assert!(cancelled.stop());
+            time::sleep(Duration::from_millis(20));
+            assert_eq!(
+                fired.load(Ordering::SeqCst),
+                1,
+                "a stopped timer never fires"
+            );
+        })
+    };
 }
 
 #[test]
 fn reset_moves_a_pending_timer() {
-    rt(2).run(|| {
-        let fired_at = Arc::new(Mutex::new(None));
-        let f = fired_at.clone();
-        let start = Instant::now();
-        let t = time::after_func(Duration::from_secs(3600), move || {
-            *f.lock().unwrap() = Some(Instant::now());
-        });
-        assert!(t.reset(Duration::from_millis(3)), "was pending");
-        time::sleep(Duration::from_millis(50));
-        let at = fired_at.lock().unwrap().expect("fired after the reset");
-        assert!(at.duration_since(start) >= Duration::from_millis(3));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let fired_at = Arc::new(Mutex::new(None));
+            let f = fired_at.clone();
+            let start = Instant::now();
+            let t = time::after_func(Duration::from_secs(3600), move || {
+                *f.lock().unwrap() = Some(Instant::now());
+            });
+            assert!(t.reset(Duration::from_millis(3)), "was pending");
+            time::sleep(Duration::from_millis(50));
+            let at = fired_at.lock().unwrap().expect("fired after the reset");
+            assert!(at.duration_since(start) >= Duration::from_millis(3));
+        })
+    };
 }
 
 #[test]
 fn a_program_waiting_only_on_a_timer_is_not_deadlocked() {
     // Every goroutine parked, every M idle but one waiting for the timer: that is
     // not a deadlock (checkdead sees the timer).
-    rt(1).run(|| {
-        let wg = WaitGroup::new();
-        wg.add(1);
-        let w = wg.clone();
-        time::after_func(Duration::from_millis(30), move || w.done());
-        wg.wait();
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let w = wg.clone();
+            time::after_func(Duration::from_millis(30), move || w.done());
+            wg.wait();
+        })
+    };
 }
 
 #[test]
@@ -144,128 +162,146 @@ fn sleep_outside_a_runtime_sleeps_the_thread() {
 
 #[test]
 fn a_timer_delivers_once_and_not_early() {
-    rt(2).run(|| {
-        let start = Instant::now();
-        let t = time::Timer::new(Duration::from_millis(3));
-        let at = t.c().recv().unwrap();
-        assert!(at.duration_since(start) >= Duration::from_millis(3));
-        time::sleep(Duration::from_millis(10));
-        assert!(t.c().try_recv().is_err(), "a one-shot timer fired twice");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let start = Instant::now();
+            let t = time::Timer::new(Duration::from_millis(3));
+            let at = t.c().recv().unwrap();
+            assert!(at.duration_since(start) >= Duration::from_millis(3));
+            time::sleep(Duration::from_millis(10));
+            assert!(t.c().try_recv().is_err(), "a one-shot timer fired twice");
+        })
+    };
 }
 
 /// Go 1.23's rule: once `stop` or `reset` returns, no value from the earlier
 /// arming is received — even if the timer had already fired into the channel.
 #[test]
 fn stop_and_reset_leave_no_stale_value() {
-    rt(2).run(|| {
-        let t = time::Timer::new(Duration::from_millis(1));
-        time::sleep(Duration::from_millis(10)); // fired; the value sits in the channel
-        assert!(
-            t.stop(),
-            "stop drained the value: it prevented the delivery"
-        );
-        assert!(t.c().try_recv().is_err(), "stale value after stop");
-        assert!(!t.stop(), "nothing left to prevent");
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let t = time::Timer::new(Duration::from_millis(1));
+            time::sleep(Duration::from_millis(10)); // fired; the value sits in the channel
+            assert!(
+                t.stop(),
+                "stop drained the value: it prevented the delivery"
+            );
+            assert!(t.c().try_recv().is_err(), "stale value after stop");
+            assert!(!t.stop(), "nothing left to prevent");
 
-        let t = time::Timer::new(Duration::from_millis(1));
-        time::sleep(Duration::from_millis(10));
-        let before_reset = Instant::now();
-        assert!(
-            t.reset(Duration::from_millis(20)),
-            "reset drained the old value"
-        );
-        let at = t.c().recv().unwrap();
-        assert!(
-            at >= before_reset + Duration::from_millis(20),
-            "received the old arming's value"
-        );
-    });
+            let t = time::Timer::new(Duration::from_millis(1));
+            time::sleep(Duration::from_millis(10));
+            let before_reset = Instant::now();
+            assert!(
+                t.reset(Duration::from_millis(20)),
+                "reset drained the old value"
+            );
+            let at = t.c().recv().unwrap();
+            assert!(
+                at >= before_reset + Duration::from_millis(20),
+                "received the old arming's value"
+            );
+        })
+    };
 }
 
 #[test]
 fn after_times_out_a_select() {
-    rt(2).run(|| {
-        let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
-        let start = Instant::now();
-        let got = gort_runtime::select! {
-            recv(rx) -> v => v,
-            recv(time::after(Duration::from_millis(5))) -> _ => None,
-        };
-        assert_eq!(got, None);
-        assert!(start.elapsed() >= Duration::from_millis(5));
-        // And a value that arrives first wins over the timeout.
-        gort_runtime::go(move || tx.send(9));
-        let got = gort_runtime::select! {
-            recv(rx) -> v => v,
-            recv(time::after(Duration::from_secs(60))) -> _ => None,
-        };
-        assert_eq!(got, Some(9));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
+            let start = Instant::now();
+            let got = gort_runtime::select! {
+                recv(rx) -> v => v,
+                recv(time::after(Duration::from_millis(5))) -> _ => None,
+            };
+            assert_eq!(got, None);
+            assert!(start.elapsed() >= Duration::from_millis(5));
+            // And a value that arrives first wins over the timeout.
+            gort_runtime::go(move || tx.send(9));
+            let got = gort_runtime::select! {
+                recv(rx) -> v => v,
+                recv(time::after(Duration::from_secs(60))) -> _ => None,
+            };
+            assert_eq!(got, Some(9));
+        })
+    };
 }
 
 #[test]
 fn a_ticker_ticks_until_stopped_and_drops_ticks_for_slow_readers() {
-    rt(2).run(|| {
-        let t = time::Ticker::new(Duration::from_millis(1));
-        let mut last = Instant::now();
-        for _ in 0..5 {
-            let at = t.c().recv().unwrap();
-            assert!(at >= last, "ticks go forward");
-            last = at;
-        }
-        // A slow reader: 20 periods pass; one tick waits (the channel holds one),
-        // the rest were dropped rather than queued.
-        time::sleep(Duration::from_millis(20));
-        assert_eq!(t.c().len(), 1);
-        t.stop();
-        time::sleep(Duration::from_millis(5));
-        assert!(t.c().try_recv().is_err(), "ticked after stop");
-        t.reset(Duration::from_millis(1));
-        assert!(t.c().recv().is_some(), "reset restarts it");
-        t.stop();
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let t = time::Ticker::new(Duration::from_millis(1));
+            let mut last = Instant::now();
+            for _ in 0..5 {
+                let at = t.c().recv().unwrap();
+                assert!(at >= last, "ticks go forward");
+                last = at;
+            }
+            // A slow reader: 20 periods pass; one tick waits (the channel holds one),
+            // the rest were dropped rather than queued.
+            time::sleep(Duration::from_millis(20));
+            assert_eq!(t.c().len(), 1);
+            t.stop();
+            time::sleep(Duration::from_millis(5));
+            assert!(t.c().try_recv().is_err(), "ticked after stop");
+            t.reset(Duration::from_millis(1));
+            assert!(t.c().recv().is_some(), "reset restarts it");
+            t.stop();
+        })
+    };
 }
 
 #[test]
 fn tick_of_zero_is_never_ready_and_ticker_of_zero_panics() {
-    rt(1).run(|| {
-        let never = time::tick(Duration::ZERO);
-        let ready = gort_runtime::select! {
-            recv(never) -> _ => true,
-            default => false,
-        };
-        assert!(!ready);
-        let h = gort_runtime::spawn(|| time::Ticker::new(Duration::ZERO));
-        let err = h.join().err().expect("panicked").into_panic();
-        let msg = err
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| err.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        assert_eq!(msg, "non-positive interval for NewTicker");
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let never = time::tick(Duration::ZERO);
+            let ready = gort_runtime::select! {
+                recv(never) -> _ => true,
+                default => false,
+            };
+            assert!(!ready);
+            let h = gort_runtime::spawn(|| time::Ticker::new(Duration::ZERO));
+            let err = h.join().err().expect("panicked").into_panic();
+            let msg = err
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| err.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            assert_eq!(msg, "non-positive interval for NewTicker");
+        })
+    };
 }
 
 /// The pre-1.23 idiom `if !t.Stop() { <-t.C }` must never block: stop reports
 /// false only when the value is gone (received) and nothing is in flight.
 #[test]
 fn the_stop_then_drain_idiom_never_blocks() {
-    rt(2).run(|| {
-        for i in 0..200u64 {
-            let t = time::Timer::new(Duration::from_micros(i % 20));
-            if i % 3 == 0 {
-                time::sleep(Duration::from_micros(30));
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            for i in 0..200u64 {
+                let t = time::Timer::new(Duration::from_micros(i % 20));
+                if i % 3 == 0 {
+                    time::sleep(Duration::from_micros(30));
+                }
+                if !t.stop() {
+                    // Go's idiom: a false stop means the value was already received or
+                    // is about to be; with gort's guarantee nothing is left either way,
+                    // so only a non-blocking look is safe and it finds nothing.
+                    assert!(t.c().try_recv().is_err());
+                }
+                assert!(t.c().try_recv().is_err(), "stale value after stop");
             }
-            if !t.stop() {
-                // Go's idiom: a false stop means the value was already received or
-                // is about to be; with gort's guarantee nothing is left either way,
-                // so only a non-blocking look is safe and it finds nothing.
-                assert!(t.c().try_recv().is_err());
-            }
-            assert!(t.c().try_recv().is_err(), "stale value after stop");
-        }
-    });
+        })
+    };
 }
 
 /// A ticker nobody can receive from any more leaves its heap at its next tick.
@@ -273,14 +309,17 @@ fn the_stop_then_drain_idiom_never_blocks() {
 fn a_dropped_ticker_leaves_the_heap() {
     let r = rt(1);
     let timerslen = |r: &Runtime| trace_sum(&r.schedtrace(true), "timerslen=");
-    r.run(|| {
-        let t = time::Ticker::new(Duration::from_millis(1));
-        t.c().recv().unwrap();
-        drop(t);
-        let rx = time::tick(Duration::from_millis(1));
-        rx.recv().unwrap();
-        drop(rx);
-        time::sleep(Duration::from_millis(20));
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        r.run(|| {
+            let t = time::Ticker::new(Duration::from_millis(1));
+            t.c().recv().unwrap();
+            drop(t);
+            let rx = time::tick(Duration::from_millis(1));
+            rx.recv().unwrap();
+            drop(rx);
+            time::sleep(Duration::from_millis(20));
+        })
+    };
     assert_eq!(timerslen(&r), 0, "{}", r.schedtrace(true));
 }

@@ -60,34 +60,37 @@ fn main() {
     let every = every.max(1);
 
     let rt = bench_common::runtime("bench_burst");
-    rt.run(move || {
-        let before = vm_rss();
-        let block = Arc::new(Semaphore::new(0));
-        let (started, exited) = (WaitGroup::new(), WaitGroup::new());
-        started.add(n as i64);
-        exited.add(n as i64);
-        for _ in 0..n {
-            let (block, started, exited) = (block.clone(), started.clone(), exited.clone());
-            gort::go(move || {
-                started.done();
-                block.acquire();
-                exited.done();
-            });
-        }
-        started.wait();
-        let parked = vm_rss();
-        for _ in 0..n {
-            block.release();
-        }
-        exited.wait();
-        println!(
-            "gort burst: n={n} rss_before={before}KiB rss_parked={parked}KiB rss_exited={}KiB",
-            vm_rss()
-        );
-        if drop_rt == 0 {
-            idle_report(idle, every, gort::time::sleep);
-        }
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let before = vm_rss();
+            let block = Arc::new(Semaphore::new(0));
+            let (started, exited) = (WaitGroup::new(), WaitGroup::new());
+            started.add(n as i64);
+            exited.add(n as i64);
+            for _ in 0..n {
+                let (block, started, exited) = (block.clone(), started.clone(), exited.clone());
+                gort::go(move || {
+                    started.done();
+                    block.acquire();
+                    exited.done();
+                });
+            }
+            started.wait();
+            let parked = vm_rss();
+            for _ in 0..n {
+                block.release();
+            }
+            exited.wait();
+            println!(
+                "gort burst: n={n} rss_before={before}KiB rss_parked={parked}KiB rss_exited={}KiB",
+                vm_rss()
+            );
+            if drop_rt == 0 {
+                idle_report(idle, every, gort::time::sleep);
+            }
+        })
+    };
     if drop_rt != 0 {
         drop(rt);
         println!("gort burst: runtime dropped rss={}KiB", vm_rss());

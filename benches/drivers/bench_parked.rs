@@ -45,33 +45,36 @@ fn main() {
     bench_common::parse_flags(&mut [("n", &mut n)]);
 
     let rt = bench_common::runtime("bench_parked");
-    rt.run(move || {
-        let block = Arc::new(Semaphore::new(0));
-        let (started, exited) = (WaitGroup::new(), WaitGroup::new());
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt.run(move || {
+            let block = Arc::new(Semaphore::new(0));
+            let (started, exited) = (WaitGroup::new(), WaitGroup::new());
 
-        let before = vm_rss();
+            let before = vm_rss();
 
-        started.add(n as i64);
-        exited.add(n as i64);
-        for _ in 0..n {
-            let (block, started, exited) = (block.clone(), started.clone(), exited.clone());
-            gort::go(move || {
-                started.done();
-                block.acquire();
-                exited.done();
-            });
-        }
-        started.wait();
+            started.add(n as i64);
+            exited.add(n as i64);
+            for _ in 0..n {
+                let (block, started, exited) = (block.clone(), started.clone(), exited.clone());
+                gort::go(move || {
+                    started.done();
+                    block.acquire();
+                    exited.done();
+                });
+            }
+            started.wait();
 
-        let after = vm_rss();
-        let per = (after - before) as f64 * 1024.0 / n as f64;
-        println!(
+            let after = vm_rss();
+            let per = (after - before) as f64 * 1024.0 / n as f64;
+            println!(
             "gort parked: n={n} rss_before={before}KiB rss_after={after}KiB per_goroutine={per:.0}B"
         );
 
-        for _ in 0..n {
-            block.release();
-        }
-        exited.wait();
-    });
+            for _ in 0..n {
+                block.release();
+            }
+            exited.wait();
+        })
+    };
 }

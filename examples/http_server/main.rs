@@ -68,15 +68,18 @@ fn main() {
             std::process::exit(2);
         }
     };
-    gort::run(move || {
-        let ln = match TcpListener::bind(("127.0.0.1", cfg.port)) {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("http_server: cannot listen on 127.0.0.1:{}: {e}", cfg.port);
-                std::process::exit(1);
-            }
-        };
-        println!("listening on http://{}", ln.local_addr().unwrap());
-        server::serve_forever(ln, cfg.idle);
-    });
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        gort::run::<_, ()>(move || {
+            let ln = match TcpListener::bind(("127.0.0.1", cfg.port)) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("http_server: cannot listen on 127.0.0.1:{}: {e}", cfg.port);
+                    std::process::exit(1);
+                }
+            };
+            println!("listening on http://{}", ln.local_addr().unwrap());
+            server::serve_forever(ln, cfg.idle);
+        })
+    };
 }

@@ -48,7 +48,8 @@ use std::sync::Arc;
 ///
 /// ```
 /// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
-/// assert_eq!(rt.run(|| gort_runtime::gomaxprocs()), 2);
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// assert_eq!(unsafe { rt.run(|| gort_runtime::gomaxprocs()) }, 2);
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
@@ -60,7 +61,8 @@ impl Builder {
     ///
     /// ```
     /// let rt = gort_runtime::Builder::new().build().unwrap();
-    /// rt.run(|| ());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| ()) };
     /// ```
     pub fn new() -> Builder {
         Builder::default()
@@ -82,7 +84,8 @@ impl Builder {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().stack_size(1 << 20).build().unwrap();
-    /// rt.run(|| ());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| ()) };
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.req.stack_size = Some(bytes);
@@ -94,7 +97,8 @@ impl Builder {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().schedtrace(0).build().unwrap();
-    /// rt.run(|| ());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| ()) };
     /// let err = gort_runtime::Runtime::builder().schedtrace(1 << 31).build().unwrap_err();
     /// assert!(err.to_string().starts_with("invalid Builder::schedtrace=\"2147483648\""));
     /// ```
@@ -107,7 +111,8 @@ impl Builder {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().scheddetail(false).build().unwrap();
-    /// rt.run(|| ());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| ()) };
     /// ```
     pub fn scheddetail(mut self, on: bool) -> Builder {
         self.req.scheddetail = Some(on);
@@ -142,10 +147,11 @@ impl Builder {
 ///
 /// ```
 /// let rt = gort_runtime::Runtime::new().unwrap();
-/// let sum = rt.run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// let sum = unsafe { rt.run(|| {
 ///     let hs: Vec<_> = (1..=10u64).map(|i| gort_runtime::spawn(move || i * i)).collect();
 ///     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
-/// });
+/// }) };
 /// assert_eq!(sum, 385);
 /// ```
 pub struct Runtime {
@@ -160,7 +166,8 @@ impl Runtime {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
-    /// rt.run(|| ());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| ()) };
     /// ```
     pub fn new() -> Result<Runtime, ConfigError> {
         Builder::new().build()
@@ -170,7 +177,8 @@ impl Runtime {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().procs(1).build().unwrap();
-    /// rt.run(|| assert_eq!(gort_runtime::gomaxprocs(), 1));
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| assert_eq!(gort_runtime::gomaxprocs(), 1)) };
     /// ```
     pub fn builder() -> Builder {
         Builder::new()
@@ -184,12 +192,20 @@ impl Runtime {
     /// returns while a `go` goroutine is unwinding a panic, `run` waits for that
     /// panic to be reported rather than return (Go's `main` does the same).
     ///
+    /// # Safety
+    ///
+    /// The same promise as [`run`](crate::run()): no code on this runtime's
+    /// goroutines keeps state tied to its OS thread across a call that may
+    /// switch goroutines.
+    ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
-    /// assert_eq!(rt.run(|| 6 * 7), 42);
-    /// assert_eq!(rt.run(|| "again"), "again");
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// assert_eq!(unsafe { rt.run(|| 6 * 7) }, 42);
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// assert_eq!(unsafe { rt.run(|| "again") }, "again");
     /// ```
-    pub fn run<F, T>(&self, f: F) -> T
+    pub unsafe fn run<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -249,7 +265,8 @@ impl Runtime {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
-    /// rt.run(|| ());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { rt.run(|| ()) };
     /// while rt.num_goroutine() > 0 {
     ///     std::thread::yield_now(); // main is finishing its exit
     /// }
@@ -329,16 +346,53 @@ impl Drop for Runtime {
 /// value) and the process exits with status 2. An unrecovered panic in any `go`
 /// goroutine prints Go's report and exits with status 2.
 ///
+/// # Safety
+///
+/// A goroutine may resume on a different OS thread after any call that can
+/// switch goroutines: a channel operation or `select!`, a `gort::sync` wait,
+/// `join`, `time::sleep`, a socket read or write, `yield_now`, `preempt_point`,
+/// `go` and `spawn` themselves. Rust cannot check what code keeps across such a
+/// call, so the caller promises, for all code that runs on this runtime's
+/// goroutines (`f`, every goroutine started from it, directly or not, and every
+/// `Drop` they run), that none of it keeps state tied to its OS thread across
+/// one:
+///
+/// - **No thread-local across a switch.** A function (after inlining) must not
+///   use a `thread_local!` value, directly or through a library that does
+///   (`rand::thread_rng`, a `tracing` span guard, a `RefCell` cache in a
+///   thread-local), both before and after a call that may switch: the compiler
+///   may compute a thread-local's address once per function, so looking the
+///   value up again after the call is not enough. Code that does this runs
+///   between [`lock_os_thread`] and [`unlock_os_thread`], where the goroutine
+///   keeps its thread; per-goroutine state goes in
+///   [`goroutine_local!`](crate::goroutine_local), which moves with it.
+/// - **No thread-bound guard across a switch**: a `std::sync::Mutex` or
+///   `RwLock` guard, or any other `!Send` value that must be used or dropped on
+///   the thread that made it.
+///
+/// Code that blocks only through gort (channels, `gort::sync`, `gort::time`,
+/// `gort::net`) and keeps its state in its own variables, as Go code does,
+/// keeps the promise. Breaking it is undefined behaviour: two threads using one
+/// thread-local at once, a lock released by a thread that does not hold it.
+/// `tests/thread_locals.rs` shows the move that makes it so, and why this
+/// cannot be made safe: every work-stealing runtime of stackful coroutines
+/// moves stacks between threads, and only `Send` checks on stackless futures
+/// (tokio's way) let the compiler see what crosses the switch.
+///
 /// # Example
 ///
 /// ```
-/// let n = gort_runtime::run(|| {
-///     let h = gort_runtime::spawn(|| 21);
-///     h.join().unwrap() * 2
-/// });
+/// // SAFETY: the goroutines keep no thread-bound state across a switch.
+/// let n = unsafe {
+///     // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+///     unsafe { gort_runtime::run(|| {
+///         let h = gort_runtime::spawn(|| 21);
+///         h.join().unwrap() * 2
+///     }) }
+/// };
 /// assert_eq!(n, 42);
 /// ```
-pub fn run<F, T>(f: F) -> T
+pub unsafe fn run<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -347,7 +401,8 @@ where
         crate::panic::print_stderr(&format!("gort: {e}\n"));
         std::process::exit(2)
     });
-    rt.run(f)
+    // SAFETY: the caller's promise, this function's contract, is Runtime::run's.
+    unsafe { rt.run(f) }
 }
 
 /// Starts `f` as a new goroutine (Go's `go f()`), to run concurrently with the
@@ -360,13 +415,14 @@ where
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let wg = gort_runtime::sync::WaitGroup::new();
 ///     wg.add(1);
 ///     let w = wg.clone();
 ///     gort_runtime::go(move || { println!("hello from a goroutine"); w.done(); });
 ///     wg.wait();
-/// });
+/// }) };
 /// ```
 pub fn go<F>(f: F)
 where
@@ -427,12 +483,13 @@ pub(crate) fn drop_on_goroutine<T: Send + 'static>(sched: &'static Sched, v: T) 
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let h = gort_runtime::spawn(|| 40 + 2);
 ///     assert_eq!(h.join().unwrap(), 42);
 ///     let bad = gort_runtime::spawn(|| -> u32 { panic!("boom") });
 ///     assert!(bad.join().is_err());
-/// });
+/// }) };
 /// ```
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
@@ -521,11 +578,12 @@ impl<T> JoinState<T> {
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let h = gort_runtime::spawn(|| "done");
 ///     assert!(h.goid() > 1);
 ///     assert_eq!(h.join().unwrap(), "done");
-/// });
+/// }) };
 /// ```
 pub struct JoinHandle<T> {
     state: Arc<JoinState<T>>,
@@ -543,10 +601,11 @@ impl<T> JoinHandle<T> {
     /// never runs again: see [`Runtime`]'s `Drop`).
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let h = gort_runtime::spawn(|| vec![1, 2, 3]);
     ///     assert_eq!(h.join().unwrap().len(), 3);
-    /// });
+    /// }) };
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
         sched::preempt_check();
@@ -571,10 +630,11 @@ impl<T> JoinHandle<T> {
     /// Whether the goroutine has finished.
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let h = gort_runtime::spawn(|| ());
     ///     while !h.is_finished() { gort_runtime::yield_now(); }
-    /// });
+    /// }) };
     /// ```
     pub fn is_finished(&self) -> bool {
         self.state.inner.lock().result.is_some()
@@ -583,11 +643,12 @@ impl<T> JoinHandle<T> {
     /// The goroutine's id.
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = gort_runtime::spawn(|| ());
     ///     let b = gort_runtime::spawn(|| ());
     ///     assert_ne!(a.goid(), b.goid());
-    /// });
+    /// }) };
     /// ```
     pub fn goid(&self) -> u64 {
         self.goid
@@ -602,7 +663,8 @@ impl<T> JoinHandle<T> {
 /// use gort_runtime::{JoinError, Runtime};
 ///
 /// let rt = Runtime::new().unwrap();
-/// let (bad, stuck) = rt.run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// let (bad, stuck) = unsafe { rt.run(|| {
 ///     let bad = gort_runtime::spawn(|| -> u32 { panic!("boom") });
 ///     while !bad.is_finished() {
 ///         gort_runtime::yield_now();
@@ -611,7 +673,7 @@ impl<T> JoinHandle<T> {
 ///     let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
 ///     let stuck = gort_runtime::spawn(move || rx.recv());
 ///     (bad, (stuck, tx))
-/// });
+/// }) };
 /// let err = bad.join().unwrap_err();
 /// assert!(err.is_panic());
 /// assert_eq!(err.into_panic().downcast_ref::<&str>(), Some(&"boom"));
@@ -645,10 +707,11 @@ impl JoinError {
     /// Whether the goroutine panicked.
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let e = gort_runtime::spawn(|| panic!("no")).join().unwrap_err();
     ///     assert!(e.is_panic());
-    /// });
+    /// }) };
     /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panicked(_))
@@ -660,10 +723,11 @@ impl JoinError {
     /// If the goroutine did not panic (it was abandoned).
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let e = gort_runtime::spawn(|| panic!("{}", 7)).join().unwrap_err();
     ///     assert_eq!(e.into_panic().downcast_ref::<String>().unwrap(), "7");
-    /// });
+    /// }) };
     /// ```
     pub fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
         match self {
@@ -719,13 +783,14 @@ impl std::error::Error for JoinError {}
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     gort_runtime::lock_os_thread();
 ///     let before = std::thread::current().id();
 ///     for _ in 0..10 { gort_runtime::yield_now(); }
 ///     assert_eq!(std::thread::current().id(), before);
 ///     gort_runtime::unlock_os_thread();
-/// });
+/// }) };
 /// ```
 pub fn lock_os_thread() {
     crate::proc::lockos::lock_os_thread()
@@ -737,13 +802,14 @@ pub fn lock_os_thread() {
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     gort_runtime::lock_os_thread();
 ///     gort_runtime::lock_os_thread();
 ///     gort_runtime::unlock_os_thread();
 ///     gort_runtime::unlock_os_thread(); // now free to migrate
 ///     gort_runtime::unlock_os_thread(); // no-op
-/// });
+/// }) };
 /// ```
 pub fn unlock_os_thread() {
     crate::proc::lockos::unlock_os_thread()
@@ -756,9 +822,10 @@ pub fn unlock_os_thread() {
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     for _ in 0..3 { gort_runtime::yield_now(); }
-/// });
+/// }) };
 /// ```
 pub fn yield_now() {
     if std::thread::panicking() {
@@ -781,11 +848,12 @@ pub fn yield_now() {
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let mut x = 0u64;
 ///     for i in 0..1_000_000 { x = x.wrapping_add(i); gort_runtime::preempt_point(); }
 ///     assert!(x > 0);
-/// });
+/// }) };
 /// ```
 #[inline]
 pub fn preempt_point() {
@@ -798,7 +866,8 @@ pub fn preempt_point() {
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| assert_eq!(gort_runtime::num_goroutine(), 1));
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| assert_eq!(gort_runtime::num_goroutine(), 1)) };
 /// ```
 pub fn num_goroutine() -> usize {
     getm().map_or(0, |m| m.sched.gcount())
@@ -815,7 +884,8 @@ pub fn num_goroutine() -> usize {
 ///
 /// ```
 /// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
-/// assert_eq!(rt.run(gort_runtime::gomaxprocs), 2);
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// assert_eq!(unsafe { rt.run(gort_runtime::gomaxprocs) }, 2);
 /// ```
 pub fn gomaxprocs() -> usize {
     match getm() {
@@ -838,13 +908,15 @@ pub mod debug {
     /// bytes released. Called on a goroutine, the collection's part is freeing
     /// the stacks of its runtime's dead goroutines on the global gFree list
     /// (Go's `markrootFreeGStacks`; the collector is not built yet). Elsewhere it
-    /// only returns free pages.
+    /// only returns free pages. The system allocator (glibc's malloc, which
+    /// serves `Box` and `Vec`) is asked to return its free pages too.
     ///
     /// # Example
     ///
     /// ```
     /// use gort_runtime::debug::{free_os_memory, mem_stats};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let wg = gort_runtime::sync::WaitGroup::new();
     ///     for _ in 0..1000 {
     ///         wg.go(|| {});
@@ -853,12 +925,13 @@ pub mod debug {
     ///     free_os_memory();
     ///     let m = mem_stats();
     ///     assert_eq!(m.heap_released, m.heap_idle); // every free page is back
-    /// });
+    /// }) };
     /// ```
     pub fn free_os_memory() -> usize {
         if let Some(m) = crate::proc::m::getm() {
             crate::proc::sched::free_g_stacks(m.sched);
         }
+        crate::proc::sysmon::trim_system_allocator();
         gort_alloc::debug::free_os_memory()
     }
 
@@ -869,7 +942,8 @@ pub mod debug {
     ///
     /// ```
     /// let rt = gort_runtime::Runtime::builder().procs(2).build().unwrap();
-    /// let p = rt.run(gort_runtime::debug::current_p).unwrap();
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// let p = unsafe { rt.run(gort_runtime::debug::current_p) }.unwrap();
     /// assert!(p < 2);
     /// ```
     pub fn current_p() -> Option<usize> {
@@ -881,7 +955,8 @@ pub mod debug {
     /// The id of the current goroutine, or None outside a goroutine.
     ///
     /// ```
-    /// let id = gort_runtime::run(|| gort_runtime::debug::goid().unwrap());
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// let id = unsafe { gort_runtime::run(|| gort_runtime::debug::goid().unwrap()) };
     /// assert_eq!(id, 1);
     /// ```
     pub fn goid() -> Option<u64> {

@@ -80,11 +80,18 @@
 //!
 //! # Soundness rules for users
 //!
-//! - A goroutine may resume on a different OS thread after any blocking call,
-//!   `yield_now` or `preempt_point`. Do not hold a reference to a
-//!   `thread_local!` value across such a call, and do not hold a lock of
-//!   `std::sync::Mutex` or `parking_lot` across one (another goroutine on the same
-//!   thread could try to take it and block the thread).
+//! - **Starting a runtime is `unsafe`**: [`run`] and [`Runtime::run`] are
+//!   `unsafe fn`s. A goroutine may resume on a different OS thread after any call
+//!   that can switch goroutines, and the compiler may keep a `thread_local!`'s
+//!   address across such a call, so code that uses thread-bound state (a
+//!   thread-local, directly or through a library; a `std` lock guard) on both
+//!   sides of one is undefined behaviour, which no type check can rule out for a
+//!   stack. Their `# Safety` section is the promise that no goroutine does;
+//!   [`goroutine_local!`] gives per-goroutine state that moves with the
+//!   goroutine, and [`lock_os_thread`] keeps a goroutine on its thread.
+//! - Do not hold a lock of `std::sync::Mutex` or `parking_lot` across a switch
+//!   either way: another goroutine on the same thread could try to take it and
+//!   block the thread.
 //! - Goroutine stacks are fixed-size (256 KiB by default); deep recursion ends in
 //!   Go's `fatal error: stack overflow`, not a silent crash.
 //! - Deadlock detection assumes every wake-up comes from a goroutine: a goroutine
@@ -97,7 +104,8 @@
 //! # Example
 //!
 //! ```
-//! gort_runtime::run(|| {
+//! // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+//! unsafe { gort_runtime::run(|| {
 //!     let wg = gort_runtime::sync::WaitGroup::new();
 //!     for i in 0..4 {
 //!         wg.add(1);
@@ -105,7 +113,7 @@
 //!         gort_runtime::go(move || { let _ = i * 2; wg.done(); });
 //!     }
 //!     wg.wait();
-//! });
+//! }) };
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

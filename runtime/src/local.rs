@@ -43,11 +43,12 @@ pub(crate) type Locals = Vec<(usize, Box<dyn Any + Send>)>;
 /// }
 /// // SAFETY: nothing here keeps thread-bound state across a blocking call.
 /// unsafe {
-///     gort_runtime::run(|| {
+///     // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+///     unsafe { gort_runtime::run(|| {
 ///         HITS.with(|h| h.set(h.get() + 1));
 ///         gort_runtime::yield_now(); // may resume on another thread
 ///         assert_eq!(HITS.with(Cell::get), 1);
-///     })
+///     }) }
 /// };
 /// ```
 pub struct LocalKey<T: Send + 'static> {
@@ -79,14 +80,15 @@ impl<T: Send + 'static> LocalKey<T> {
     /// }
     /// // SAFETY: nothing here keeps thread-bound state across a blocking call.
     /// let n = unsafe {
-    ///     gort_runtime::run(|| {
+    ///     // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    ///     unsafe { gort_runtime::run(|| {
     ///         let h = gort_runtime::spawn(|| {
     ///             LOG.with(|l| l.borrow_mut().push(1));
     ///             LOG.with(|l| l.borrow().len())
     ///         });
     ///         LOG.with(|l| l.borrow_mut().push(2)); // main's own, separate value
     ///         h.join().unwrap() + LOG.with(|l| l.borrow().len())
-    ///     })
+    ///     }) }
     /// };
     /// assert_eq!(n, 2);
     /// ```
@@ -151,10 +153,11 @@ fn current_locals() -> *mut Locals {
 /// }
 /// // SAFETY: nothing here keeps thread-bound state across a blocking call.
 /// unsafe {
-///     gort_runtime::run(|| {
+///     // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+///     unsafe { gort_runtime::run(|| {
 ///         SERVED.with(|s| s.set(s.get() + 1));
 ///         assert_eq!(NAME.with(|n| n.len()), 6);
-///     })
+///     }) }
 /// };
 /// ```
 #[macro_export]

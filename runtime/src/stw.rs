@@ -73,31 +73,34 @@ pub struct GoroutineStack {
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let world = gort_runtime::stw::stop_the_world();
 ///     for g in world.goroutines() {
 ///         assert!(g.lo <= g.sp && g.sp <= g.hi);
 ///     }
 ///     println!("stopped in {:?}", world.pause());
-/// }); // (dropping `world` started it again)
+/// }) }; // (dropping `world` started it again)
 /// ```
 ///
 /// It cannot be moved to another thread:
 ///
 /// ```compile_fail
 /// fn on_another_thread<T: Send>(_: T) {}
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     on_another_thread(gort_runtime::stw::stop_the_world());
-/// });
+/// }) };
 /// ```
 ///
 /// nor shared with one:
 ///
 /// ```compile_fail
 /// fn shared_with_another_thread<T: Sync>(_: &T) {}
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     shared_with_another_thread(&gort_runtime::stw::stop_the_world());
-/// });
+/// }) };
 /// ```
 pub struct StoppedWorld {
     sched: &'static Sched,
@@ -146,7 +149,8 @@ impl StoppedWorld {
     /// it with [`StoppedWorld::no_p_cache`], first.
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let mut world = gort_runtime::stw::stop_the_world();
     ///     let mut n = 0;
     ///     world.for_each_p_cache(|_, c| {
@@ -154,7 +158,7 @@ impl StoppedWorld {
     ///         n += 1;
     ///     });
     ///     assert_eq!(n, gort_runtime::gomaxprocs());
-    /// });
+    /// }) };
     /// ```
     pub fn for_each_p_cache(&mut self, mut f: impl FnMut(usize, &mut gort_alloc::MCache)) {
         /// Clears the borrow mark even if `f` panics.
@@ -190,7 +194,8 @@ impl StoppedWorld {
     /// [`StoppedWorld::for_each_p_cache`].
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let heap = gort_alloc::Heap::global();
     ///     let mut world = gort_runtime::stw::stop_the_world();
     ///     {
@@ -199,7 +204,7 @@ impl StoppedWorld {
     ///         no_p.prepare_for_sweep();
     ///     }
     ///     world.for_each_p_cache(|_, c| c.prepare_for_sweep());
-    /// });
+    /// }) };
     /// ```
     pub fn no_p_cache(&mut self) -> crate::malloc::NoPCache<'_> {
         crate::malloc::NoPCache::lock()

@@ -25,10 +25,11 @@ use crate::proc::p::PStatus;
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let data = gort_runtime::syscall::blocking(|| std::fs::read("Cargo.toml"));
 ///     assert!(data.is_ok());
-/// });
+/// }) };
 /// ```
 pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     let in_goroutine = getm().is_some_and(|m| {

@@ -17,7 +17,8 @@ use std::sync::Arc;
 /// # Example
 ///
 /// ```
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let (tx, rx) = gort_runtime::chan::bounded::<u32>(0);
 ///     gort_runtime::go(move || {
 ///         for i in 0..3 {
@@ -27,7 +28,7 @@ use std::sync::Arc;
 ///     });
 ///     let got: Vec<u32> = rx.iter().collect();
 ///     assert_eq!(got, [0, 1, 2]);
-/// });
+/// }) };
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let c = Arc::new(HChan::new(cap));
@@ -43,7 +44,8 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 ///
 /// ```
 /// use gort_runtime::chan;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let (tx, rx) = chan::bounded::<u8>(1);
 ///     tx.send(7);
 ///     let off = chan::never::<u8>();
@@ -52,7 +54,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 ///         recv(rx) -> v => v,
 ///     };
 ///     assert_eq!(v, Some(7));
-/// });
+/// }) };
 /// ```
 pub fn never<T>() -> Receiver<T> {
     Receiver { c: None }
@@ -132,11 +134,12 @@ impl<T> Sender<T> {
     /// send waits.
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let (tx, rx) = gort_runtime::chan::bounded(0);
     ///     gort_runtime::go(move || tx.send(42));
     ///     assert_eq!(rx.recv(), Some(42));
-    /// });
+    /// }) };
     /// ```
     pub fn send(&self, v: T) {
         match &self.c {
@@ -242,12 +245,13 @@ impl<T> Receiver<T> {
     /// goroutine parks (wait reason `chan receive`); a plain thread blocks.
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let (tx, rx) = gort_runtime::chan::bounded(0);
     ///     gort_runtime::go(move || { tx.send("x"); tx.close(); });
     ///     assert_eq!(rx.recv(), Some("x"));
     ///     assert_eq!(rx.recv(), None);
-    /// });
+    /// }) };
     /// ```
     pub fn recv(&self) -> Option<T> {
         match &self.c {

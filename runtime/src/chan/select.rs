@@ -702,7 +702,8 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 ///
 /// ```
 /// use gort_runtime::{chan, select};
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let (data_tx, data) = chan::bounded::<u32>(0);
 ///     let (quit_tx, quit) = chan::bounded::<()>(0);
 ///     gort_runtime::go(move || {
@@ -717,7 +718,7 @@ pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bo
 ///         }
 ///     }
 ///     assert_eq!(sum, 3);
-/// });
+/// }) };
 /// ```
 #[macro_export]
 macro_rules! select {

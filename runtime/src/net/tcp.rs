@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 /// use gort_runtime::net::{TcpListener, TcpStream};
 /// use std::io::{Read, Write};
 ///
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
 ///     let addr = ln.local_addr().unwrap();
 ///     gort_runtime::go(move || {
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 ///     let mut buf = String::new();
 ///     s.read_to_string(&mut buf).unwrap();
 ///     assert_eq!(buf, "hello");
-/// });
+/// }) };
 /// ```
 pub struct TcpListener {
     fd: NetFd<mio::net::TcpListener>,
@@ -91,13 +92,14 @@ impl TcpListener {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     let (s, peer) = ln.accept().unwrap();
     ///     assert_eq!(peer, c.local_addr().unwrap());
     ///     assert_eq!(s.peer_addr().unwrap(), peer);
-    /// });
+    /// }) };
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         // A connection the peer aborted before we took it is skipped, as Go's
@@ -119,14 +121,15 @@ impl TcpListener {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let _c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     for s in ln.incoming() {
     ///         assert!(s.is_ok());
     ///         break;
     ///     }
-    /// });
+    /// }) };
     /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { l: self }
@@ -151,12 +154,13 @@ impl TcpListener {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = gort_runtime::net::TcpListener::bind("127.0.0.1:0").unwrap();
     ///     ln.set_deadline(Some(Instant::now() + Duration::from_millis(10)));
     ///     let e = ln.accept().unwrap_err();
     ///     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// });
+    /// }) };
     /// ```
     pub fn set_deadline(&self, at: Option<Instant>) {
         self.fd.set_deadline(Mode::Read, at);
@@ -205,7 +209,8 @@ impl Iterator for Incoming<'_> {
 /// use gort_runtime::net::{TcpListener, TcpStream};
 /// use std::io::{BufRead, BufReader, Write};
 ///
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
 ///     let addr = ln.local_addr().unwrap();
 ///     gort_runtime::go(move || {
@@ -220,7 +225,7 @@ impl Iterator for Incoming<'_> {
 ///     let mut back = String::new();
 ///     BufReader::new(&c).read_line(&mut back).unwrap();
 ///     assert_eq!(back, "ping\n");
-/// });
+/// }) };
 /// ```
 pub struct TcpStream {
     fd: NetFd<mio::net::TcpStream>,
@@ -234,11 +239,12 @@ impl TcpStream {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     assert_eq!(s.peer_addr().unwrap(), ln.local_addr().unwrap());
-    /// });
+    /// }) };
     /// ```
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addr, |a| Self::connect_one(a, None))
@@ -252,11 +258,12 @@ impl TcpStream {
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let addr = ln.local_addr().unwrap();
     ///     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok());
-    /// });
+    /// }) };
     /// ```
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         Self::connect_one(*addr, Some(Instant::now() + timeout))
@@ -307,11 +314,12 @@ impl TcpStream {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     assert_eq!(s.peer_addr().unwrap().port(), ln.local_addr().unwrap().port());
-    /// });
+    /// }) };
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.fd.sock().peer_addr()
@@ -323,11 +331,12 @@ impl TcpStream {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     assert!(s.local_addr().unwrap().ip().is_loopback());
-    /// });
+    /// }) };
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.fd.sock().local_addr()
@@ -341,13 +350,14 @@ impl TcpStream {
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
     /// use std::io::Read;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     let (mut s, _) = ln.accept().unwrap();
     ///     c.shutdown(std::net::Shutdown::Write).unwrap();
     ///     assert_eq!(s.read(&mut [0; 8]).unwrap(), 0);
-    /// });
+    /// }) };
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.fd.sock().shutdown(how)
@@ -360,12 +370,13 @@ impl TcpStream {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     s.set_nodelay(true).unwrap();
     ///     assert!(s.nodelay().unwrap());
-    /// });
+    /// }) };
     /// ```
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.fd.sock().set_nodelay(on)
@@ -377,11 +388,12 @@ impl TcpStream {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     let _ = s.nodelay().unwrap();
-    /// });
+    /// }) };
     /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.fd.sock().nodelay()
@@ -396,13 +408,14 @@ impl TcpStream {
     /// use gort_runtime::net::{TcpListener, TcpStream};
     /// use std::io::Read;
     /// use std::time::{Duration, Instant};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let mut s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     s.set_deadline(Some(Instant::now() + Duration::from_millis(10)));
     ///     let e = s.read(&mut [0; 8]).unwrap_err();
     ///     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// });
+    /// }) };
     /// ```
     pub fn set_deadline(&self, at: Option<Instant>) {
         self.fd.set_deadline(Mode::Read, at);
@@ -417,13 +430,14 @@ impl TcpStream {
     /// use gort_runtime::net::{TcpListener, TcpStream};
     /// use std::io::Read;
     /// use std::time::{Duration, Instant};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let mut s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     s.set_read_deadline(Some(Instant::now())); // already past
     ///     assert_eq!(s.read(&mut [0; 8]).unwrap_err().kind(), std::io::ErrorKind::TimedOut);
     ///     s.set_read_deadline(None);
-    /// });
+    /// }) };
     /// ```
     pub fn set_read_deadline(&self, at: Option<Instant>) {
         self.fd.set_deadline(Mode::Read, at);
@@ -437,12 +451,13 @@ impl TcpStream {
     /// use gort_runtime::net::{TcpListener, TcpStream};
     /// use std::io::Write;
     /// use std::time::Instant;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let mut s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     s.set_write_deadline(Some(Instant::now()));
     ///     assert_eq!(s.write(b"x").unwrap_err().kind(), std::io::ErrorKind::TimedOut);
-    /// });
+    /// }) };
     /// ```
     pub fn set_write_deadline(&self, at: Option<Instant>) {
         self.fd.set_deadline(Mode::Write, at);
@@ -454,11 +469,12 @@ impl TcpStream {
     ///
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let s = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     assert!(s.take_error().unwrap().is_none());
-    /// });
+    /// }) };
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.fd.sock().take_error()
@@ -471,14 +487,15 @@ impl TcpStream {
     /// ```
     /// use gort_runtime::net::{TcpListener, TcpStream};
     /// use std::io::Write;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let ln = TcpListener::bind("127.0.0.1:0").unwrap();
     ///     let mut c = TcpStream::connect(ln.local_addr().unwrap()).unwrap();
     ///     let (s, _) = ln.accept().unwrap();
     ///     c.write_all(b"hi").unwrap();
     ///     let mut b = [0; 2];
     ///     assert_eq!(s.peek(&mut b).unwrap(), 2);
-    /// });
+    /// }) };
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, |s| s.peek(buf))

@@ -14,7 +14,8 @@ use std::time::Instant;
 ///
 /// ```
 /// use gort_runtime::net::UdpSocket;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
 ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
 ///     b.send_to(b"ping", a.local_addr().unwrap()).unwrap();
@@ -22,7 +23,7 @@ use std::time::Instant;
 ///     let (n, from) = a.recv_from(&mut buf).unwrap();
 ///     assert_eq!(&buf[..n], b"ping");
 ///     assert_eq!(from, b.local_addr().unwrap());
-/// });
+/// }) };
 /// ```
 pub struct UdpSocket {
     fd: NetFd<mio::net::UdpSocket>,
@@ -67,11 +68,12 @@ impl UdpSocket {
     ///
     /// ```
     /// use gort_runtime::net::UdpSocket;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     let n = a.send_to(b"x", a.local_addr().unwrap()).unwrap();
     ///     assert_eq!(n, 1);
-    /// });
+    /// }) };
     /// ```
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let to = resolve(addr)?[0];
@@ -85,12 +87,13 @@ impl UdpSocket {
     ///
     /// ```
     /// use gort_runtime::net::UdpSocket;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     a.send_to(b"hey", a.local_addr().unwrap()).unwrap();
     ///     let mut buf = [0; 8];
     ///     assert_eq!(a.recv_from(&mut buf).unwrap().0, 3);
-    /// });
+    /// }) };
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.fd.io(Mode::Read, |s| s.recv_from(buf))
@@ -102,13 +105,14 @@ impl UdpSocket {
     ///
     /// ```
     /// use gort_runtime::net::UdpSocket;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     a.send_to(b"hey", a.local_addr().unwrap()).unwrap();
     ///     let mut buf = [0; 8];
     ///     assert_eq!(a.peek_from(&mut buf).unwrap().0, 3);
     ///     assert_eq!(a.recv_from(&mut buf).unwrap().0, 3);
-    /// });
+    /// }) };
     /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.fd.io(Mode::Read, |s| s.peek_from(buf))
@@ -121,14 +125,15 @@ impl UdpSocket {
     ///
     /// ```
     /// use gort_runtime::net::UdpSocket;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     let b = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     b.connect(a.local_addr().unwrap()).unwrap();
     ///     b.send(b"hi").unwrap();
     ///     let mut buf = [0; 4];
     ///     assert_eq!(a.recv_from(&mut buf).unwrap().0, 2);
-    /// });
+    /// }) };
     /// ```
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         each_addr(addr, |a| self.fd.sock().connect(a))
@@ -140,11 +145,12 @@ impl UdpSocket {
     ///
     /// ```
     /// use gort_runtime::net::UdpSocket;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     a.connect(a.local_addr().unwrap()).unwrap();
     ///     assert_eq!(a.send(b"me").unwrap(), 2);
-    /// });
+    /// }) };
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.fd.io(Mode::Write, |s| s.send(buf))
@@ -156,13 +162,14 @@ impl UdpSocket {
     ///
     /// ```
     /// use gort_runtime::net::UdpSocket;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     a.connect(a.local_addr().unwrap()).unwrap();
     ///     a.send(b"me").unwrap();
     ///     let mut buf = [0; 4];
     ///     assert_eq!(a.recv(&mut buf).unwrap(), 2);
-    /// });
+    /// }) };
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, |s| s.recv(buf))
@@ -199,12 +206,13 @@ impl UdpSocket {
     /// ```
     /// use gort_runtime::net::UdpSocket;
     /// use std::time::{Duration, Instant};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let a = UdpSocket::bind("127.0.0.1:0").unwrap();
     ///     a.set_read_deadline(Some(Instant::now() + Duration::from_millis(5)));
     ///     let e = a.recv_from(&mut [0; 4]).unwrap_err();
     ///     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-    /// });
+    /// }) };
     /// ```
     pub fn set_read_deadline(&self, at: Option<Instant>) {
         self.fd.set_deadline(Mode::Read, at);

@@ -15,7 +15,7 @@
 //! never hold a `thread_local!` reference across a switch. The runtime reaches the
 //! current M only through [`getm`], which is `#[inline(never)]` and returns a plain
 //! pointer, fetched afresh after every switch. User code must follow the same rule
-//! for its own thread-locals (the crate docs say so).
+//! for its own thread-locals: it is the `# Safety` contract of `run`.
 
 use crate::loom::atomic::{AtomicBool, AtomicPtr, Ordering};
 use crate::proc::g::G;

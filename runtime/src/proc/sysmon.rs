@@ -221,7 +221,24 @@ fn forcegc_tick(sched: &Sched, now: u64) {
         sched.last_gc.store(now, Ordering::Relaxed);
         sched.forced_gcs.fetch_add(1, Ordering::Relaxed);
         crate::proc::sched::free_g_stacks(sched);
+        trim_system_allocator();
         gort_alloc::Heap::global().scavtrace_cycle();
+    }
+}
+
+/// Asks the system allocator to give its free pages back to the OS. Until the
+/// collector's `Gc` exists, what Rust code allocates (`Box`, `Vec`, a
+/// connection's buffers) comes from the global allocator, glibc's malloc here,
+/// which keeps freed memory in its per-thread arenas for good: only the top of
+/// an arena is ever trimmed by itself. `malloc_trim(0)` releases the free pages
+/// inside them too (`madvise`), which is what Go's scavenger does for its own
+/// heap. Once per forced collection, and from `debug::free_os_memory`.
+pub(crate) fn trim_system_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of malloc's own arenas to
+    // the OS; it takes malloc's locks and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -337,27 +354,30 @@ mod tests {
     #[test]
     fn the_forced_collection_frees_the_stacks_of_dead_goroutines() {
         let rt = crate::Runtime::builder().procs(1).build().unwrap();
-        rt.run(|| {
-            let sched = crate::proc::m::getm().unwrap().sched;
-            burst(300);
-            let with_stack = sched.gfree.lock().stack.size;
-            assert!(with_stack >= 200, "{with_stack} dead Gs on the global list");
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        unsafe {
+            rt.run(|| {
+                let sched = crate::proc::m::getm().unwrap().sched;
+                burst(300);
+                let with_stack = sched.gfree.lock().stack.size;
+                assert!(with_stack >= 200, "{with_stack} dead Gs on the global list");
 
-            // Not due yet: nothing happens.
-            let last = sched.last_gc.load(Ordering::Relaxed);
-            forcegc_tick(sched, last + 1);
-            assert_eq!(sched.gfree.lock().stack.size, with_stack);
+                // Not due yet: nothing happens.
+                let last = sched.last_gc.load(Ordering::Relaxed);
+                forcegc_tick(sched, last + 1);
+                assert_eq!(sched.gfree.lock().stack.size, with_stack);
 
-            let forced = sched.forced_gcs.load(Ordering::Relaxed);
-            forcegc_tick(sched, last + FORCEGC_PERIOD_NS + 1);
-            assert_eq!(sched.forced_gcs.load(Ordering::Relaxed), forced + 1);
-            let gfree = sched.gfree.lock();
-            assert_eq!((gfree.stack.size, gfree.no_stack.size), (0, with_stack));
-            drop(gfree);
+                let forced = sched.forced_gcs.load(Ordering::Relaxed);
+                forcegc_tick(sched, last + FORCEGC_PERIOD_NS + 1);
+                assert_eq!(sched.forced_gcs.load(Ordering::Relaxed), forced + 1);
+                let gfree = sched.gfree.lock();
+                assert_eq!((gfree.stack.size, gfree.no_stack.size), (0, with_stack));
+                drop(gfree);
 
-            // The Gs are reused with fresh stacks.
-            burst(300);
-            assert!(sched.gfree.lock().no_stack.size < with_stack);
-        });
+                // The Gs are reused with fresh stacks.
+                burst(300);
+                assert!(sched.gfree.lock().no_stack.size < with_stack);
+            })
+        };
     }
 }

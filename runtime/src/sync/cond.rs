@@ -39,7 +39,8 @@ use crate::proc::g::WaitReason;
 /// ```
 /// use gort_runtime::sync::{Cond, Mutex};
 /// use std::sync::Arc;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let state = Arc::new((Mutex::new(false), Cond::new()));
 ///     let s = state.clone();
 ///     gort_runtime::go(move || {
@@ -51,7 +52,7 @@ use crate::proc::g::WaitReason;
 ///     while !*ready {
 ///         ready = c.wait(ready);
 ///     }
-/// });
+/// }) };
 /// ```
 pub struct Cond {
     notify: NotifyList,
@@ -77,14 +78,15 @@ impl Cond {
     /// ```
     /// use gort_runtime::sync::{Cond, Mutex};
     /// use std::sync::Arc;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let p = Arc::new((Mutex::new(0), Cond::new()));
     ///     let q = p.clone();
     ///     gort_runtime::go(move || { *q.0.lock() = 7; q.1.broadcast(); });
     ///     let mut v = p.0.lock();
     ///     while *v == 0 { v = p.1.wait(v); }
     ///     assert_eq!(*v, 7);
-    /// });
+    /// }) };
     /// ```
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let m: &'a Mutex<T> = Mutex::guard_mutex(&guard);

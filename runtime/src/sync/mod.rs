@@ -32,7 +32,8 @@
 //! ```
 //! use gort_runtime::sync::{Mutex, WaitGroup};
 //! use std::sync::Arc;
-//! gort_runtime::run(|| {
+//! // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+//! unsafe { gort_runtime::run(|| {
 //!     let total = Arc::new(Mutex::new(0u64));
 //!     let wg = WaitGroup::new();
 //!     for i in 1..=10 {
@@ -41,7 +42,7 @@
 //!     }
 //!     wg.wait();
 //!     assert_eq!(*total.lock(), 55);
-//! });
+//! }) };
 //! ```
 
 mod cond;

@@ -339,7 +339,8 @@ mod guarded {
     /// ```
     /// use gort_runtime::sync::Mutex;
     /// use std::sync::Arc;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let m = Arc::new(Mutex::new(0));
     ///     let m2 = m.clone();
     ///     let r = gort_runtime::spawn(move || {
@@ -350,7 +351,7 @@ mod guarded {
     ///     .join();
     ///     assert!(r.is_err());
     ///     assert_eq!(*m.lock(), 1); // released by the unwinding guard, not poisoned
-    /// });
+    /// }) };
     /// ```
     ///
     /// # Example
@@ -358,7 +359,8 @@ mod guarded {
     /// ```
     /// use gort_runtime::sync::{Mutex, WaitGroup};
     /// use std::sync::Arc;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let hits = Arc::new(Mutex::new(0));
     ///     let wg = WaitGroup::new();
     ///     for _ in 0..100 {
@@ -367,7 +369,7 @@ mod guarded {
     ///     }
     ///     wg.wait();
     ///     assert_eq!(*hits.lock(), 100);
-    /// });
+    /// }) };
     /// ```
     pub struct Mutex<T: ?Sized> {
         raw: RawMutex<Rt>,

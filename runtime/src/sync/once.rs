@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// use gort_runtime::sync::{Once, WaitGroup};
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let once = Arc::new(Once::new());
 ///     let runs = Arc::new(AtomicU32::new(0));
 ///     let wg = WaitGroup::new();
@@ -40,7 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 ///     }
 ///     wg.wait();
 ///     assert_eq!(runs.load(Ordering::Relaxed), 1);
-/// });
+/// }) };
 /// ```
 #[derive(Default)]
 pub struct Once {

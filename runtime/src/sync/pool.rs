@@ -80,7 +80,8 @@ struct PoolInner<T> {
 /// ```
 /// use gort_runtime::sync::{Pool, WaitGroup};
 /// use std::sync::Arc;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let bufs = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(4096)));
 ///     let wg = WaitGroup::new();
 ///     for i in 0..8u8 {
@@ -93,7 +94,7 @@ struct PoolInner<T> {
 ///         });
 ///     }
 ///     wg.wait();
-/// });
+/// }) };
 /// ```
 pub struct Pool<T: Send + 'static> {
     inner: Arc<PoolInner<T>>,

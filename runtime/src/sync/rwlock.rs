@@ -54,7 +54,8 @@ const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 /// ```
 /// use gort_runtime::sync::{RwLock, WaitGroup};
 /// use std::sync::Arc;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let config = Arc::new(RwLock::new(String::from("v1")));
 ///     let wg = WaitGroup::new();
 ///     for _ in 0..4 {
@@ -64,7 +65,7 @@ const RWMUTEX_MAX_READERS: i64 = 1 << 30;
 ///     *config.write() = String::from("v2");
 ///     wg.wait();
 ///     assert_eq!(*config.read(), "v2");
-/// });
+/// }) };
 /// ```
 pub struct RwLock<T: ?Sized> {
     /// Held by the writer (pending or active).

@@ -373,12 +373,13 @@ impl NotifyList {
 ///
 /// ```
 /// use std::sync::Arc;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let (ping, pong) = (Arc::new(gort_runtime::sync::Semaphore::new(0)), Arc::new(gort_runtime::sync::Semaphore::new(0)));
 ///     let (p2, q2) = (ping.clone(), pong.clone());
 ///     gort_runtime::go(move || for _ in 0..100 { p2.acquire(); q2.release(); });
 ///     for _ in 0..100 { ping.release(); pong.acquire(); }
-/// });
+/// }) };
 /// ```
 pub struct Semaphore {
     /// Available permits: the semaphore word, whose address keys the table.
@@ -497,37 +498,43 @@ mod tests {
     #[test]
     fn handoff_gives_the_permit_to_the_waiter_not_to_the_count() {
         let rt = crate::Runtime::builder().procs(2).build().unwrap();
-        rt.run(|| {
-            let s = Arc::new(AtomicU32::new(0));
-            let s2 = s.clone();
-            let h = crate::spawn(move || semacquire1(&s2, false, WaitReason::Semacquire));
-            wait_semacquire_parked(h.goid());
-            semrelease1(&s, true);
-            // The permit went to the waiter: a newcomer finds none.
-            assert!(!cansemacquire(&s));
-            h.join().unwrap();
-            assert_eq!(s.load(Ordering::SeqCst), 0);
-        });
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        unsafe {
+            rt.run(|| {
+                let s = Arc::new(AtomicU32::new(0));
+                let s2 = s.clone();
+                let h = crate::spawn(move || semacquire1(&s2, false, WaitReason::Semacquire));
+                wait_semacquire_parked(h.goid());
+                semrelease1(&s, true);
+                // The permit went to the waiter: a newcomer finds none.
+                assert!(!cansemacquire(&s));
+                h.join().unwrap();
+                assert_eq!(s.load(Ordering::SeqCst), 0);
+            })
+        };
     }
 
     #[test]
     fn without_handoff_a_newcomer_may_take_the_permit_and_the_waiter_requeues() {
         let rt = crate::Runtime::builder().procs(2).build().unwrap();
-        rt.run(|| {
-            let s = Arc::new(AtomicU32::new(0));
-            let s2 = s.clone();
-            let h = crate::spawn(move || semacquire1(&s2, false, WaitReason::Semacquire));
-            wait_semacquire_parked(h.goid());
-            semrelease1(&s, false);
-            // Barging: the count holds the permit until the woken waiter runs.
-            // Whether we win depends on who runs first; if we win, the waiter must
-            // go back to sleep and a second release must still reach it.
-            if cansemacquire(&s) {
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        unsafe {
+            rt.run(|| {
+                let s = Arc::new(AtomicU32::new(0));
+                let s2 = s.clone();
+                let h = crate::spawn(move || semacquire1(&s2, false, WaitReason::Semacquire));
+                wait_semacquire_parked(h.goid());
                 semrelease1(&s, false);
-            }
-            h.join().unwrap();
-            assert_eq!(s.load(Ordering::SeqCst), 0);
-        });
+                // Barging: the count holds the permit until the woken waiter runs.
+                // Whether we win depends on who runs first; if we win, the waiter must
+                // go back to sleep and a second release must still reach it.
+                if cansemacquire(&s) {
+                    semrelease1(&s, false);
+                }
+                h.join().unwrap();
+                assert_eq!(s.load(Ordering::SeqCst), 0);
+            })
+        };
     }
 
     #[test]

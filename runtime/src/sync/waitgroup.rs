@@ -146,7 +146,8 @@ mod handle {
     /// # Example
     ///
     /// ```
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let wg = gort_runtime::sync::WaitGroup::new();
     ///     for _ in 0..10 {
     ///         wg.add(1);
@@ -154,7 +155,7 @@ mod handle {
     ///         gort_runtime::go(move || wg.done());
     ///     }
     ///     wg.wait();
-    /// });
+    /// }) };
     /// ```
     #[derive(Clone)]
     pub struct WaitGroup {
@@ -220,13 +221,14 @@ mod handle {
         /// `sync.WaitGroup.Wait`), or blocks the thread outside a runtime.
         ///
         /// ```
-        /// gort_runtime::run(|| {
+        /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        /// unsafe { gort_runtime::run(|| {
         ///     let wg = gort_runtime::sync::WaitGroup::new();
         ///     wg.add(1);
         ///     let w = wg.clone();
         ///     gort_runtime::go(move || w.done());
         ///     wg.wait();
-        /// });
+        /// }) };
         /// ```
         pub fn wait(&self) {
             crate::proc::sched::preempt_check();
@@ -240,7 +242,8 @@ mod handle {
         /// ```
         /// use std::sync::atomic::{AtomicU32, Ordering};
         /// use std::sync::Arc;
-        /// gort_runtime::run(|| {
+        /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        /// unsafe { gort_runtime::run(|| {
         ///     let wg = gort_runtime::sync::WaitGroup::new();
         ///     let n = Arc::new(AtomicU32::new(0));
         ///     for _ in 0..8 {
@@ -249,7 +252,7 @@ mod handle {
         ///     }
         ///     wg.wait();
         ///     assert_eq!(n.load(Ordering::Relaxed), 8);
-        /// });
+        /// }) };
         /// ```
         pub fn go<F: FnOnce() + Send + 'static>(&self, f: F) {
             self.add(1);

@@ -112,11 +112,12 @@ pub(crate) fn timers_wake_time(sched: &Sched) -> i64 {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let t = Instant::now();
 ///     gort_runtime::time::sleep(Duration::from_millis(5));
 ///     assert!(t.elapsed() >= Duration::from_millis(5));
-/// });
+/// }) };
 /// ```
 pub fn sleep(d: Duration) {
     let Some(gp) = getg() else {
@@ -224,12 +225,13 @@ impl ChanSend {
 ///
 /// ```
 /// use std::time::Duration;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let t = gort_runtime::time::Timer::new(Duration::from_millis(2));
 ///     let fired_at = t.c().recv().unwrap();
 ///     assert!(!t.stop(), "already fired and received");
 ///     let _ = fired_at;
-/// });
+/// }) };
 /// ```
 pub struct Timer {
     inner: Arc<timer::Timer>,
@@ -294,12 +296,13 @@ impl Timer {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let start = Instant::now();
     ///     let t = gort_runtime::time::Timer::new(Duration::from_millis(3));
     ///     let at = t.c().recv().unwrap();
     ///     assert!(at.duration_since(start) >= Duration::from_millis(3));
-    /// });
+    /// }) };
     /// ```
     pub fn new(d: Duration) -> Timer {
         chan_timer("time::Timer::new", d, 0)
@@ -310,10 +313,11 @@ impl Timer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let t = gort_runtime::time::Timer::new(Duration::from_millis(1));
     ///     assert!(t.c().recv().is_some());
-    /// });
+    /// }) };
     /// ```
     pub fn c(&self) -> &Receiver<Instant> {
         &self.c
@@ -326,11 +330,12 @@ impl Timer {
     ///
     /// ```
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let t = gort_runtime::time::Timer::new(Duration::from_secs(60));
     ///     assert!(t.stop());
     ///     assert!(t.c().try_recv().is_err());
-    /// });
+    /// }) };
     /// ```
     pub fn stop(&self) -> bool {
         match &self.chan {
@@ -352,7 +357,8 @@ impl Timer {
     /// ```
     /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let n = Arc::new(AtomicU32::new(0));
     ///     let n2 = n.clone();
     ///     let t = gort_runtime::time::after_func(Duration::from_millis(1), move || {
@@ -362,7 +368,7 @@ impl Timer {
     ///     assert!(!t.reset(Duration::from_millis(1)), "it had fired");
     ///     gort_runtime::time::sleep(Duration::from_millis(20));
     ///     assert_eq!(n.load(Ordering::SeqCst), 2);
-    /// });
+    /// }) };
     /// ```
     pub fn reset(&self, d: Duration) -> bool {
         self.rearm(d, self.period)
@@ -396,13 +402,14 @@ impl Timer {
 ///
 /// ```
 /// use std::time::Duration;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let wg = gort_runtime::sync::WaitGroup::new();
 ///     wg.add(1);
 ///     let w = wg.clone();
 ///     gort_runtime::time::after_func(Duration::from_millis(2), move || w.done());
 ///     wg.wait();
-/// });
+/// }) };
 /// ```
 pub fn after_func<F>(d: Duration, f: F) -> Timer
 where
@@ -467,14 +474,15 @@ impl<F: Send + Sync + 'static> Drop for OnGoroutine<F> {
 ///
 /// ```
 /// use std::time::Duration;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let (_tx, rx) = gort_runtime::chan::bounded::<u32>(0);
 ///     let timed_out = gort_runtime::select! {
 ///         recv(rx) -> _ => false,
 ///         recv(gort_runtime::time::after(Duration::from_millis(5))) -> _ => true,
 ///     };
 ///     assert!(timed_out);
-/// });
+/// }) };
 /// ```
 pub fn after(d: Duration) -> Receiver<Instant> {
     chan_timer("time::after", d, 0).c
@@ -487,13 +495,14 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 ///
 /// ```
 /// use std::time::Duration;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(1));
 ///     for _ in 0..3 {
 ///         t.c().recv().unwrap();
 ///     }
 ///     t.stop();
-/// });
+/// }) };
 /// ```
 pub struct Ticker {
     t: Timer,
@@ -507,10 +516,11 @@ impl Ticker {
     ///
     /// ```
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(2));
     ///     t.c().recv().unwrap();
-    /// });
+    /// }) };
     /// ```
     pub fn new(d: Duration) -> Ticker {
         if d.is_zero() {
@@ -526,10 +536,11 @@ impl Ticker {
     ///
     /// ```
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(1));
     ///     assert!(t.c().recv().is_some());
-    /// });
+    /// }) };
     /// ```
     pub fn c(&self) -> &Receiver<Instant> {
         self.t.c()
@@ -539,12 +550,13 @@ impl Ticker {
     ///
     /// ```
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let t = gort_runtime::time::Ticker::new(Duration::from_millis(1));
     ///     t.stop();
     ///     gort_runtime::time::sleep(Duration::from_millis(5));
     ///     assert!(t.c().try_recv().is_err());
-    /// });
+    /// }) };
     /// ```
     pub fn stop(&self) {
         self.t.stop();
@@ -557,11 +569,12 @@ impl Ticker {
     ///
     /// ```
     /// use std::time::Duration;
-    /// gort_runtime::run(|| {
+    /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    /// unsafe { gort_runtime::run(|| {
     ///     let t = gort_runtime::time::Ticker::new(Duration::from_secs(60));
     ///     t.reset(Duration::from_millis(1));
     ///     t.c().recv().unwrap();
-    /// });
+    /// }) };
     /// ```
     pub fn reset(&self, d: Duration) {
         if d.is_zero() {
@@ -585,11 +598,12 @@ fn period_ns(d: Duration) -> i64 {
 ///
 /// ```
 /// use std::time::Duration;
-/// gort_runtime::run(|| {
+/// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+/// unsafe { gort_runtime::run(|| {
 ///     let tick = gort_runtime::time::tick(Duration::from_millis(1));
 ///     tick.recv().unwrap();
 ///     tick.recv().unwrap();
-/// });
+/// }) };
 /// ```
 pub fn tick(d: Duration) -> Receiver<Instant> {
     if d.is_zero() {
