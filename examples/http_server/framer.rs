@@ -194,6 +194,11 @@ pub struct Framer {
     body_bytes: u64,
     /// Trailer bytes of the current request so far (for [`MAX_TRAILER_BYTES`]).
     trailer_bytes: usize,
+    /// Bytes searched for head and line ends plus bytes handed to httparse,
+    /// so far: `tests/http_fuzz.rs` checks that this stays linear in the
+    /// bytes received however they are cut (compiled into tests only).
+    #[cfg(test)]
+    pub examined: usize,
 }
 
 impl Default for Framer {
@@ -211,6 +216,8 @@ impl Framer {
             begun: false,
             body_bytes: 0,
             trailer_bytes: 0,
+            #[cfg(test)]
+            examined: 0,
         }
     }
 
@@ -329,7 +336,7 @@ impl Framer {
     fn line(&mut self, input: &[u8], limit: usize) -> Option<usize> {
         let window = &input[..input.len().min(limit)];
         let from = self.scanned.min(window.len());
-        match window[from..].iter().position(|&b| b == b'\n') {
+        match self.find_lf(&window[from..]) {
             Some(i) => {
                 self.scanned = 0;
                 Some(from + i + 1)
@@ -341,6 +348,17 @@ impl Framer {
         }
     }
 
+    /// The first LF in `s`. Every search goes through here, so that tests can
+    /// count the bytes searched.
+    fn find_lf(&mut self, s: &[u8]) -> Option<usize> {
+        let found = s.iter().position(|&b| b == b'\n');
+        #[cfg(test)]
+        {
+            self.examined += found.map_or(s.len(), |i| i + 1);
+        }
+        found
+    }
+
     /// The head at the front of `input`: `Ok(None)` while its end is not there,
     /// else its length and the parsed request.
     fn head(&mut self, input: &[u8]) -> Result<Option<(usize, Request)>, Reject> {
@@ -350,6 +368,10 @@ impl Framer {
             }
             return Ok(None);
         };
+        #[cfg(test)]
+        {
+            self.examined += end;
+        }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut r = httparse::Request::new(&mut headers);
         match r.parse(&input[..end]) {
@@ -382,7 +404,7 @@ impl Framer {
             }
         }
         loop {
-            let Some(lf) = input[i..].iter().position(|&b| b == b'\n') else {
+            let Some(lf) = self.find_lf(&input[i..]) else {
                 self.scanned = input.len();
                 return None;
             };
