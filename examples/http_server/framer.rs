@@ -33,9 +33,10 @@
 //!
 //! # Linear cost
 //!
-//! No byte is searched twice however the stream is cut: `scanned` remembers how
-//! far the search for the end of the current head or line got, and `httparse`
-//! runs once per head, when its empty line is there. (The server used to hand
+//! However the stream is cut, each byte is searched about once: `scanned`
+//! remembers how far the search for the end of the current head or line got
+//! (only an LF whose next bytes have not arrived is looked at again), and
+//! `httparse` runs once per head, when its empty line is there. (The server used to hand
 //! httparse the whole buffer on each read: a 60 KB head sent a byte at a time
 //! was parsed 60,000 times.)
 //!
@@ -65,7 +66,8 @@
 //! Extensions are checked against the grammar above (and ignored); white space
 //! may end the line, as Go and most servers allow. Every line of the chunked
 //! body (size lines, the CRLF after each chunk's data, trailer fields) must end
-//! in CRLF: a bare LF there is 400, as in Go since 1.22 (RFC 9112 erratum 7633).
+//! in CRLF: a bare LF there is 400, as current Go refuses it too (RFC 9112
+//! erratum 7633 declined to allow it in chunked lines).
 //! Trailer fields are checked (`name ":" value`) and dropped.
 //!
 //! # Left out

@@ -40,7 +40,9 @@ pub struct AcceptBackoff {
 }
 
 impl AcceptBackoff {
+    /// The delay after the first failure in a row.
     const FIRST: Duration = Duration::from_millis(5);
+    /// The longest delay.
     const MAX: Duration = Duration::from_secs(1);
 
     /// An accept failed: how long to sleep before the next.
