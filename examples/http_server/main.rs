@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example http_server            # 127.0.0.1:8080
 //! cargo run --release --example http_server -- 9000 5  # port 9000, 5 s idle timeout
+//! cargo run --release --example http_server -- 9000 5 2  # and 2 s to write a response
 //! curl -s localhost:8080/healthz                        # ok
 //! curl -s -H 'X-Hello: world' localhost:8080/anything   # the request's headers, echoed
 //! curl -s localhost:8080/debug/goroutines               # every goroutine and its state
@@ -17,12 +18,24 @@
 //!   however many connections are open.
 //! - Keep-alive: one goroutine serves every request of its connection; a read
 //!   deadline (the idle timeout) closes connections nobody uses.
-//! - Errors: a malformed request gets `400`, a header block over 64 KiB `431`,
-//!   and a client that disconnects mid-request costs nothing but its goroutine.
+//! - Errors: a malformed request gets `400` (so does ambiguous framing:
+//!   `Transfer-Encoding` with `Content-Length`, two different lengths, `+5`), a
+//!   body over 1 MiB `413`, a header block over 64 KiB `431`, a transfer coding
+//!   other than `chunked` `501`; a client that disconnects mid-request costs
+//!   nothing but its goroutine.
+//! - Limits: a connection holds at most a 64 KiB read buffer (chunk lines are
+//!   cut at 4 KiB, trailers at 8 KiB) and its goroutine only while the client
+//!   sends within the idle timeout and reads each response within the write
+//!   timeout (default 10 s; Go's `net/http` has none unless `WriteTimeout` is
+//!   set). Out of file descriptors, the accept loop logs each failure and
+//!   backs off from 5 ms to 1 s, as Go's does.
 //!
-//! The same responder in Go's `net/http` is `benches/go/http`; the server's code
-//! is `server.rs`, which `tests/http.rs` also drives.
+//! The same responder in Go's `net/http` is `benches/go/http`. The server's
+//! code is `server.rs` (sockets, handlers) and `framer.rs` (where each request
+//! begins and ends, with no socket: `tests/http.rs` drives the first,
+//! `tests/http_fuzz.rs` the second).
 
+mod framer;
 mod server;
 
 use gort::net::TcpListener;
@@ -30,7 +43,15 @@ use std::time::Duration;
 
 struct Config {
     port: u16,
-    idle: Duration,
+    timeouts: server::Timeouts,
+}
+
+/// Whole seconds > 0, or what is wrong with `s` (`what` names it).
+fn seconds(s: &str, what: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err(format!("invalid {what} {s:?}: expected whole seconds > 0")),
+    }
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -43,21 +64,21 @@ fn parse_args() -> Result<Config, String> {
     };
     let idle = match args.next() {
         None => Duration::from_secs(30),
-        Some(s) => match s.parse::<u64>() {
-            Ok(n) if n > 0 => Duration::from_secs(n),
-            _ => {
-                return Err(format!(
-                    "invalid idle timeout {s:?}: expected whole seconds > 0"
-                ))
-            }
-        },
+        Some(s) => seconds(&s, "idle timeout")?,
+    };
+    let write = match args.next() {
+        None => Duration::from_secs(10),
+        Some(s) => seconds(&s, "write timeout")?,
     };
     if let Some(extra) = args.next() {
         return Err(format!(
-            "unexpected argument {extra:?}; usage: http_server [PORT] [IDLE_SECS]"
+            "unexpected argument {extra:?}; usage: http_server [PORT] [IDLE_SECS] [WRITE_SECS]"
         ));
     }
-    Ok(Config { port, idle })
+    Ok(Config {
+        port,
+        timeouts: server::Timeouts { idle, write },
+    })
 }
 
 fn main() {
@@ -79,7 +100,7 @@ fn main() {
                 }
             };
             println!("listening on http://{}", ln.local_addr().unwrap());
-            server::serve_forever(ln, cfg.idle);
+            server::serve_forever(ln, cfg.timeouts);
         })
     };
 }

@@ -1,236 +1,145 @@
 //! The HTTP/1.1 server of the `http_server` example (also driven by
-//! `tests/http.rs`): the accept loop, one goroutine per connection, request
-//! parsing with `httparse`, and the handlers.
+//! `tests/http.rs`): the accept loop, one goroutine per connection, and the
+//! handlers. Where each request begins and ends is `framer.rs`'s business;
+//! this file moves bytes between the socket and the framer.
+//!
+//! What one connection may cost is bounded:
+//! - memory: one read buffer of at most [`MAX_PENDING`] (64 KiB) and one
+//!   response; the framer's limits (`framer.rs`) keep every head, chunk line
+//!   and trailer section within it, and bodies are dropped as they arrive;
+//! - time: a read deadline (the idle timeout, from the start of each request
+//!   until its body has been read) and a write deadline on each response
+//!   (Go's `Server.ReadTimeout` and `WriteTimeout`), so a client that stops
+//!   sending, or stops reading, loses its connection and goroutine;
+//! - CPU: linear in the bytes received, however they are cut into segments.
+//!
+//! The accept loop backs off when `accept` fails (out of file descriptors), as
+//! Go's `Server.Serve` does: 5 ms, doubling to 1 s, reset by a success.
 
+use crate::framer::{Framer, Reject, Request, Step, MAX_PENDING};
 use gort::net::{TcpListener, TcpStream};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Largest request head (request line and headers) accepted; larger gets 431.
-pub const MAX_HEADER_BYTES: usize = 64 << 10;
-/// Headers per request before 431 (httparse needs a fixed array).
-const MAX_HEADERS: usize = 100;
-/// Largest request body read (and discarded); larger gets 413.
-const MAX_BODY_BYTES: usize = 1 << 20;
+/// How long a connection may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// From the start of a request (or of the wait for it) until its body has
+    /// been read: the idle timeout of a kept-alive connection.
+    pub idle: Duration,
+    /// For writing each response (a client that does not read is cut off).
+    pub write: Duration,
+}
 
-/// Accepts connections forever, each served by its own goroutine; `idle` is
-/// how long a connection may wait for its next request.
-pub fn serve_forever(ln: TcpListener, idle: Duration) -> ! {
+/// The delay after a failed `accept` in Go's `Server.Serve`: `tempDelay`,
+/// 5 ms doubling to 1 s while accepts keep failing, back to 5 ms after one
+/// succeeds.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    delay: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    /// The delay after the first failure in a row.
+    const FIRST: Duration = Duration::from_millis(5);
+    /// The longest delay.
+    const MAX: Duration = Duration::from_secs(1);
+
+    /// An accept failed: how long to sleep before the next.
+    pub fn failed(&mut self) -> Duration {
+        let d = match self.delay {
+            None => Self::FIRST,
+            Some(d) => (d * 2).min(Self::MAX),
+        };
+        self.delay = Some(d);
+        d
+    }
+
+    /// An accept succeeded: the next failure starts from 5 ms again.
+    pub fn succeeded(&mut self) {
+        self.delay = None;
+    }
+}
+
+/// Accepts connections forever, each served by its own goroutine.
+pub fn serve_forever(ln: TcpListener, timeouts: Timeouts) -> ! {
+    let mut backoff = AcceptBackoff::default();
     loop {
         match ln.accept() {
-            Ok((s, _)) => gort::go(move || serve(s, idle)),
-            // Out of file descriptors and the like: say so, back off, go on
-            // (Go's Server.Serve sleeps 5 ms to 1 s between failed accepts).
+            Ok((s, _)) => {
+                backoff.succeeded();
+                gort::go(move || serve(s, timeouts));
+            }
+            // Out of file descriptors and the like: the listener stays ready,
+            // so retrying at once would spin. Say so each time, as Go logs
+            // each one; the doubling delay bounds the rate.
             Err(e) => {
-                eprintln!("http_server: accept: {e}");
-                gort::time::sleep(Duration::from_millis(10));
+                let delay = backoff.failed();
+                eprintln!("http_server: accept: {e}; retrying in {delay:?}");
+                gort::time::sleep(delay);
             }
         }
     }
 }
 
-/// Serves one connection until it closes, errs, idles past `idle` or asks to
-/// close. Every exit path just returns: dropping the stream closes it.
-fn serve(mut s: TcpStream, idle: Duration) {
+/// Serves one connection until it closes, errs, idles past the deadline or
+/// asks to close. Every exit path just returns: dropping the stream closes it.
+fn serve(mut s: TcpStream, timeouts: Timeouts) {
+    // Bytes read: `buf[start..filled]` are the ones the framer has not consumed.
     let mut buf = vec![0u8; 8 << 10];
-    let mut filled = 0;
+    let (mut start, mut filled) = (0, 0);
+    let mut framer = Framer::new();
+    let mut req: Option<Request> = None;
     let mut out = Vec::with_capacity(1024);
+    s.set_read_deadline(Some(Instant::now() + timeouts.idle));
     loop {
-        // The idle timeout bounds the wait for each request's head.
-        s.set_read_deadline(Some(Instant::now() + idle));
-        let (head_len, req) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut r = httparse::Request::new(&mut headers);
-            match r.parse(&buf[..filled]) {
-                Ok(httparse::Status::Complete(n)) => break (n, Request::from(&r)),
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => {
-                    return reply_error(&mut s, 431, "Request Header Fields Too Large");
-                }
-                Err(_) => return reply_error(&mut s, 400, "Bad Request"),
-            }
-            if filled == MAX_HEADER_BYTES {
-                return reply_error(&mut s, 431, "Request Header Fields Too Large");
-            }
-            if filled == buf.len() {
-                buf.resize((buf.len() * 2).min(MAX_HEADER_BYTES), 0);
-            }
-            match s.read(&mut buf[filled..]) {
-                Ok(0) => return, // the client went away (maybe mid-request)
-                Ok(n) => filled += n,
-                Err(_) => return, // idle timeout, reset: nothing to answer
-            }
-        };
-        // The body, if any, is read and dropped (the handlers ignore it).
-        let mut consumed = head_len;
-        match req.body {
-            Body::None => {}
-            Body::Length(n) if n > MAX_BODY_BYTES => {
-                return reply_error(&mut s, 413, "Request Entity Too Large");
-            }
-            Body::Length(n) => {
-                if !skip_bytes(&mut s, &mut buf, &mut filled, &mut consumed, n) {
+        let (n, step) = framer.advance(&buf[start..filled]);
+        start += n;
+        match step {
+            Step::Head(r) => req = Some(r),
+            // The body is dropped (the handlers ignore it).
+            Step::Data(_) => {}
+            Step::End => {
+                let Some(req) = req.take() else {
+                    unreachable!("the framer ends only a request it began")
+                };
+                out.clear();
+                respond(&req, &mut out);
+                if !write_response(&mut s, &out, timeouts.write) || !req.keep_alive {
                     return;
                 }
+                s.set_read_deadline(Some(Instant::now() + timeouts.idle));
             }
-            Body::Chunked => match skip_chunked(&mut s, &mut buf, &mut filled, &mut consumed) {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(()) => return reply_error(&mut s, 400, "Bad Request"),
-            },
-            Body::Invalid => return reply_error(&mut s, 400, "Bad Request"),
-        }
-        out.clear();
-        respond(&req, &mut out);
-        if s.write_all(&out).is_err() {
-            return;
-        }
-        if !req.keep_alive {
-            return;
-        }
-        // Keep what follows (a pipelined request) for the next round.
-        buf.copy_within(consumed..filled, 0);
-        filled -= consumed;
-    }
-}
-
-/// What the handlers need of a parsed request, owned (the parse borrows `buf`).
-struct Request {
-    path: String,
-    headers: Vec<(String, Vec<u8>)>,
-    keep_alive: bool,
-    body: Body,
-}
-
-enum Body {
-    None,
-    Length(usize),
-    Chunked,
-    Invalid,
-}
-
-impl Request {
-    fn from(r: &httparse::Request<'_, '_>) -> Request {
-        let version = r.version.unwrap_or(1);
-        let mut keep_alive = version >= 1;
-        let mut body = Body::None;
-        let mut headers = Vec::with_capacity(r.headers.len());
-        for h in r.headers.iter() {
-            if h.name.eq_ignore_ascii_case("connection") {
-                let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-                if v.contains("close") {
-                    keep_alive = false;
-                } else if v.contains("keep-alive") {
-                    keep_alive = true;
+            Step::Reject(r) => return reply_error(&mut s, r, timeouts.write),
+            Step::NeedMore => {
+                // Keep only the unconsumed bytes, at the front. A partial head
+                // or line is moved once: the framer consumes none of it until
+                // it is whole, so `start` stays 0 while it grows.
+                if start == filled {
+                    (start, filled) = (0, 0);
+                } else if start > 0 {
+                    buf.copy_within(start..filled, 0);
+                    (start, filled) = (0, filled - start);
                 }
-            } else if h.name.eq_ignore_ascii_case("content-length") {
-                body = match std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                {
-                    Some(0) => Body::None,
-                    Some(n) => Body::Length(n),
-                    None => Body::Invalid,
-                };
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                body = if h.value.eq_ignore_ascii_case(b"chunked") {
-                    Body::Chunked
-                } else {
-                    Body::Invalid
-                };
+                if filled == buf.len() {
+                    // The framer leaves fewer than MAX_PENDING bytes unconsumed.
+                    buf.resize((buf.len() * 2).min(MAX_PENDING), 0);
+                }
+                match s.read(&mut buf[filled..]) {
+                    Ok(0) => return, // the client went away (maybe mid-request)
+                    Ok(n) => filled += n,
+                    Err(_) => return, // deadline, reset: nothing to answer
+                }
             }
-            headers.push((h.name.to_string(), h.value.to_vec()));
-        }
-        Request {
-            path: r.path.unwrap_or("/").to_string(),
-            headers,
-            keep_alive,
-            body,
         }
     }
 }
 
-/// Reads and drops `n` body bytes after `consumed`; false if the client left.
-fn skip_bytes(
-    s: &mut TcpStream,
-    buf: &mut [u8],
-    filled: &mut usize,
-    consumed: &mut usize,
-    mut n: usize,
-) -> bool {
-    let have = (*filled - *consumed).min(n);
-    *consumed += have;
-    n -= have;
-    if n == 0 {
-        return true;
-    }
-    // The rest is not buffered yet: read past it.
-    *filled = 0;
-    *consumed = 0;
-    while n > 0 {
-        let want = n.min(buf.len());
-        match s.read(&mut buf[..want]) {
-            Ok(0) | Err(_) => return false,
-            Ok(k) => n -= k,
-        }
-    }
-    true
-}
-
-/// Reads and drops a chunked body; Ok(false) if the client left, Err if malformed.
-fn skip_chunked(
-    s: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    filled: &mut usize,
-    consumed: &mut usize,
-) -> Result<bool, ()> {
-    let mut total = 0usize;
-    loop {
-        // Make sure a whole size line is buffered.
-        let size = loop {
-            match httparse::parse_chunk_size(&buf[*consumed..*filled]) {
-                Ok(httparse::Status::Complete((k, size))) => {
-                    *consumed += k;
-                    break size as usize;
-                }
-                Ok(httparse::Status::Partial) => {
-                    if !refill(s, buf, filled, consumed) {
-                        return Ok(false);
-                    }
-                }
-                Err(_) => return Err(()),
-            }
-        };
-        total += size;
-        if total > MAX_BODY_BYTES {
-            return Err(());
-        }
-        // The chunk and its CRLF; the last (empty) chunk ends with a CRLF too
-        // (trailers are not supported).
-        if !skip_bytes(s, buf, filled, consumed, size + 2) {
-            return Ok(false);
-        }
-        if size == 0 {
-            return Ok(true);
-        }
-    }
-}
-
-/// Moves unread bytes to the front and reads more; false if the client left.
-fn refill(s: &mut TcpStream, buf: &mut Vec<u8>, filled: &mut usize, consumed: &mut usize) -> bool {
-    buf.copy_within(*consumed..*filled, 0);
-    *filled -= *consumed;
-    *consumed = 0;
-    if *filled == buf.len() {
-        buf.resize(buf.len() * 2, 0);
-    }
-    match s.read(&mut buf[*filled..]) {
-        Ok(0) | Err(_) => false,
-        Ok(n) => {
-            *filled += n;
-            true
-        }
-    }
+/// Writes `out` within `timeout`; false if that failed (the client is gone or
+/// does not read).
+fn write_response(s: &mut TcpStream, out: &[u8], timeout: Duration) -> bool {
+    s.set_write_deadline(Some(Instant::now() + timeout));
+    s.write_all(out).is_ok()
 }
 
 /// The two handlers and the goroutine page.
@@ -290,12 +199,13 @@ fn response(
     out.extend_from_slice(body);
 }
 
-/// Answers an error and (by returning from `serve`) closes the connection.
-fn reply_error(s: &mut TcpStream, code: u16, reason: &str) {
+/// Answers a refused request; the caller then closes the connection.
+fn reply_error(s: &mut TcpStream, r: Reject, timeout: Duration) {
+    let (code, reason) = r.status();
     let mut out = Vec::new();
     let body = format!("{code} {reason}");
     response(&mut out, code, reason, &[], body.as_bytes(), false);
-    let _ = s.write_all(&out);
+    write_response(s, &out, timeout);
 }
 
 /// The current time as an HTTP date (`Sun, 22 Nov 2026 05:00:00 GMT`).
