@@ -74,6 +74,12 @@ struct Point {
     y: i32,
 }
 
+/// A goroutine body whose `syscall::blocking` call panics: its report must show
+/// this function below the call.
+fn calls_and_panics() {
+    gort::syscall::blocking(|| panic!("boom in a call"));
+}
+
 /// The child side: runs one scenario and exits 0 if it returns.
 #[test]
 fn child_entry() {
@@ -169,6 +175,12 @@ fn child_entry() {
             }
         }),
         "panic_any_int" => gort::run(|| std::panic::panic_any(42u32)),
+        "go_panic_in_call" => gort::run(|| {
+            gort::go(calls_and_panics);
+            loop {
+                gort::yield_now();
+            }
+        }),
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0);
@@ -252,4 +264,29 @@ fn a_number_payload_prints_its_value_as_go_does() {
         err.starts_with("panic: 42\n\ngoroutine 1 [running]:\n"),
         "{err}"
     );
+}
+
+#[test]
+fn a_panic_inside_a_blocking_call_reports_the_goroutine_and_its_whole_stack() {
+    let (code, err) = child("go_panic_in_call");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: boom in a call\n\ngoroutine 2 [running]:\n"),
+        "{err}"
+    );
+    // The call ran on the M's own stack: its frames come first, then the
+    // goroutine's, from `blocking` down to the function that called it.
+    let frames: Vec<&str> = err.lines().filter(|l| !l.starts_with('\t')).collect();
+    let at = |name: &str| {
+        frames
+            .iter()
+            .position(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no frame {name} in\n{err}"))
+    };
+    let closure = at("panic::calls_and_panics::{{closure}}");
+    let blocking = at("gort_runtime::syscall::blocking");
+    let caller = at("panic::calls_and_panics(");
+    assert!(closure < blocking && blocking < caller, "{err}");
+    assert!(!err.contains("gort_runtime::proc::syscall"), "{err}");
+    assert!(!err.contains("backtrace::"), "{err}");
 }

@@ -24,7 +24,8 @@
 //!     idle lists (`pidle`, `midle`, `mreleasing`),
 //!     `npidle`/`nmspinning`/`needspinning`, and `wakep`/`startm`/`stopm`,
 //!     generic over a host so that loom checks this code.
-//!   - `proc/syscall.rs` — `entersyscall`/`exitsyscall`, `handoffp`, and
+//!   - `proc/syscall.rs` — running a call on g0's stack (`systemstack`),
+//!     `entersyscall`/`exitsyscall`, `handoffp`, and
 //!     sysmon's `retake` of a P whose M is in a system call.
 //!   - `proc/lockos.rs` — `lock_os_thread`: a goroutine wired to its thread.
 //!   - `proc/sysmon.rs` — the monitor thread without a P: preemption requests,

@@ -243,11 +243,17 @@ fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
         if name.contains("gort_runtime::proc::sched::gostart") {
             break;
         }
+        // The runtime's wrappers, including the g0 side of a
+        // `syscall::blocking` call (`proc/syscall.rs`, `gort_systemstack`);
+        // `gort_runtime::syscall::blocking` itself stays, where the call began.
         let wrapper = name.starts_with("<core::panic::unwind_safe::AssertUnwindSafe")
             || name.starts_with("std::panic::catch_unwind")
             || name.starts_with("std::panicking::")
             || name.starts_with("__rust_try")
-            || name.starts_with("gort_runtime::api::");
+            || name.starts_with("gort_runtime::api::")
+            || name.starts_with("gort_runtime::proc::syscall::")
+            || name.starts_with("gort_runtime::arch::")
+            || name == "gort_systemstack";
         if wrapper {
             continue;
         }

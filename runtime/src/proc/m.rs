@@ -49,8 +49,10 @@ pub(crate) enum After {
     /// A `go` goroutine panicked with this message: print it with the goroutine's
     /// backtrace and exit the process with status 2.
     FatalPanic(String),
-    /// `exitsyscall0`: the goroutine left a system call and found no P; run it on an
-    /// idle P if one appeared, else queue it globally and stop this M.
+    /// `exitsyscall0`: the goroutine's system call returned and found no P; run
+    /// it on an idle P if one appeared, else queue it globally and stop this M.
+    /// Left by the g0 side of the call (`proc/syscall.rs`), not by the goroutine,
+    /// whose context is in `sched_sp` since the call began.
     ExitSyscall,
 }
 
