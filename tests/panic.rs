@@ -66,6 +66,32 @@ impl Drop for Done {
     }
 }
 
+/// Takes a `gort::sync::Mutex` when dropped (Go's `defer mu.Lock()`), and checks
+/// that the goroutine, unwinding meanwhile, stayed on its thread across the wait:
+/// std's panic state belongs to the thread.
+struct LockOnDrop(std::sync::Arc<gort::sync::Mutex<u32>>);
+
+impl Drop for LockOnDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking());
+        let me = std::thread::current().id();
+        *self.0.lock() += 1;
+        assert_eq!(std::thread::current().id(), me, "moved while unwinding");
+    }
+}
+
+/// Receives from a channel when dropped, and checks it stayed on its thread.
+struct RecvOnDrop(gort::chan::Receiver<u32>);
+
+impl Drop for RecvOnDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking());
+        let me = std::thread::current().id();
+        assert_eq!(self.0.recv(), Some(7));
+        assert_eq!(std::thread::current().id(), me, "moved while unwinding");
+    }
+}
+
 /// A panic payload that is neither `&str` nor `String`.
 #[allow(dead_code)]
 #[derive(Debug)]
@@ -175,6 +201,94 @@ fn child_entry() {
             }
         }),
         "panic_any_int" => gort::run(|| std::panic::panic_any(42u32)),
+        "spawn_drop_blocks" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                // A Drop during unwinding waits for a contended Mutex, then
+                // for a channel another goroutine sends on later; the panic
+                // then reaches `join` with its payload.
+                let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                let held = mu.lock();
+                let (tx, rx) = gort::chan::bounded::<u32>(0);
+                let m2 = mu.clone();
+                let h = gort::spawn(move || {
+                    let _recv = RecvOnDrop(rx);
+                    let _lock = LockOnDrop(m2);
+                    panic!("unwinding through blocking drops");
+                });
+                common::wait_parked(gort::WaitReason::SyncMutexLock, 1);
+                drop(held);
+                common::wait_parked(gort::WaitReason::ChanReceive, 1);
+                tx.send(7);
+                let err = h.join().unwrap_err();
+                assert_eq!(
+                    common::panic_message(err),
+                    "unwinding through blocking drops"
+                );
+                assert_eq!(*mu.lock(), 1);
+            });
+        }
+        "spawn_drop_calls" => {
+            // With one P kept busy, a `syscall::blocking` call made by a Drop
+            // during unwinding comes back the slow way (its P was handed on):
+            // it must resume on its own thread all the same.
+            let rt = gort::Runtime::builder().procs(1).build().unwrap();
+            rt.run(|| {
+                let stop = std::sync::Arc::new(AtomicBool::new(false));
+                let s = stop.clone();
+                let busy = gort::spawn(move || {
+                    while !s.load(Ordering::SeqCst) {
+                        gort::yield_now();
+                    }
+                });
+                struct CallOnDrop;
+                impl Drop for CallOnDrop {
+                    fn drop(&mut self) {
+                        let me = std::thread::current().id();
+                        gort::syscall::blocking(|| std::thread::sleep(Duration::from_millis(30)));
+                        assert_eq!(std::thread::current().id(), me, "moved while unwinding");
+                    }
+                }
+                let h = gort::spawn(|| {
+                    let _call = CallOnDrop;
+                    panic!("unwinding through a blocking call");
+                });
+                assert!(h.join().is_err());
+                stop.store(true, Ordering::SeqCst);
+                busy.join().unwrap();
+            });
+        }
+        "go_drop_blocks" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                let held = mu.lock();
+                let m2 = mu.clone();
+                gort::go(move || {
+                    let _lock = LockOnDrop(m2);
+                    panic!("a go goroutine unwinding through a blocking drop");
+                });
+                common::wait_parked(gort::WaitReason::SyncMutexLock, 1);
+                drop(held);
+                loop {
+                    gort::yield_now();
+                }
+            });
+        }
+        "drop_blocks_forever" => gort::run(|| {
+            // The Drop waits for a lock main never releases, and main waits
+            // for nothing that can happen: a true deadlock, reported.
+            let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+            let _held = mu.lock();
+            let m2 = mu.clone();
+            gort::go(move || {
+                let _lock = LockOnDrop(m2);
+                panic!("stuck in a drop");
+            });
+            let wg = gort::sync::WaitGroup::new();
+            wg.add(1);
+            wg.wait();
+        }),
         "go_panic_in_call" => gort::run(|| {
             gort::go(calls_and_panics);
             loop {
@@ -289,4 +403,39 @@ fn a_panic_inside_a_blocking_call_reports_the_goroutine_and_its_whole_stack() {
     assert!(closure < blocking && blocking < caller, "{err}");
     assert!(!err.contains("gort_runtime::proc::syscall"), "{err}");
     assert!(!err.contains("backtrace::"), "{err}");
+}
+
+#[test]
+fn a_drop_may_block_while_a_spawned_goroutine_unwinds() {
+    let (code, err) = child("spawn_drop_blocks");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_drop_may_make_a_blocking_call_while_a_goroutine_unwinds() {
+    let (code, err) = child("spawn_drop_calls");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_drop_that_blocks_while_a_go_goroutine_unwinds_ends_in_gos_report() {
+    let (code, err) = child("go_drop_blocks");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(
+            "panic: a go goroutine unwinding through a blocking drop\n\ngoroutine 2 [running]:\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_drop_blocked_for_ever_while_unwinding_is_a_deadlock() {
+    let (code, err) = child("drop_blocks_forever");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!\n"),
+        "{err}"
+    );
+    assert!(err.contains("[sync.Mutex.Lock]"), "{err}");
 }

@@ -1031,7 +1031,17 @@ pub(crate) unsafe fn gopark(unlockf: Option<UnlockF>, reason: WaitReason) {
         crate::panic::throw("gopark: goroutine is in a system call (inside syscall::blocking)");
     }
     gp.waitreason.store(reason as u8, Ordering::Relaxed);
+    // A `Drop` blocking while the goroutine unwinds: std's panic state is this
+    // thread's, so the goroutine parks locked to it (see `lockos.rs`).
+    let unwinding = std::thread::panicking();
+    if unwinding {
+        lockos::lock_internal(m, gp);
+    }
     m.mcall(gp, After::Park(unlockf));
+    if unwinding {
+        let m = getm().expect("gopark: resumed off an M");
+        lockos::unlock_internal(m, gp);
+    }
 }
 
 /// Code running under `syscall::blocking` has given its P away: it may not block,

@@ -124,6 +124,13 @@ pub(crate) fn syscall<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
         m,
         gp,
     };
+    // A call from a `Drop` while the goroutine unwinds must come back to this
+    // thread, which holds std's panic state, if it comes back the slow way: the
+    // goroutine is locked to it meanwhile (`lockos.rs`).
+    let unwinding = std::thread::panicking();
+    if unwinding {
+        crate::proc::lockos::lock_internal(m, gp);
+    }
     // SAFETY: this goroutine runs on `m`, so g0 is suspended at `g0_sp` (`execute`
     // saved it there), and the g0 stack below it is unused until g0 resumes —
     // which happens only after `syscall_g0` has returned or switched away for
@@ -138,6 +145,10 @@ pub(crate) fn syscall<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     }
     // Back on the goroutine, Running, with a P. (`m` may be stale: the slow path
     // resumes us on whichever M found us on the global queue.)
+    if unwinding {
+        let m = getm().expect("syscall: resumed off an M");
+        crate::proc::lockos::unlock_internal(m, gp);
+    }
     result.expect("syscall: resumed before the call ran")
 }
 
@@ -270,16 +281,6 @@ fn exitsyscall(m: &'static M, gp: &'static G) -> bool {
     // Any idle P will do.
     if sched.npidle.load(Ordering::SeqCst) > 0 && exitsyscall_pidle(m, gp) {
         stop_if_shut_down(sched, gp);
-        return true;
-    }
-    if std::thread::panicking() {
-        // A call made from a `Drop` while the goroutine unwinds: switching
-        // goroutines now would hand std's per-thread panic count to whichever
-        // goroutine runs next on this thread. Wait on this thread for a P instead
-        // (rare: every P busy while a call panics).
-        while !exitsyscall_pidle(m, gp) {
-            std::thread::sleep(std::time::Duration::from_micros(50));
-        }
         return true;
     }
     false
