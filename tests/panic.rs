@@ -289,6 +289,16 @@ fn child_entry() {
             wg.add(1);
             wg.wait();
         }),
+        "huge_capture" => gort::run(|| {
+            // Six times the limit, a fifth of the 256 KiB stack: copied about
+            // ten times on the way in, it used to overflow the new stack.
+            let r = std::panic::catch_unwind(|| {
+                let data = [7u8; 48 * 1024];
+                gort::spawn(move || std::hint::black_box(&data)[0]);
+            });
+            let msg = common::panic_message(r.unwrap_err());
+            assert!(msg.contains("captures 49152 bytes"), "{msg}");
+        }),
         "go_panic_in_call" => gort::run(|| {
             gort::go(calls_and_panics);
             loop {
@@ -438,4 +448,10 @@ fn a_drop_blocked_for_ever_while_unwinding_is_a_deadlock() {
         "{err}"
     );
     assert!(err.contains("[sync.Mutex.Lock]"), "{err}");
+}
+
+#[test]
+fn a_huge_capture_panics_in_the_spawner_instead_of_overflowing() {
+    let (code, err) = child("huge_capture");
+    assert_eq!(code, 0, "{err}");
 }
