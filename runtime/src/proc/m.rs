@@ -184,7 +184,7 @@ impl M {
         }
         if std::thread::panicking()
             && matches!(after, After::Park(_) | After::Gosched)
-            && crate::proc::lockos::lockedm(gp).is_none_or(|lm| lm != self)
+            && !crate::proc::lockos::lockedm(gp).is_some_and(|lm| lm == self)
         {
             // std's panic count is per thread: a goroutine that switched out while
             // unwinding must come back to this thread, and nothing else may run
