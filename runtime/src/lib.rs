@@ -114,6 +114,17 @@ pub(crate) mod loom;
 // Channels and `select` (compiled under loom too: `chan/loom_model.rs` checks it).
 pub mod chan;
 
+/// What `select!` expands to. Not an API: hidden, outside semver, and safe to
+/// misuse only in the sense that misuse panics (see `chan/select.rs`). Write
+/// [`select!`] instead.
+#[doc(hidden)]
+pub mod __private {
+    /// The `select!` macro's case objects and `selectgo`.
+    pub mod select {
+        pub use crate::chan::select::{select, Case, RecvCase, SelectRecv, SelectSend, SendCase};
+    }
+}
+
 #[cfg(not(loom))]
 mod api;
 #[cfg(not(loom))]
