@@ -50,6 +50,8 @@
 //!   - `chan/handles.rs` — `Sender`, `Receiver`, `bounded`, `never`;
 //!   - `chan/select.rs` — `select!` and `selectgo`;
 //!   - `chan/loom_model.rs` — loom models of the hand-off and select's done CAS.
+//!   - `chan/tests.rs` — channels and `select` between plain threads, the part
+//!     Miri runs.
 //! - `lock_futex.rs` — the runtime's own futex lock with Go's spin-then-sleep
 //!   policy (`lock_futex.go`), used as the channel lock.
 //! - `sync/` — Go's `sync` on a `sema.go`-style semaphore table; `sync/mod.rs`

@@ -120,6 +120,8 @@ pub use handles::{bounded, never, IntoIter, Iter, Receiver, Sender, TryRecvError
 
 #[cfg(all(test, loom))]
 mod loom_model;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 // ---------------------------------------------------------------------------------
 // The channel lock.
