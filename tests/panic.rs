@@ -299,6 +299,23 @@ fn child_entry() {
             let msg = common::panic_message(r.unwrap_err());
             assert!(msg.contains("captures 49152 bytes"), "{msg}");
         }),
+        "drop_blocks_forever_after_main_returns" => gort::run(|| {
+            // The Drop releases main (`done`) and then waits for a lock nobody
+            // will release: main, waiting for the panic in progress, must not
+            // spin for ever; once nothing can run, it is a deadlock.
+            let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+            std::mem::forget(mu.lock());
+            let m2 = mu.clone();
+            let wg = gort::sync::WaitGroup::new();
+            wg.add(1);
+            let w = wg.clone();
+            gort::go(move || {
+                let _lock = LockOnDrop(m2);
+                let _done = Done(w);
+                panic!("stuck in a drop after main returned");
+            });
+            wg.wait();
+        }),
         "go_panic_in_call" => gort::run(|| {
             gort::go(calls_and_panics);
             loop {
@@ -454,4 +471,16 @@ fn a_drop_blocked_for_ever_while_unwinding_is_a_deadlock() {
 fn a_huge_capture_panics_in_the_spawner_instead_of_overflowing() {
     let (code, err) = child("huge_capture");
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn main_waiting_for_a_panic_stuck_in_a_drop_is_a_deadlock_not_a_spin() {
+    let (code, err) = child("drop_blocks_forever_after_main_returns");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!\n"),
+        "{err}"
+    );
+    assert!(err.contains("goroutine 1 [panicwait]:"), "{err}");
+    assert!(err.contains("[sync.Mutex.Lock]"), "{err}");
 }

@@ -126,7 +126,8 @@ pub enum WaitReason {
     /// `chan receive (nil chan)`: a receive that can never proceed.
     ChanReceiveNilChan,
     /// `panicwait`: the main goroutine returned while another goroutine's panic is
-    /// being reported; it waits for the process to exit.
+    /// in progress (it waits for the unwinding to end) or being reported (it
+    /// waits for the process to exit).
     PanicWait,
 }
 
