@@ -54,7 +54,7 @@
 //! context (`After::ExitSyscall`) and is abandoned; the goroutine is already
 //! saved at `sched_sp`, with `gort_swap`'s layout, so whichever M runs it next
 //! resumes it there and `systemstack` returns into it as if `syscall_g0` had.
-
+//!
 //! # Protocol
 //!
 //! A goroutine entering a blocking call ([`entersyscall`]) stays on its M, but the
