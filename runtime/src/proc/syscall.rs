@@ -34,9 +34,13 @@
 //!
 //! Costs and consequences:
 //!
-//! - a `blocking` round trip costs about 8 ns more (`benches/sched.rs`,
-//!   `sched/syscall_blocking`): a second save of the callee-saved registers and
-//!   two stack-pointer moves, with calls and returns still paired;
+//! - a `blocking` round trip costs about 10 ns more (`benches/sched.rs`,
+//!   `sched/syscall_blocking`: 25 ns before, 36 ns now, in alternating runs on a
+//!   loaded 2-core machine): a second save of the callee-saved registers and two
+//!   stack-pointer moves, with calls and returns still paired. Switching with
+//!   `gort_swap` both ways instead cost three times as much (56 ns against 24 in
+//!   one sitting): every switch sends a `ret` somewhere the CPU did not predict;
+//!   a real system call costs hundreds of nanoseconds;
 //! - the closure gets the thread's 8 MiB stack instead of the rest of the
 //!   goroutine's 256 KiB. A stack overflow there is the thread's, reported by
 //!   std's handler (`thread 'gort-mN' has overflowed its stack`), not the
