@@ -87,13 +87,16 @@
 //!   `std::sync::Mutex` or `parking_lot` across one (another goroutine on the same
 //!   thread could try to take it and block the thread).
 //! - Goroutine stacks are fixed-size (256 KiB by default); deep recursion ends in
-//!   Go's `fatal error: stack overflow`, not a silent crash.
+//!   Go's `fatal error: stack overflow`, not a silent crash. A goroutine's
+//!   closure may capture up to 1/32 of the stack (it is copied several times on
+//!   its way in); `go`/`spawn` panic above that: box large captures.
 //! - Deadlock detection assumes every wake-up comes from a goroutine: a goroutine
 //!   waiting for something only a plain OS thread will deliver is reported as
 //!   deadlocked once every goroutine sleeps. A pending timer counts as a possible
 //!   wake-up (as in Go), so a live `Ticker` keeps a deadlock from being reported.
-//! - Code inside `syscall::blocking` runs without a P and must not use the runtime
-//!   (channels, `sync`, `time::sleep`, `go`): doing so panics.
+//! - Code inside `syscall::blocking` runs without a P, on its thread's own stack,
+//!   and must not use the runtime (channels, `sync`, `time::sleep`, `go`): doing
+//!   so panics.
 //!
 //! # Example
 //!
