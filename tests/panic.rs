@@ -258,6 +258,49 @@ fn child_entry() {
                 busy.join().unwrap();
             });
         }
+        "locked_drop_blocks" => {
+            // The runtime's lock while unwinding nests with the user's own: a
+            // goroutine locked by `lock_os_thread` stays locked after a Drop
+            // blocked during a panic it then caught, and keeps its thread
+            // across later parks.
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            rt.run(|| {
+                let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                let held = mu.lock();
+                let (tx, rx) = gort::chan::bounded::<u32>(0);
+                let m2 = mu.clone();
+                let h = gort::spawn(move || {
+                    gort::lock_os_thread();
+                    let me = std::thread::current().id();
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                        let _lock = LockOnDrop(m2);
+                        panic!("caught after a blocking drop");
+                    }));
+                    assert!(r.is_err());
+                    for _ in 0..20 {
+                        assert!(rx.recv().is_some());
+                        assert_eq!(std::thread::current().id(), me, "a locked goroutine moved");
+                    }
+                    gort::unlock_os_thread();
+                });
+                common::wait_parked(gort::WaitReason::SyncMutexLock, 1);
+                drop(held);
+                // Sent from a plain thread, each message readies the goroutine
+                // through the global queue, where either M may find it; one
+                // goroutine keeps running meanwhile, so that no deadlock is
+                // judged while it waits for the thread.
+                let stop = std::sync::Arc::new(AtomicBool::new(false));
+                common::keep_alive(stop.clone());
+                let sender = std::thread::spawn(move || {
+                    for i in 0..20 {
+                        tx.send(i);
+                    }
+                });
+                h.join().unwrap();
+                stop.store(true, Ordering::SeqCst);
+                sender.join().unwrap();
+            });
+        }
         "go_drop_blocks" => {
             let rt = gort::Runtime::builder().procs(2).build().unwrap();
             rt.run(|| {
@@ -441,6 +484,12 @@ fn a_drop_may_block_while_a_spawned_goroutine_unwinds() {
 #[test]
 fn a_drop_may_make_a_blocking_call_while_a_goroutine_unwinds() {
     let (code, err) = child("spawn_drop_calls");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_user_lock_os_thread_survives_a_drop_that_blocked_while_unwinding() {
+    let (code, err) = child("locked_drop_blocks");
     assert_eq!(code, 0, "{err}");
 }
 
