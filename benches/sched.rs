@@ -6,6 +6,9 @@
 //! - `sched/pingpong_sema`: two goroutines hand control back and forth through two
 //!   `Semaphore`s (A: release ping, acquire pong; B: acquire ping, release pong) —
 //!   each round trip is two park/ready handoffs; per round trip.
+//! - `sched/syscall_blocking`: one goroutine calls `syscall::blocking(|| ())` in a
+//!   loop — `entersyscall`, the switch to the M's own stack and back, and
+//!   `exitsyscall`'s fast path; per call.
 //!
 //! One runtime is built outside the measurement; each iteration is one
 //! `Runtime::run`, so the cost of starting the main goroutine and waking the caller
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 const SPAWN_N: u64 = 10_000;
 const ROUND_TRIPS: u64 = 10_000;
+const CALLS: u64 = 100_000;
 
 fn runtime() -> gort::Runtime {
     gort::Runtime::builder()
@@ -82,6 +86,25 @@ fn pingpong(c: &mut Criterion) {
     g.finish();
 }
 
+fn syscall_blocking(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("sched");
+    g.throughput(Throughput::Elements(CALLS));
+    g.bench_function("syscall_blocking", |b| {
+        b.iter(|| {
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run(|| {
+                    for i in 0..CALLS {
+                        std::hint::black_box(gort::syscall::blocking(|| std::hint::black_box(i)));
+                    }
+                })
+            }
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -92,6 +115,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = spawn_join, pingpong
+    targets = spawn_join, pingpong, syscall_blocking
 }
 criterion_main!(benches);

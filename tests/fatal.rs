@@ -47,6 +47,13 @@ fn child_entry() {
             })
         },
         // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "stack_overflow_in_call" => unsafe {
+            gort::run(|| {
+                let h = gort::spawn(|| gort::syscall::blocking(|| recurse(u64::MAX)));
+                let _ = h.join();
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
         "deadlock" => unsafe {
             gort::run(|| {
                 let never = std::sync::Arc::new(gort::sync::Semaphore::new(0));
@@ -139,6 +146,19 @@ fn a_stack_overflow_prints_gos_message_not_a_bare_sigsegv() {
         "{err}"
     );
     assert!(err.contains(" [running]:"), "{err}");
+}
+
+/// `syscall::blocking` runs its closure on the thread's own stack (g0): an
+/// overflow there is the thread's, reported by std, not the goroutine's.
+#[test]
+fn a_stack_overflow_inside_a_blocking_call_is_the_threads_not_the_goroutines() {
+    let (code, err) = child("stack_overflow_in_call", &[]);
+    assert_ne!(code, 0, "{err}");
+    assert!(!err.contains("goroutine stack exceeds"), "{err}");
+    assert!(
+        err.contains("thread 'gort-m") && err.contains("has overflowed its stack"),
+        "{err}"
+    );
 }
 
 #[test]

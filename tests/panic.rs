@@ -66,12 +66,44 @@ impl Drop for Done {
     }
 }
 
+/// Takes a `gort::sync::Mutex` when dropped (Go's `defer mu.Lock()`), and checks
+/// that the goroutine, unwinding meanwhile, stayed on its thread across the wait:
+/// std's panic state belongs to the thread.
+struct LockOnDrop(std::sync::Arc<gort::sync::Mutex<u32>>);
+
+impl Drop for LockOnDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking());
+        let me = std::thread::current().id();
+        *self.0.lock() += 1;
+        assert_eq!(std::thread::current().id(), me, "moved while unwinding");
+    }
+}
+
+/// Receives from a channel when dropped, and checks it stayed on its thread.
+struct RecvOnDrop(gort::chan::Receiver<u32>);
+
+impl Drop for RecvOnDrop {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking());
+        let me = std::thread::current().id();
+        assert_eq!(self.0.recv(), Some(7));
+        assert_eq!(std::thread::current().id(), me, "moved while unwinding");
+    }
+}
+
 /// A panic payload that is neither `&str` nor `String`.
 #[allow(dead_code)]
 #[derive(Debug)]
 struct Point {
     x: i32,
     y: i32,
+}
+
+/// A goroutine body whose `syscall::blocking` call panics: its report must show
+/// this function below the call.
+fn calls_and_panics() {
+    gort::syscall::blocking(|| panic!("boom in a call"));
 }
 
 /// The child side: runs one scenario and exits 0 if it returns.
@@ -194,6 +226,196 @@ fn child_entry() {
         },
         // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
         "panic_any_int" => unsafe { gort::run(|| std::panic::panic_any(42u32)) },
+        "spawn_drop_blocks" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run(|| {
+                    // A Drop during unwinding waits for a contended Mutex, then
+                    // for a channel another goroutine sends on later; the panic
+                    // then reaches `join` with its payload.
+                    let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                    let held = mu.lock();
+                    let (tx, rx) = gort::chan::bounded::<u32>(0);
+                    let m2 = mu.clone();
+                    let h = gort::spawn(move || {
+                        let _recv = RecvOnDrop(rx);
+                        let _lock = LockOnDrop(m2);
+                        panic!("unwinding through blocking drops");
+                    });
+                    common::wait_parked(gort::WaitReason::SyncMutexLock, 1);
+                    drop(held);
+                    common::wait_parked(gort::WaitReason::ChanReceive, 1);
+                    tx.send(7);
+                    let err = h.join().unwrap_err();
+                    assert_eq!(
+                        common::panic_message(err),
+                        "unwinding through blocking drops"
+                    );
+                    assert_eq!(*mu.lock(), 1);
+                })
+            };
+        }
+        "spawn_drop_calls" => {
+            // With one P kept busy, a `syscall::blocking` call made by a Drop
+            // during unwinding comes back the slow way (its P was handed on):
+            // it must resume on its own thread all the same.
+            let rt = gort::Runtime::builder().procs(1).build().unwrap();
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run(|| {
+                    let stop = std::sync::Arc::new(AtomicBool::new(false));
+                    let s = stop.clone();
+                    let busy = gort::spawn(move || {
+                        while !s.load(Ordering::SeqCst) {
+                            gort::yield_now();
+                        }
+                    });
+                    struct CallOnDrop;
+                    impl Drop for CallOnDrop {
+                        fn drop(&mut self) {
+                            let me = std::thread::current().id();
+                            gort::syscall::blocking(|| {
+                                std::thread::sleep(Duration::from_millis(30))
+                            });
+                            assert_eq!(std::thread::current().id(), me, "moved while unwinding");
+                        }
+                    }
+                    let h = gort::spawn(|| {
+                        let _call = CallOnDrop;
+                        panic!("unwinding through a blocking call");
+                    });
+                    assert!(h.join().is_err());
+                    stop.store(true, Ordering::SeqCst);
+                    busy.join().unwrap();
+                })
+            };
+        }
+        "locked_drop_blocks" => {
+            // The runtime's lock while unwinding nests with the user's own: a
+            // goroutine locked by `lock_os_thread` stays locked after a Drop
+            // blocked during a panic it then caught, and keeps its thread
+            // across later parks.
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run(|| {
+                    let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                    let held = mu.lock();
+                    let (tx, rx) = gort::chan::bounded::<u32>(0);
+                    let m2 = mu.clone();
+                    let h = gort::spawn(move || {
+                        gort::lock_os_thread();
+                        let me = std::thread::current().id();
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                            let _lock = LockOnDrop(m2);
+                            panic!("caught after a blocking drop");
+                        }));
+                        assert!(r.is_err());
+                        for _ in 0..20 {
+                            assert!(rx.recv().is_some());
+                            assert_eq!(std::thread::current().id(), me, "a locked goroutine moved");
+                        }
+                        gort::unlock_os_thread();
+                    });
+                    common::wait_parked(gort::WaitReason::SyncMutexLock, 1);
+                    drop(held);
+                    // Sent from a plain thread, each message readies the goroutine
+                    // through the global queue, where either M may find it; one
+                    // goroutine keeps running meanwhile, so that no deadlock is
+                    // judged while it waits for the thread.
+                    let stop = std::sync::Arc::new(AtomicBool::new(false));
+                    common::keep_alive(stop.clone());
+                    let sender = std::thread::spawn(move || {
+                        for i in 0..20 {
+                            tx.send(i);
+                        }
+                    });
+                    h.join().unwrap();
+                    stop.store(true, Ordering::SeqCst);
+                    sender.join().unwrap();
+                })
+            };
+        }
+        "go_drop_blocks" => {
+            let rt = gort::Runtime::builder().procs(2).build().unwrap();
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                rt.run::<_, ()>(|| {
+                    let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                    let held = mu.lock();
+                    let m2 = mu.clone();
+                    gort::go(move || {
+                        let _lock = LockOnDrop(m2);
+                        panic!("a go goroutine unwinding through a blocking drop");
+                    });
+                    common::wait_parked(gort::WaitReason::SyncMutexLock, 1);
+                    drop(held);
+                    loop {
+                        gort::yield_now();
+                    }
+                })
+            };
+        }
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "drop_blocks_forever" => unsafe {
+            gort::run(|| {
+                // The Drop waits for a lock main never releases, and main waits
+                // for nothing that can happen: a true deadlock, reported.
+                let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                let _held = mu.lock();
+                let m2 = mu.clone();
+                gort::go(move || {
+                    let _lock = LockOnDrop(m2);
+                    panic!("stuck in a drop");
+                });
+                let wg = gort::sync::WaitGroup::new();
+                wg.add(1);
+                wg.wait();
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "huge_capture" => unsafe {
+            gort::run(|| {
+                // Six times the limit, a fifth of the 256 KiB stack: copied about
+                // ten times on the way in, it used to overflow the new stack.
+                let r = std::panic::catch_unwind(|| {
+                    let data = [7u8; 48 * 1024];
+                    gort::spawn(move || std::hint::black_box(&data)[0]);
+                });
+                let msg = common::panic_message(r.unwrap_err());
+                assert!(msg.contains("captures 49152 bytes"), "{msg}");
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "drop_blocks_forever_after_main_returns" => unsafe {
+            gort::run(|| {
+                // The Drop releases main (`done`) and then waits for a lock nobody
+                // will release: main, waiting for the panic in progress, must not
+                // spin for ever; once nothing can run, it is a deadlock.
+                let mu = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                std::mem::forget(mu.lock());
+                let m2 = mu.clone();
+                let wg = gort::sync::WaitGroup::new();
+                wg.add(1);
+                let w = wg.clone();
+                gort::go(move || {
+                    let _lock = LockOnDrop(m2);
+                    let _done = Done(w);
+                    panic!("stuck in a drop after main returned");
+                });
+                wg.wait();
+            })
+        },
+        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+        "go_panic_in_call" => unsafe {
+            gort::run(|| {
+                gort::go(calls_and_panics);
+                loop {
+                    gort::yield_now();
+                }
+            })
+        },
         other => panic!("unknown scenario {other}"),
     }
     std::process::exit(0);
@@ -277,4 +499,88 @@ fn a_number_payload_prints_its_value_as_go_does() {
         err.starts_with("panic: 42\n\ngoroutine 1 [running]:\n"),
         "{err}"
     );
+}
+
+#[test]
+fn a_panic_inside_a_blocking_call_reports_the_goroutine_and_its_whole_stack() {
+    let (code, err) = child("go_panic_in_call");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("panic: boom in a call\n\ngoroutine 2 [running]:\n"),
+        "{err}"
+    );
+    // The call ran on the M's own stack: its frames come first, then the
+    // goroutine's, from `blocking` down to the function that called it.
+    let frames: Vec<&str> = err.lines().filter(|l| !l.starts_with('\t')).collect();
+    let at = |name: &str| {
+        frames
+            .iter()
+            .position(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no frame {name} in\n{err}"))
+    };
+    let closure = at("panic::calls_and_panics::{{closure}}");
+    let blocking = at("gort_runtime::syscall::blocking");
+    let caller = at("panic::calls_and_panics(");
+    assert!(closure < blocking && blocking < caller, "{err}");
+    assert!(!err.contains("gort_runtime::proc::syscall"), "{err}");
+    assert!(!err.contains("backtrace::"), "{err}");
+}
+
+#[test]
+fn a_drop_may_block_while_a_spawned_goroutine_unwinds() {
+    let (code, err) = child("spawn_drop_blocks");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_drop_may_make_a_blocking_call_while_a_goroutine_unwinds() {
+    let (code, err) = child("spawn_drop_calls");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_user_lock_os_thread_survives_a_drop_that_blocked_while_unwinding() {
+    let (code, err) = child("locked_drop_blocks");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_drop_that_blocks_while_a_go_goroutine_unwinds_ends_in_gos_report() {
+    let (code, err) = child("go_drop_blocks");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with(
+            "panic: a go goroutine unwinding through a blocking drop\n\ngoroutine 2 [running]:\n"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_drop_blocked_for_ever_while_unwinding_is_a_deadlock() {
+    let (code, err) = child("drop_blocks_forever");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!\n"),
+        "{err}"
+    );
+    assert!(err.contains("[sync.Mutex.Lock]"), "{err}");
+}
+
+#[test]
+fn a_huge_capture_panics_in_the_spawner_instead_of_overflowing() {
+    let (code, err) = child("huge_capture");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn main_waiting_for_a_panic_stuck_in_a_drop_is_a_deadlock_not_a_spin() {
+    let (code, err) = child("drop_blocks_forever_after_main_returns");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("fatal error: all goroutines are asleep - deadlock!\n"),
+        "{err}"
+    );
+    assert!(err.contains("goroutine 1 [panicwait]:"), "{err}");
+    assert!(err.contains("[sync.Mutex.Lock]"), "{err}");
 }

@@ -579,3 +579,55 @@ fn yielding_while_unwinding_does_not_leak_the_panic_to_other_goroutines() {
     };
     assert!(ok);
 }
+
+/// A closure may capture up to 1/32 of the stack (8 KiB of the default
+/// 256 KiB): one exactly that large runs and reads its data in a debug build,
+/// where it is copied about ten times on the new stack; one a word larger
+/// panics in the spawner, naming the sizes and the remedy.
+#[test]
+fn a_capture_up_to_the_limit_runs_and_a_larger_one_panics_in_the_spawner() {
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(2).run(|| {
+            let data = [3u64; 1024];
+            let h = gort::spawn(move || std::hint::black_box(&data).iter().sum::<u64>());
+            assert_eq!(h.join().unwrap(), 3 * 1024);
+            let wg = gort::sync::WaitGroup::new();
+            let done = Arc::new(AtomicUsize::new(0));
+            let d = done.clone();
+            let data = [5u8; 8192 - 8];
+            wg.go(move || {
+                d.store(
+                    std::hint::black_box(&data)[8191 - 8] as usize,
+                    Ordering::SeqCst,
+                );
+            });
+            wg.wait();
+            assert_eq!(done.load(Ordering::SeqCst), 5);
+            let data = [3u64; 1025];
+            for (how, spawned) in [
+                (
+                    "spawn",
+                    std::panic::catch_unwind(move || {
+                        drop(gort::spawn(move || std::hint::black_box(&data)[0]))
+                    }),
+                ),
+                (
+                    "go",
+                    std::panic::catch_unwind(move || {
+                        gort::go(move || {
+                            std::hint::black_box(&data);
+                        })
+                    }),
+                ),
+            ] {
+                let msg = common::panic_message(spawned.unwrap_err());
+                assert!(
+                    msg.contains("captures 8200 bytes, more than the 8192 bytes allowed")
+                        && msg.contains("box the captured data"),
+                    "{how}: {msg}"
+                );
+            }
+        })
+    };
+}

@@ -205,6 +205,39 @@ fn a_locked_goroutine_owns_its_thread() {
     };
 }
 
+/// A locked goroutine whose call outlasts its P (sysmon hands the P to a busy
+/// goroutine, so the call comes back the slow way) still returns on its own
+/// thread; a `blocking` nested inside the call runs in place, on that thread.
+#[test]
+fn a_locked_goroutine_comes_back_from_a_long_call_on_its_thread() {
+    // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+    unsafe {
+        rt(1).run(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let busy = gort_runtime::spawn(move || {
+                while !s.load(Ordering::SeqCst) {
+                    gort_runtime::yield_now();
+                }
+            });
+            let h = gort_runtime::spawn(|| {
+                gort_runtime::lock_os_thread();
+                let me = std::thread::current().id();
+                let inner = syscall::blocking(|| {
+                    std::thread::sleep(Duration::from_millis(30));
+                    syscall::blocking(|| std::thread::current().id())
+                });
+                assert_eq!(inner, me, "the nested call ran on another thread");
+                assert_eq!(std::thread::current().id(), me, "a locked goroutine moved");
+                gort_runtime::unlock_os_thread();
+            });
+            h.join().unwrap();
+            stop.store(true, Ordering::SeqCst);
+            busy.join().unwrap();
+        })
+    };
+}
+
 /// A goroutine that exits while locked takes its thread with it.
 #[test]
 fn exiting_while_locked_ends_the_thread() {

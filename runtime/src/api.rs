@@ -198,6 +198,10 @@ impl Runtime {
     /// goroutines keeps state tied to its OS thread across a call that may
     /// switch goroutines.
     ///
+    /// # Panics
+    /// If called on one of the runtime's own threads, or if `f` captures more than
+    /// 1/32 of the stack size, as [`go`] does.
+    ///
     /// ```
     /// let rt = gort_runtime::Runtime::new().unwrap();
     /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
@@ -213,6 +217,7 @@ impl Runtime {
         if getm().is_some() {
             panic!("gort: Runtime::run called from inside a goroutine; use go or spawn there");
         }
+        sched::check_capture(self.sched, std::mem::size_of::<F>());
         let state = Arc::new(JoinState::new());
         let done = state.clone();
         let sched = self.sched;
@@ -410,7 +415,9 @@ where
 /// A panic in it that is not caught kills the program, as in Go.
 ///
 /// # Panics
-/// If called outside a goroutine.
+/// If called outside a goroutine, or if `f` captures more than 1/32 of the stack
+/// size (8 KiB of the default 256 KiB; the closure is copied several times on
+/// its way onto the new stack): box large captured data.
 ///
 /// # Example
 ///
@@ -428,8 +435,18 @@ pub fn go<F>(f: F)
 where
     F: FnOnce() + Send + 'static,
 {
+    check_capture::<F>();
     newproc_go(f, std::any::type_name::<F>);
     sched::preempt_check();
+}
+
+/// The check of a new goroutine's closure (`sched::check_capture`), made in the
+/// spawner first thing, before the closure is copied down the call chain. Off a
+/// runtime there is nothing to check; the caller fails for that reason next.
+pub(crate) fn check_capture<F>() {
+    if let Some(m) = getm() {
+        sched::check_capture(m.sched, std::mem::size_of::<F>());
+    }
 }
 
 /// `newproc` for a goroutine whose unrecovered panic kills the program: the body
@@ -478,7 +495,8 @@ pub(crate) fn drop_on_goroutine<T: Send + 'static>(sched: &'static Sched, v: T) 
 /// panic in it is returned by [`JoinHandle::join`] as `Err`, the Rust way.
 ///
 /// # Panics
-/// If called outside a goroutine.
+/// If called outside a goroutine, or if `f` captures more than 1/32 of the stack
+/// size (8 KiB of the default 256 KiB), as [`go`] does.
 ///
 /// # Example
 ///
@@ -496,6 +514,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    check_capture::<F>();
     let state = Arc::new(JoinState::new());
     let done = state.clone();
     let goid = sched::newproc_join(

@@ -24,7 +24,8 @@
 //!     idle lists (`pidle`, `midle`, `mreleasing`),
 //!     `npidle`/`nmspinning`/`needspinning`, and `wakep`/`startm`/`stopm`,
 //!     generic over a host so that loom checks this code.
-//!   - `proc/syscall.rs` — `entersyscall`/`exitsyscall`, `handoffp`, and
+//!   - `proc/syscall.rs` — running a call on g0's stack (`systemstack`),
+//!     `entersyscall`/`exitsyscall`, `handoffp`, and
 //!     sysmon's `retake` of a P whose M is in a system call.
 //!   - `proc/lockos.rs` — `lock_os_thread`: a goroutine wired to its thread.
 //!   - `proc/sysmon.rs` — the monitor thread without a P: preemption requests,
@@ -49,6 +50,8 @@
 //!   - `chan/handles.rs` — `Sender`, `Receiver`, `bounded`, `never`;
 //!   - `chan/select.rs` — `select!` and `selectgo`;
 //!   - `chan/loom_model.rs` — loom models of the hand-off and select's done CAS.
+//!   - `chan/tests.rs` — channels and `select` between plain threads, the part
+//!     Miri runs.
 //! - `local.rs` — `goroutine_local!`: values that belong to a goroutine and move
 //!   with it between threads (the migration-safe `thread_local!`).
 //! - `lock_futex.rs` — the runtime's own futex lock with Go's spin-then-sleep
@@ -93,13 +96,16 @@
 //!   either way: another goroutine on the same thread could try to take it and
 //!   block the thread.
 //! - Goroutine stacks are fixed-size (256 KiB by default); deep recursion ends in
-//!   Go's `fatal error: stack overflow`, not a silent crash.
+//!   Go's `fatal error: stack overflow`, not a silent crash. A goroutine's
+//!   closure may capture up to 1/32 of the stack (it is copied several times on
+//!   its way in); `go`/`spawn` panic above that: box large captures.
 //! - Deadlock detection assumes every wake-up comes from a goroutine: a goroutine
 //!   waiting for something only a plain OS thread will deliver is reported as
 //!   deadlocked once every goroutine sleeps. A pending timer counts as a possible
 //!   wake-up (as in Go), so a live `Ticker` keeps a deadlock from being reported.
-//! - Code inside `syscall::blocking` runs without a P and must not use the runtime
-//!   (channels, `sync`, `time::sleep`, `go`): doing so panics.
+//! - Code inside `syscall::blocking` runs without a P, on its thread's own stack,
+//!   and must not use the runtime (channels, `sync`, `time::sleep`, `go`): doing
+//!   so panics.
 //!
 //! # Example
 //!
@@ -122,6 +128,17 @@ pub(crate) mod loom;
 
 // Channels and `select` (compiled under loom too: `chan/loom_model.rs` checks it).
 pub mod chan;
+
+/// What `select!` expands to. Not an API: hidden, outside semver, and safe to
+/// misuse only in the sense that misuse panics (see `chan/select.rs`). Write
+/// [`select!`] instead.
+#[doc(hidden)]
+pub mod __private {
+    /// The `select!` macro's case objects and `selectgo`.
+    pub mod select {
+        pub use crate::chan::select::{select, Case, RecvCase, SelectRecv, SelectSend, SendCase};
+    }
+}
 
 #[cfg(not(loom))]
 mod api;

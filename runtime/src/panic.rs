@@ -25,8 +25,11 @@
 //! unwinding a panic waits for it (`main_wait_for_panics`, Go's
 //! `runningPanicDefers` and `panicking`): the panic hook counts the panic before
 //! any `Drop` runs, `fatalpanic` sets `panicking` before uncounting it, and main
-//! yields while the count is non-zero and parks for good (`panicwait`) once
-//! `panicking` is set. So `WaitGroup::go(|| panic!())` + `wait()` exits 2, never 0.
+//! parks (`panicwait`) while the count is non-zero, woken when it drops to zero,
+//! and for good once `panicking` is set. So `WaitGroup::go(|| panic!())` +
+//! `wait()` exits 2, never 0. Main parks rather than yields (Go yields) because
+//! an unwinding goroutine may block in a `Drop` now, possibly for ever; parked,
+//! main lets `checkdead` see that nothing can run and report the deadlock.
 //!
 //! User code the runtime runs on the user's behalf — `time::after_func`'s function —
 //! runs in a goroutine started as `go` starts one (`api::newproc_go`), so its panic
@@ -127,8 +130,12 @@ static PANICKING: AtomicU32 = AtomicU32::new(0);
 /// `gp`'s panic is no longer in progress: it turned fatal, or (called from
 /// `mcall` when the thread is not panicking) user code caught it.
 pub(crate) fn uncount_panic(gp: &G) {
-    if gp.panic_counted.replace(false) {
-        RUNNING_PANIC_DEFERS.fetch_sub(1, Ordering::SeqCst);
+    if gp.panic_counted.replace(false) && RUNNING_PANIC_DEFERS.fetch_sub(1, Ordering::SeqCst) == 1 {
+        // The last panic in progress: the mains waiting for it go on.
+        let waiters = std::mem::take(&mut *PANIC_WAITERS.lock());
+        for main in waiters {
+            crate::proc::sched::ready(main);
+        }
     }
 }
 
@@ -139,26 +146,57 @@ pub(crate) fn panicking() -> bool {
 }
 
 /// The end of Go's `runtime.main`, run by a main goroutine whose function has
-/// returned: while a `go` goroutine is unwinding a panic, let it finish (yield);
-/// if a panic is being reported, never return — the process exits with status 2
-/// from the reporting M. Without this, a `Drop` that releases main during the
+/// returned: while a `go` goroutine is unwinding a panic, wait for it to finish
+/// (parked, `panicwait`; [`uncount_panic`] wakes us when none is left); if a
+/// panic is being reported, never return — the process exits with status 2 from
+/// the reporting M. Without this, a `Drop` that releases main during the
 /// unwinding (`WaitGroup::go`'s `done`) lets `run` return and the process exit 0
 /// with the panic unreported.
 ///
-/// Go yields at most 1000 times, because a recovered panic is uncounted only by
-/// `recover`, which Go sees. gort cannot see a user's `catch_unwind` return, so it
-/// uncounts a recovered panic at the goroutine's next switch (`mcall`: park,
-/// yield, exit) and waits without a bound: the wait ends with each goroutine's
-/// next runtime call, not after a guess at how long unwinding takes.
+/// Go yields up to 1000 times and then exits, because a recovered panic is
+/// uncounted only by `recover`, which Go sees. gort cannot see a user's
+/// `catch_unwind` return, so it uncounts a recovered panic at the goroutine's
+/// next switch (`mcall`: park, yield, exit) and waits without a bound: the wait
+/// ends with each goroutine's next runtime call, not after a guess at how long
+/// unwinding takes. It waits parked, not yielding: an unwinding goroutine may
+/// block in a `Drop` (`proc/lockos.rs`), and if it blocks for ever, every
+/// goroutine sleeps and `checkdead` reports the deadlock instead of main
+/// spinning.
 pub(crate) fn main_wait_for_panics() {
+    use crate::proc::g::WaitReason;
     while RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0 && !panicking() {
-        crate::proc::sched::gosched();
+        let wait = crate::proc::m::UnlockF {
+            f: park_for_panics,
+            data: std::ptr::null(),
+        };
+        // SAFETY: `park_for_panics` ignores `data` and touches only statics.
+        unsafe { crate::proc::sched::gopark(Some(wait), WaitReason::PanicWait) };
     }
     if panicking() {
         // SAFETY: no unlock function: nothing is published and nobody readies us.
-        unsafe { crate::proc::sched::gopark(None, crate::proc::g::WaitReason::PanicWait) };
+        unsafe { crate::proc::sched::gopark(None, WaitReason::PanicWait) };
         unreachable_exit()
     }
+}
+
+/// Main goroutines parked in [`main_wait_for_panics`], of any runtime; readied
+/// when [`RUNNING_PANIC_DEFERS`] drops to zero.
+static PANIC_WAITERS: parking_lot::Mutex<Vec<&'static G>> = parking_lot::Mutex::new(Vec::new());
+
+/// The park's unlock function, on g0 once main has switched out: publish main as
+/// a waiter, unless the count dropped to zero (or a report began) meanwhile. The
+/// check and the push happen under `PANIC_WAITERS`' lock, which the waker takes
+/// after its decrement, so a decrement is either seen here or wakes us.
+///
+/// # Safety
+/// None beyond `UnlockF`'s: `_data` is unused.
+unsafe fn park_for_panics(_data: *const (), gp: &'static G) -> bool {
+    let mut waiters = PANIC_WAITERS.lock();
+    if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0 || panicking() {
+        return false;
+    }
+    waiters.push(gp);
+    true
 }
 
 /// Called on a `go` goroutine whose closure panicked: hands over to g0 to report.
@@ -243,11 +281,17 @@ fn format_frames(bt: &backtrace::Backtrace, out: &mut String) {
         if name.contains("gort_runtime::proc::sched::gostart") {
             break;
         }
+        // The runtime's wrappers, including the g0 side of a
+        // `syscall::blocking` call (`proc/syscall.rs`, `gort_systemstack`);
+        // `gort_runtime::syscall::blocking` itself stays, where the call began.
         let wrapper = name.starts_with("<core::panic::unwind_safe::AssertUnwindSafe")
             || name.starts_with("std::panic::catch_unwind")
             || name.starts_with("std::panicking::")
             || name.starts_with("__rust_try")
-            || name.starts_with("gort_runtime::api::");
+            || name.starts_with("gort_runtime::api::")
+            || name.starts_with("gort_runtime::proc::syscall::")
+            || name.starts_with("gort_runtime::arch::")
+            || name == "gort_systemstack";
         if wrapper {
             continue;
         }

@@ -54,7 +54,10 @@ pub struct GoroutineStack {
     pub hi: usize,
     /// The saved stack pointer: `[sp, hi)` holds every live word of the goroutine,
     /// its callee-saved registers included (the context switch pushes them there).
-    /// For the stopping goroutine itself, an address in its current frame.
+    /// For a goroutine in `syscall::blocking` (status `Syscall`), where it saved
+    /// its context to run the call on its thread's stack (Go's `syscallsp`): the
+    /// range stays unchanged until the call returns. For the stopping goroutine
+    /// itself, an address in its current frame.
     pub sp: usize,
 }
 

@@ -27,6 +27,24 @@
 //! walking into garbage; unwinding (panics) never reaches it because the entry
 //! function catches every panic first.
 //!
+//! # Running a function on g0: `systemstack`
+//!
+//! `gort_systemstack(save, sp, f, arg)` is Go's `systemstack`: it pushes the
+//! callee-saved registers and stores the stack pointer into `*save` exactly as
+//! `gort_swap` does, then moves the stack pointer to `sp` (on g0's stack) and
+//! *calls* `f(arg)` there; when `f` returns it moves back and returns. Calls and
+//! returns stay paired, so the CPU's return predictor is not thrown off, and its
+//! unwind info finds the caller's frame through a callee-saved register, so a
+//! backtrace taken inside `f` walks on into the goroutine's frames. The context
+//! saved in `*save` has `gort_swap`'s layout: `f` may instead switch away for good
+//! and leave the goroutine to be resumed later by a `gort_swap` to `*save`, which
+//! then returns from `gort_systemstack` as if `f` had returned.
+//!
+//! `syscall::blocking` runs its closure this way (`proc/syscall.rs`): meanwhile
+//! the goroutine's stack is frozen and `[*save, stack_top)` holds every live word
+//! it has, callee-saved registers included — Go's `syscallsp`, which the
+//! collector scans from.
+//!
 //! Not saved: the x87 control word and MXCSR control bits (x86_64), FPCR (aarch64).
 //! They are callee-saved by the ABI but Rust code never changes them; Go does not
 //! save them either.
@@ -49,7 +67,15 @@ extern "C" {
     /// pointer to `*save`, and resumes the context whose stack pointer is `load`.
     /// Returns when some other context switches back to the one saved here.
     fn gort_swap(save: *mut usize, load: usize);
+
+    /// Saves the callee-saved registers on the current stack and the stack
+    /// pointer in `*save` (as `gort_swap` does), calls `f(arg)` with the stack
+    /// pointer set to `sp`, and returns when `f` returns.
+    fn gort_systemstack(save: *mut usize, sp: usize, f: SystemFn, arg: *mut u8);
 }
+
+/// A function [`systemstack`] runs: called on the other stack with its argument.
+pub(crate) type SystemFn = unsafe extern "C" fn(arg: *mut u8);
 
 /// Switches from the current context to the one saved at `load`.
 ///
@@ -63,6 +89,22 @@ pub(crate) unsafe fn swap(save: *mut usize, load: usize) {
     // SAFETY: the caller upholds the contract above, which is the whole of what
     // `gort_swap` needs: a valid save slot and a valid context to resume.
     unsafe { gort_swap(save, load) }
+}
+
+/// Runs `f(arg)` on the stack below `top` (Go's `systemstack`), with the current
+/// context saved in `*save` meanwhile; returns when `f` returns, or when some
+/// context swaps to the value in `*save` (if `f` switched away instead).
+///
+/// # Safety
+/// `[top - room, top)` must be writable stack memory that nothing else uses until
+/// `f` returns or switches away for good, `room` being whatever `f` needs; `save`
+/// must be valid for a write; `f` must not unwind. If `f` does not return, the
+/// current context may be resumed only by swapping to the value in `*save`, once.
+#[inline(always)]
+pub(crate) unsafe fn systemstack(save: *mut usize, top: usize, f: SystemFn, arg: *mut u8) {
+    // SAFETY: the caller upholds the contract above; the stack pointer handed
+    // over is 16-byte aligned, as both ABIs require at a call.
+    unsafe { gort_systemstack(save, top & !15, f, arg) }
 }
 
 /// The signature of a goroutine entry function: called once, on the new stack, with

@@ -112,12 +112,16 @@ use std::mem::MaybeUninit;
 use crate::proc::g::{WaitReason, G};
 
 mod handles;
-pub mod select;
+// Private: `select!` reaches it as `crate::__private::select` (see its module
+// docs); users write the macro.
+pub(crate) mod select;
 
 pub use handles::{bounded, never, IntoIter, Iter, Receiver, Sender, TryRecvError, TrySendError};
 
 #[cfg(all(test, loom))]
 mod loom_model;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 // ---------------------------------------------------------------------------------
 // The channel lock.

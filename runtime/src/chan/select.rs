@@ -43,6 +43,22 @@
 //! which is valid for as long as any of our sudogs can be found in a queue (see
 //! `selparkcommit` for the one subtle point).
 //!
+//! # What `select!` expands to is not an API
+//!
+//! The macro needs public items to expand to: [`select`], [`Case`],
+//! [`RecvCase`], [`SendCase`], [`SelectRecv`] and [`SelectSend`]. They are
+//! reachable only as `gort_runtime::__private::select::*` (this module itself is
+//! private), hidden from the docs, and each is safe to misuse: the worst a
+//! caller gets is a panic, never undefined behaviour. The case objects check
+//! themselves where it matters: a case used in a second select (its value sent
+//! or its result received already) panics in `case()`, before any channel is
+//! locked — a `SendCase` that sent its value once must not hand the same bytes
+//! to a second receiver (that was a double free), and a `RecvCase` must not land
+//! a second value on one it still holds. `take` on a case that did not fire
+//! panics. `select` itself is safe with any cases: a `Case` can only be made
+//! from a live, exclusively borrowed case, so it cannot outlive its channel or
+//! be passed twice.
+//!
 //! # What gort simplifies on purpose
 //!
 //! * Lock order uses `sort_unstable` (no allocation) instead of Go's hand-written
@@ -93,7 +109,7 @@ pub(crate) trait CaseImpl {
 /// [`SendCase`]. Built by the `select!` macro; not meant to be used directly.
 ///
 /// ```
-/// use gort_runtime::chan::{bounded, select::{select, RecvCase}};
+/// use gort_runtime::{chan::bounded, __private::select::{select, RecvCase}};
 /// let (tx, rx) = bounded::<u8>(1);
 /// tx.send(1);
 /// let mut c = RecvCase::new(&rx);
@@ -108,7 +124,7 @@ pub struct Case<'a> {
 /// Accepts `Receiver<T>` or any reference to one in a `recv(...)` arm.
 ///
 /// ```
-/// use gort_runtime::chan::{bounded, select::SelectRecv};
+/// use gort_runtime::{chan::bounded, __private::select::SelectRecv};
 /// let (_tx, rx) = bounded::<u8>(0);
 /// let r = &&rx;
 /// assert_eq!(SelectRecv::receiver(r).cap(), 0);
@@ -138,7 +154,7 @@ impl<R: SelectRecv + ?Sized> SelectRecv for &R {
 /// Accepts `Sender<T>` or any reference to one in a `send(...)` arm.
 ///
 /// ```
-/// use gort_runtime::chan::{bounded, select::SelectSend};
+/// use gort_runtime::{chan::bounded, __private::select::SelectSend};
 /// let (tx, _rx) = bounded::<u8>(2);
 /// assert_eq!(SelectSend::sender(&&tx).cap(), 2);
 /// ```
@@ -176,7 +192,7 @@ enum Got {
 /// Built by `select!`.
 ///
 /// ```
-/// use gort_runtime::chan::{bounded, select::{select, RecvCase}};
+/// use gort_runtime::{chan::bounded, __private::select::{select, RecvCase}};
 /// let (tx, rx) = bounded::<u8>(0);
 /// tx.close();
 /// let mut c = RecvCase::new(&rx);
@@ -204,7 +220,14 @@ impl<'a, T> RecvCase<'a, T> {
     }
 
     /// This case, type-erased, for [`select`].
+    ///
+    /// # Panics
+    /// If this case already fired in an earlier select (one case, one select).
     pub fn case(&mut self) -> Case<'_> {
+        assert!(
+            self.got == Got::Nothing,
+            "select: a RecvCase used in a second select (it already received)"
+        );
         Case { c: self }
     }
 
@@ -289,7 +312,7 @@ impl<T> Drop for RecvCase<'_, T> {
 /// `select!`. The value is dropped with the case if another arm wins.
 ///
 /// ```
-/// use gort_runtime::chan::{bounded, select::{select, SendCase}};
+/// use gort_runtime::{chan::bounded, __private::select::{select, SendCase}};
 /// let (tx, rx) = bounded::<u8>(1);
 /// let mut c = SendCase::new(&tx, 4);
 /// assert!(select([c.case()], false));
@@ -318,7 +341,25 @@ impl<'a, T> SendCase<'a, T> {
     }
 
     /// This case, type-erased, for [`select`].
+    ///
+    /// # Panics
+    /// If this case already fired in an earlier select (one case, one select): its
+    /// value was sent, or it was woken by `close`. A case whose select panicked
+    /// in pass 1 (`send on closed channel`) still holds its value and may be used
+    /// again.
+    ///
+    /// ```should_panic
+    /// use gort_runtime::{chan::bounded, __private::select::{select, SendCase}};
+    /// let (tx, _rx) = bounded::<Box<u8>>(2);
+    /// let mut c = SendCase::new(&tx, Box::new(1));
+    /// assert!(select([c.case()], false));
+    /// select([c.case()], false); // panics: the box was sent already
+    /// ```
     pub fn case(&mut self) -> Case<'_> {
+        assert!(
+            self.has_val && !self.fired,
+            "select: a SendCase used in a second select (its value was sent already)"
+        );
         Case { c: self }
     }
 
@@ -335,6 +376,9 @@ impl<T> CaseImpl for SendCase<'_, T> {
 
     fn poll(&mut self, g: &mut ChanGuard<'_>) -> Poll {
         let c = self.chan.expect("poll on a never channel");
+        // `case()` let only a case with its value in; a breach here would mean
+        // reading the value twice (a double free), and a panic, even with
+        // channel locks held, is the lesser evil.
         assert!(self.has_val, "select: SendCase polled after its value left");
         // SAFETY: `has_val` (checked just above): `val` holds the value.
         let v = unsafe { self.val.assume_init_read() };
@@ -517,6 +561,10 @@ fn thread_rand() -> u32 {
     use std::cell::Cell;
     std::thread_local! {
         static STATE: Cell<u64> = Cell::new({
+            // Miri isolates the program from the clock: a fixed seed there.
+            #[cfg(miri)]
+            let seed = 0x9E37_79B9_7F4A_7C15;
+            #[cfg(not(miri))]
             let seed = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
@@ -542,7 +590,7 @@ fn thread_rand() -> u32 {
 /// pass 1, or woken by `close` while parked).
 ///
 /// ```
-/// use gort_runtime::chan::{bounded, select::{select, RecvCase, SendCase}};
+/// use gort_runtime::{chan::bounded, __private::select::{select, RecvCase, SendCase}};
 /// let (tx, rx) = bounded::<u8>(0);
 /// let (tx2, _rx2) = bounded::<&str>(1);
 /// let mut a = RecvCase::new(&rx);
@@ -551,6 +599,7 @@ fn thread_rand() -> u32 {
 /// assert!(b.fired() && !a.fired());
 /// let _ = tx;
 /// ```
+#[doc(hidden)]
 pub fn select<const N: usize>(mut cases: [Case<'_>; N], has_default: bool) -> bool {
     super::preempt_check();
     if N == 0 {
@@ -801,7 +850,7 @@ macro_rules! __select_parse {
     (@cases ($([$case:ident $kind:ident ($($args:tt)*) ($v:pat) ($body:expr)])*)
      @default ($(($default:expr))?) @rest) => {{
         $( $crate::__select_case!($kind $case ($($args)*)); )*
-        let __gort_fired = $crate::chan::select::select(
+        let __gort_fired = $crate::__private::select::select(
             [$( $case.case() ),*],
             $crate::__select_has_default!($($default)?),
         );
@@ -828,11 +877,11 @@ macro_rules! __select_parse {
 macro_rules! __select_case {
     (recv $case:ident ($rx:expr)) => {
         let $case = &$rx;
-        let mut $case = $crate::chan::select::RecvCase::new($case);
+        let mut $case = $crate::__private::select::RecvCase::new($case);
     };
     (send $case:ident ($tx:expr, $val:expr)) => {
         let $case = &$tx;
-        let mut $case = $crate::chan::select::SendCase::new($case, $val);
+        let mut $case = $crate::__private::select::SendCase::new($case, $val);
     };
 }
 
@@ -868,4 +917,50 @@ macro_rules! __select_default {
     ($d:expr) => {
         $d
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{select, RecvCase, SendCase};
+    use crate::chan::bounded;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    fn message(e: Box<dyn std::any::Any + Send>) -> String {
+        e.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| e.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    }
+
+    /// A `SendCase` that sent its box must not send the same box again: that
+    /// was a double free. Reuse panics before any channel is locked, so the
+    /// channel stays usable.
+    #[test]
+    fn a_send_case_used_in_a_second_select_panics_and_sends_once() {
+        let (tx, rx) = bounded::<Box<u32>>(2);
+        let mut c = SendCase::new(&tx, Box::new(7));
+        assert!(select([c.case()], false));
+        let again = catch_unwind(AssertUnwindSafe(|| select([c.case()], false)));
+        let msg = message(again.unwrap_err());
+        assert!(msg.contains("SendCase used in a second select"), "{msg}");
+        drop(c);
+        assert_eq!(rx.try_recv().ok(), Some(Box::new(7)));
+        assert!(rx.try_recv().is_err(), "the value was sent twice");
+    }
+
+    /// A `RecvCase` holding a value it received must not land a second one on
+    /// it; its first value is still there to take.
+    #[test]
+    fn a_recv_case_used_in_a_second_select_panics_and_keeps_its_value() {
+        let (tx, rx) = bounded::<Box<u32>>(2);
+        tx.send(Box::new(1));
+        tx.send(Box::new(2));
+        let mut c = RecvCase::new(&rx);
+        assert!(select([c.case()], false));
+        let again = catch_unwind(AssertUnwindSafe(|| select([c.case()], false)));
+        let msg = message(again.unwrap_err());
+        assert!(msg.contains("RecvCase used in a second select"), "{msg}");
+        assert_eq!(c.take(), Some(Box::new(1)));
+        assert_eq!(rx.try_recv().ok(), Some(Box::new(2)));
+    }
 }

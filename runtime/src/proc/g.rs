@@ -26,7 +26,9 @@
 //! # Who touches what
 //!
 //! `sched_sp` is written only by the context switch on this G's own stack (saving)
-//! and read by the M that resumes it; `atomicstatus` changes by CAS so that exactly
+//! and read by the M that resumes it — and, while the G is in a system call (its
+//! context saved there by `arch::systemstack`, Go's `syscallsp`) or parked, by a
+//! stopper listing stacks; `atomicstatus` changes by CAS so that exactly
 //! one party moves a G out of `Gwaiting` (`ready`). Everything else is set by the M
 //! that owns the G at the time (the one running it, or the one creating it).
 
@@ -133,7 +135,8 @@ pub enum WaitReason {
     /// `chan receive (nil chan)`: a receive that can never proceed.
     ChanReceiveNilChan,
     /// `panicwait`: the main goroutine returned while another goroutine's panic is
-    /// being reported; it waits for the process to exit.
+    /// in progress (it waits for the unwinding to end) or being reported (it
+    /// waits for the process to exit).
     PanicWait,
 }
 
@@ -195,8 +198,10 @@ impl WaitReason {
 
 /// A goroutine.
 pub(crate) struct G {
-    /// Saved stack pointer while the goroutine is not running. Written by the
-    /// context switch when the goroutine leaves the CPU, read when it resumes.
+    /// Saved stack pointer while the goroutine is not running, or is `Syscall`
+    /// (then it is Go's `syscallsp`: the call runs on g0's stack, `proc/syscall.rs`).
+    /// Written by the context switch when the goroutine leaves its stack, read
+    /// when it resumes and by `StoppedWorld::goroutines`.
     pub(crate) sched_sp: UnsafeCell<usize>,
     /// The stack, `[lo, hi)` (see [`G::stack`]): set when the G is made, kept
     /// while it is dead on a gFree list, and taken away (`0..0`) only from a dead G

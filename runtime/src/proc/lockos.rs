@@ -1,7 +1,8 @@
 //! Wiring a goroutine to its OS thread: `lock_os_thread` / `unlock_os_thread`.
 //!
 //! Models `runtime/proc.go`: `LockOSThread`, `UnlockOSThread`, `dolockOSThread`,
-//! `stoplockedm`, `startlockedm`, and what `gdestroy` does to a locked thread.
+//! `dounlockOSThread`, `lockOSThread`/`unlockOSThread` (the runtime's internal
+//! lock), `stoplockedm`, `startlockedm`, and what `gdestroy` does to a locked thread.
 //!
 //! # Protocol
 //!
@@ -22,6 +23,24 @@
 //!
 //! Use it for thread-affine code: thread-local state of C libraries, GUI main
 //! loops, per-thread namespaces or credentials.
+//!
+//! # The runtime's own lock: blocking while panicking
+//!
+//! Go counts two kinds of lock (`m.lockedExt` for `LockOSThread`, `m.lockedInt`
+//! for the runtime's own uses); the goroutine stays wired while either is
+//! non-zero. gort's one internal use is a goroutine that blocks while it unwinds
+//! a panic — a `Drop` that takes a contended `sync::Mutex` or receives from a
+//! channel, as Go's deferred calls may. Rust's panic state (the panic count, the
+//! exception in flight) belongs to the OS thread, so such a goroutine must
+//! resume on the thread it parked on, and that thread must run nothing else
+//! meanwhile: exactly what a locked goroutine gets. `gopark` takes the internal
+//! lock around the park when the thread is panicking ([`lock_internal`],
+//! [`unlock_internal`]), and so does `syscall::blocking` around a call that may
+//! come back the slow way; a user's own `lock_os_thread` nests with it. The M
+//! sleeps in `stoplockedm`, counted in `nmidlelocked`, so a Drop that waits for
+//! ever is still found by `checkdead` once nothing else can run. (`yield_now`
+//! and preemption simply do nothing while panicking: there is no reason to
+//! switch.)
 
 use crate::loom::atomic::Ordering;
 use crate::proc::g::G;
@@ -39,8 +58,7 @@ pub(crate) fn lock_os_thread() {
         panic!("LockOSThread nesting overflow");
     }
     m.locked_ext.set(n + 1);
-    gp.lockedm.store(m.as_ptr(), Ordering::Release);
-    m.lockedg.store(gp.as_ptr(), Ordering::Release);
+    dolock_os_thread(m, gp);
 }
 
 /// `UnlockOSThread`. See [`crate::unlock_os_thread`].
@@ -52,10 +70,39 @@ pub(crate) fn unlock_os_thread() {
         return;
     }
     m.locked_ext.set(n - 1);
-    if n == 1 {
-        gp.lockedm.store(std::ptr::null_mut(), Ordering::Release);
-        m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+    dounlock_os_thread(m, gp);
+}
+
+/// `dolockOSThread`: wires `gp` and `m` to each other.
+fn dolock_os_thread(m: &'static M, gp: &'static G) {
+    gp.lockedm.store(m.as_ptr(), Ordering::Release);
+    m.lockedg.store(gp.as_ptr(), Ordering::Release);
+}
+
+/// `dounlockOSThread`: unwires them once neither kind of lock holds.
+fn dounlock_os_thread(m: &M, gp: &G) {
+    if m.locked_ext.get() != 0 || m.locked_int.get() != 0 {
+        return;
     }
+    gp.lockedm.store(std::ptr::null_mut(), Ordering::Release);
+    m.lockedg.store(std::ptr::null_mut(), Ordering::Release);
+}
+
+/// `lockOSThread`, the runtime's own: `gp` (running on `m`) stays on this thread
+/// until [`unlock_internal`].
+pub(crate) fn lock_internal(m: &'static M, gp: &'static G) {
+    m.locked_int.set(m.locked_int.get() + 1);
+    dolock_os_thread(m, gp);
+}
+
+/// `unlockOSThread`, the runtime's own.
+pub(crate) fn unlock_internal(m: &M, gp: &G) {
+    let n = m.locked_int.get();
+    if n == 0 {
+        crate::panic::throw("unlock_internal: the runtime's lock of the thread is not held");
+    }
+    m.locked_int.set(n - 1);
+    dounlock_os_thread(m, gp);
 }
 
 /// The goroutine locked to `m`, if any.

@@ -49,8 +49,10 @@ pub(crate) enum After {
     /// A `go` goroutine panicked with this message: print it with the goroutine's
     /// backtrace and exit the process with status 2.
     FatalPanic(String),
-    /// `exitsyscall0`: the goroutine left a system call and found no P; run it on an
-    /// idle P if one appeared, else queue it globally and stop this M.
+    /// `exitsyscall0`: the goroutine's system call returned and found no P; run
+    /// it on an idle P if one appeared, else queue it globally and stop this M.
+    /// Left by the g0 side of the call (`proc/syscall.rs`), not by the goroutine,
+    /// whose context is in `sched_sp` since the call began.
     ExitSyscall,
 }
 
@@ -86,6 +88,10 @@ pub(crate) struct M {
     /// `lock_os_thread` nesting depth (`m.lockedExt`). Touched only by the locked
     /// goroutine, on this thread.
     pub(crate) locked_ext: Cell<u32>,
+    /// The runtime's own locks of the goroutine to this thread (`m.lockedInt`):
+    /// a goroutine that blocks while unwinding a panic (`lockos.rs`). Touched only
+    /// by that goroutine, on this thread.
+    pub(crate) locked_int: Cell<u32>,
     /// The thread should end once its locked goroutine has exited (Go's `gdestroy`
     /// of a locked G: the thread's state may have been changed, so it is not reused).
     pub(crate) exiting: Cell<bool>,
@@ -95,7 +101,7 @@ pub(crate) struct M {
 }
 
 // SAFETY: the Cell/UnsafeCell fields (`g0_sp`, `after`, `rand`, `locked_ext`,
-// `exiting`, `mcache_borrowed`) are touched only on
+// `locked_int`, `exiting`, `mcache_borrowed`) are touched only on
 // this M's own thread (by g0 or by the goroutine it runs); others read atomics only.
 unsafe impl Sync for M {}
 // SAFETY: as above.
@@ -127,6 +133,7 @@ impl M {
             oldp: AtomicPtr::new(std::ptr::null_mut()),
             lockedg: AtomicPtr::new(std::ptr::null_mut()),
             locked_ext: Cell::new(0),
+            locked_int: Cell::new(0),
             exiting: Cell::new(false),
             mcache_borrowed: Cell::new(false),
         }))
@@ -175,10 +182,15 @@ impl M {
             // (the `go` wrapper's would have called `fatalpanic`): not running.
             crate::panic::uncount_panic(gp);
         }
-        if std::thread::panicking() && matches!(after, After::Park(_) | After::Gosched) {
+        if std::thread::panicking()
+            && matches!(after, After::Park(_) | After::Gosched)
+            && !crate::proc::lockos::lockedm(gp).is_some_and(|lm| lm == self)
+        {
             // std's panic count is per thread: a goroutine that switched out while
-            // unwinding would leave it set for whichever goroutine runs next here.
-            crate::panic::throw("a goroutine tried to block or yield while panicking");
+            // unwinding must come back to this thread, and nothing else may run
+            // here meanwhile. `gopark` locks it to the thread for that; `yield_now`
+            // and preemption do nothing while panicking. Reaching here is a bug.
+            crate::panic::throw("a goroutine tried to switch away from its thread while panicking");
         }
         self.after.set(after);
         // SAFETY: we are on `gp`'s stack, running on this M; g0's context was saved

@@ -971,25 +971,61 @@ fn goexit1() -> ! {
     crate::panic::throw("goexit1: a dead goroutine was resumed")
 }
 
+/// The largest closure a goroutine may capture is its stack size divided by this:
+/// 8 KiB of the default 256 KiB stack.
+///
+/// The closure is copied on its way in, and a limit must count every copy: in a
+/// debug build (the default for tests) about ten copies of it sit on the new
+/// goroutine's stack by the time it runs (`gostartcall`'s, `gostart`'s read,
+/// `FnOnce::call_once`, `catch_unwind`'s wrappers and the runtime's own), and up
+/// to six on the spawner's (`go` → `newproc_go` → `fatal_on_panic` → `newproc` →
+/// `gostartcall`; three for `spawn`); in a release build three and one or two.
+/// (Measured by counting a marker in both stacks and the spawner's stack use.)
+/// At 1/32, ten copies take under a third of the new stack and six under a
+/// fifth of the spawner's, leaving the rest to the code that runs. Go has no such
+/// limit because it moves stacks; a large capture belongs in a `Box` (8 bytes).
+pub(crate) const CAPTURE_DIVISOR: usize = 32;
+
+/// What the runtime's own wrappers add around the user's closure (`spawn`'s
+/// result slot, `WaitGroup::go`'s handle): not counted against the limit.
+const WRAPPER_BYTES: usize = 64;
+
+/// Panics, in the spawner, if a closure of `size` bytes is too large to start as
+/// a goroutine of `sched` (see [`CAPTURE_DIVISOR`]). The public entries (`go`,
+/// `spawn`, `WaitGroup::go`, `Runtime::run`) call it first thing, before the
+/// closure is copied down the call chain; `gostartcall` checks again for every
+/// other way in.
+pub(crate) fn check_capture(sched: &Sched, size: usize) {
+    let stack = sched.settings.stack_size;
+    let max = stack / CAPTURE_DIVISOR;
+    if size > max {
+        panic!(
+            "gort: a goroutine's closure captures {size} bytes, more than the {max} bytes \
+             allowed with {stack}-byte stacks (1/{CAPTURE_DIVISOR}: it is copied about ten times \
+             before it runs); box the captured data, or raise Builder::stack_size"
+        );
+    }
+}
+
 /// Places `f` on `gp`'s stack and prepares the first frame.
 fn gostartcall<F: FnOnce() + Send + 'static>(gp: &'static G, f: F, entry: fn() -> &'static str) {
     let align = std::mem::align_of::<F>().max(16);
     let size = std::mem::size_of::<F>();
-    let stack = gp.stack();
-    let top = stack.hi;
-    let fptr = (top - size) & !(align - 1);
-    let room = fptr.saturating_sub(stack.lo);
-    if fptr < stack.lo || room < crate::arch::INITIAL_FRAME_BYTES + 4096 {
-        panic!(
-            "gort: a goroutine's closure captures {size} bytes, too large for a {}-byte stack \
-             (box the captured data, or raise Builder::stack_size)",
-            stack.size()
-        );
-    }
-    // SAFETY: [fptr, fptr+size) lies inside gp's stack, which no one runs on (gp is
-    // dead or fresh), and is aligned for F.
+    check_capture(gp.sched, size.saturating_sub(WRAPPER_BYTES));
+    let fptr = (gp.stack().hi - size) & !(align - 1);
+    // Implied by the limit (stacks are at least 16 KiB), unless F's alignment is
+    // huge; the writes below rely on it.
+    assert!(
+        fptr >= gp.stack().lo + crate::arch::INITIAL_FRAME_BYTES + 16,
+        "gort: a goroutine's closure ({size} bytes, aligned to {align}) leaves no room on a \
+         {}-byte stack",
+        gp.stack().size()
+    );
+    // SAFETY: [fptr, fptr+size) lies inside gp's stack (checked above), which no
+    // one runs on (gp is dead or fresh), and is aligned for F.
     unsafe { std::ptr::write(fptr as *mut F, f) };
-    // SAFETY: the frame goes just below the closure, inside the same stack.
+    // SAFETY: the frame goes just below the closure, inside the same stack, where
+    // the assertion above left room for it.
     let sp = unsafe { crate::arch::init_stack(fptr, gostart::<F>, fptr as *mut u8) };
     // SAFETY: gp is not running; we own it until it is queued.
     unsafe { *gp.sched_sp.get() = sp };
@@ -1102,7 +1138,17 @@ pub(crate) unsafe fn gopark(unlockf: Option<UnlockF>, reason: WaitReason) {
         crate::panic::throw("gopark: goroutine is in a system call (inside syscall::blocking)");
     }
     gp.waitreason.store(reason as u8, Ordering::Relaxed);
+    // A `Drop` blocking while the goroutine unwinds: std's panic state is this
+    // thread's, so the goroutine parks locked to it (see `lockos.rs`).
+    let unwinding = std::thread::panicking();
+    if unwinding {
+        lockos::lock_internal(m, gp);
+    }
     m.mcall(gp, After::Park(unlockf));
+    if unwinding {
+        let m = getm().expect("gopark: resumed off an M");
+        lockos::unlock_internal(m, gp);
+    }
 }
 
 /// Code running under `syscall::blocking` has given its P away: it may not block,

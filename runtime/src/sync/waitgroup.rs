@@ -239,6 +239,10 @@ mod handle {
         /// `WaitGroup.Go`): `add(1)` now, `done()` when `f` returns — also if `f`
         /// panics (which, in a `go` goroutine, ends the program as in Go).
         ///
+        /// # Panics
+        /// Before `add(1)`, if `f` captures more than 1/32 of the stack size, as
+        /// [`crate::go`] does.
+        ///
         /// ```
         /// use std::sync::atomic::{AtomicU32, Ordering};
         /// use std::sync::Arc;
@@ -255,9 +259,12 @@ mod handle {
         /// }) };
         /// ```
         pub fn go<F: FnOnce() + Send + 'static>(&self, f: F) {
+            crate::api::check_capture::<F>();
             self.add(1);
             let wg = self.clone();
-            crate::go(move || {
+            // `go`'s body, without its check of the wrapper's size: `f` passed
+            // it, and the handle the wrapper adds is the runtime's business.
+            let body = move || {
                 struct Done(WaitGroup);
                 impl Drop for Done {
                     fn drop(&mut self) {
@@ -266,7 +273,9 @@ mod handle {
                 }
                 let _done = Done(wg);
                 f();
-            });
+            };
+            crate::api::newproc_go(body, std::any::type_name::<F>);
+            crate::proc::sched::preempt_check();
         }
     }
 
