@@ -204,6 +204,71 @@ fn exiting_while_locked_ends_the_thread() {
     });
 }
 
+/// `nmidlelocked` counts the threads parked because their locked goroutine is not
+/// runnable; `checkdead` subtracts it from the running threads. A locked goroutine
+/// that yields is runnable again at once, so another thread may hand it a P while
+/// its own thread is still on the way to being counted idle: the count must not
+/// dip below zero meanwhile (it printed `nmidlelocked=-1` in scheddetail). A
+/// plain thread samples the count while locked goroutines yield and ping-pong.
+#[test]
+fn the_idle_locked_count_never_goes_negative() {
+    let r = rt(2);
+    let done = AtomicBool::new(false);
+    let lowest = std::thread::scope(|s| {
+        let sampler = s.spawn(|| {
+            let mut lowest = 0;
+            while !done.load(Ordering::Relaxed) {
+                lowest = lowest.min(gort_runtime::export_test::nmidlelocked(&r));
+            }
+            lowest
+        });
+        r.run(|| {
+            let wg = WaitGroup::new();
+            for _ in 0..4 {
+                wg.add(1);
+                let wg = wg.clone();
+                gort_runtime::go(move || {
+                    gort_runtime::lock_os_thread();
+                    for _ in 0..2_000 {
+                        gort_runtime::yield_now();
+                    }
+                    gort_runtime::unlock_os_thread();
+                    wg.done();
+                });
+            }
+            for _ in 0..2 {
+                let (ping_tx, ping_rx) = gort_runtime::chan::bounded::<u32>(0);
+                let (pong_tx, pong_rx) = gort_runtime::chan::bounded::<u32>(0);
+                wg.add(2);
+                let w = wg.clone();
+                gort_runtime::go(move || {
+                    gort_runtime::lock_os_thread();
+                    for i in 0..2_000 {
+                        ping_tx.send(i);
+                        pong_rx.recv();
+                    }
+                    gort_runtime::unlock_os_thread();
+                    w.done();
+                });
+                let w = wg.clone();
+                gort_runtime::go(move || {
+                    gort_runtime::lock_os_thread();
+                    for _ in 0..2_000 {
+                        pong_tx.send(ping_rx.recv().unwrap());
+                    }
+                    gort_runtime::unlock_os_thread();
+                    w.done();
+                });
+            }
+            wg.wait();
+        });
+        done.store(true, Ordering::Relaxed);
+        sampler.join().unwrap()
+    });
+    assert_eq!(lowest, 0, "nmidlelocked went negative");
+    assert_eq!(gort_runtime::export_test::nmidlelocked(&r), 0);
+}
+
 /// A blocking primitive used inside `blocking` panics before it registers
 /// anything: the primitive stays usable afterwards.
 #[test]
