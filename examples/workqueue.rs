@@ -168,7 +168,7 @@ fn main() {
                         x ^= x << 13;
                         x ^= x >> 7;
                         x ^= x << 17;
-                        let i = if x % 4 == 0 {
+                        let i = if x.is_multiple_of(4) {
                             (x >> 8) as usize % KEYS
                         } else {
                             (x >> 8) as usize % 5

@@ -250,7 +250,7 @@ fn many_producers_and_consumers_deliver_every_value_exactly_once() {
                     let mut last = [None::<usize>; PRODUCERS];
                     for v in got {
                         let p = v / PER;
-                        assert!(last[p].map_or(true, |l| l < v), "out of order: {v}");
+                        assert!(last[p].is_none_or(|l| l < v), "out of order: {v}");
                         last[p] = Some(v);
                         seen[v] += 1;
                     }

@@ -8,6 +8,12 @@ fn child(name: &str, env: &[(&str, &str)]) -> (i32, String) {
     common::run_child("child_entry", "GORT_CHILD", name, env)
 }
 
+/// Runs the `schedtrace` scenario, whose goroutines keep both Ps busy until its
+/// stderr shows `enough`.
+fn schedtrace_child(env: &[(&str, &str)], enough: impl Fn(&str) -> bool) -> (i32, String) {
+    common::run_child_until("child_entry", "GORT_CHILD", "schedtrace", env, enough)
+}
+
 fn recurse(n: u64) -> u64 {
     let pad = std::hint::black_box([n; 32]);
     if n == 0 {
@@ -79,24 +85,34 @@ fn child_entry() {
                 rx.recv();
             })
         },
-        // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
-        "schedtrace" => unsafe {
-            gort::run(|| {
-                let t = std::time::Instant::now();
-                let hs: Vec<_> = (0..4)
-                    .map(|_| {
-                        gort::spawn(move || {
-                            while t.elapsed() < std::time::Duration::from_millis(120) {
-                                gort::preempt_point();
-                            }
+        "schedtrace" => {
+            // Four spinners keep both Ps busy until the parent has read what it
+            // waits for and closes our stdin (`run_child_until`).
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let s = stop.clone();
+            std::thread::spawn(move || {
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+                s.store(true, std::sync::atomic::Ordering::Release);
+            });
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            unsafe {
+                gort::run(move || {
+                    let hs: Vec<_> = (0..4)
+                        .map(|_| {
+                            let stop = stop.clone();
+                            gort::spawn(move || {
+                                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                                    gort::preempt_point();
+                                }
+                            })
                         })
-                    })
-                    .collect();
-                for h in hs {
-                    h.join().unwrap();
-                }
-            })
-        },
+                        .collect();
+                    for h in hs {
+                        h.join().unwrap();
+                    }
+                })
+            }
+        }
         // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
         "plain" => unsafe { gort::run(|| ()) },
         other => panic!("unknown scenario {other}"),
@@ -260,52 +276,61 @@ fn is_sched_line(l: &str, procs: usize) -> bool {
         && f[f.len() - 1] == "]"
 }
 
+fn sched_lines(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.starts_with("SCHED")).collect()
+}
+
+/// Three SCHED lines, one of them printed while both Ps were busy. The child
+/// runs until its stderr has them, so a slow machine only makes it run longer.
 #[test]
 fn godebug_schedtrace_prints_sched_lines() {
-    let (code, err) = child(
-        "schedtrace",
+    let busy = |l: &&str| l.contains(" idleprocs=0 ");
+    let (code, err) = schedtrace_child(
         &[("GOMAXPROCS", "2"), ("GODEBUG", "schedtrace=20")],
+        |err| {
+            let lines = sched_lines(err);
+            lines.len() >= 3 && lines.iter().any(busy)
+        },
     );
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED")).collect();
+    let lines = sched_lines(&err);
     assert!(lines.len() >= 3, "{err}");
     for l in &lines {
         assert!(is_sched_line(l, 2), "not Go's format: {l}");
     }
     // While the four spinners run, both Ps are busy.
-    assert!(lines.iter().any(|l| l.contains(" idleprocs=0 ")), "{err}");
+    assert!(lines.iter().any(busy), "{err}");
 }
+
+/// Whether one line of stderr is the line looked for.
+type LineTest = fn(&str) -> bool;
+
+/// The lines scheddetail adds, each named, with its test.
+const DETAIL_LINES: [(&str, LineTest); 5] = [
+    ("SCHED line with the detail fields", |l| {
+        l.starts_with("SCHED ") && l.contains(" gcwaiting=false nmidlelocked=0 stopwait=")
+    }),
+    ("P1", |l| l.starts_with("  P1: status=")),
+    ("M", |l| l.starts_with("  M") && l.contains(" spinning=")),
+    ("main goroutine joining", |l| {
+        l.starts_with("  G1: status=4(JoinHandle.join) m=nil lockedm=nil")
+    }),
+    ("running goroutine", |l| {
+        l.starts_with("  G") && l.contains(": status=2() m=")
+    }),
+];
 
 #[test]
 fn godebug_scheddetail_prints_p_m_and_g_lines() {
-    let (code, err) = child(
-        "schedtrace",
+    let (code, err) = schedtrace_child(
         &[
             ("GOMAXPROCS", "2"),
             ("GODEBUG", "schedtrace=30,scheddetail=1"),
         ],
+        |err| DETAIL_LINES.iter().all(|(_, is)| err.lines().any(is)),
     );
     assert_eq!(code, 0, "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("SCHED ")
-                && l.contains(" gcwaiting=false nmidlelocked=0 stopwait=")),
-        "{err}"
-    );
-    assert!(err.lines().any(|l| l.starts_with("  P1: status=")), "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("  M") && l.contains(" spinning=")),
-        "{err}"
-    );
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("  G1: status=4(JoinHandle.join) m=nil lockedm=nil")),
-        "{err}"
-    );
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("  G") && l.contains(": status=2() m=")),
-        "{err}"
-    );
+    for (what, is) in DETAIL_LINES {
+        assert!(err.lines().any(is), "no {what} line: {err}");
+    }
 }

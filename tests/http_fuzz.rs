@@ -823,7 +823,7 @@ fn generated_streams() {
         run_batch(seed, 1000, &mut tally);
         cases += 1000;
         seed += 1;
-        if seed % 100 == 0 {
+        if seed.is_multiple_of(100) {
             eprintln!("http_fuzz: {cases} cases in {:.0?}", t.elapsed());
         }
     }

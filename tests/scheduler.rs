@@ -123,39 +123,50 @@ fn sysmon_preempts_a_loop_that_only_has_safepoints() {
     );
 }
 
+/// Goroutines started on one P spread to every P: idle Ps are woken (`wakep`) and
+/// steal. Each goroutine marks the P it runs on and spins until every P has been
+/// marked, so the queued ones stay there to be stolen for as long as that takes
+/// (a thread the OS keeps waiting only delays it). Stealing is the only way out:
+/// 100 goroutines fit in one P's run queue (nothing spills to the global queue),
+/// and the spin has no safepoint (sysmon cannot preempt it onto the global
+/// queue). Without stealing the other Ps are never marked, and the goroutines
+/// give up at the deadline.
 #[test]
 fn work_spawned_on_one_p_runs_on_every_p() {
     const PROCS: usize = 4;
+    const GOROUTINES: usize = 100;
     let rt = rt(PROCS);
     // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
-    let used = unsafe {
+    let (seen, ran) = unsafe {
         rt.run(|| {
-            let used: Arc<Vec<AtomicUsize>> =
-                Arc::new((0..PROCS).map(|_| AtomicUsize::new(0)).collect());
+            let seen: Arc<Vec<AtomicBool>> =
+                Arc::new((0..PROCS).map(|_| AtomicBool::new(false)).collect());
+            let ran = Arc::new(AtomicUsize::new(0));
+            let deadline = Instant::now() + Duration::from_secs(30);
             let wg = WaitGroup::new();
-            for _ in 0..400 {
+            for _ in 0..GOROUTINES {
                 wg.add(1);
-                let (wg, used) = (wg.clone(), used.clone());
+                let (wg, seen, ran) = (wg.clone(), seen.clone(), ran.clone());
                 gort::go(move || {
-                    // About 0.2 ms of work each, so that idle Ps have time to steal.
-                    let t = Instant::now();
-                    while t.elapsed() < Duration::from_micros(200) {
-                        gort::preempt_point();
+                    seen[gort::debug::current_p().unwrap()].store(true, Ordering::Relaxed);
+                    while !seen.iter().all(|s| s.load(Ordering::Relaxed))
+                        && Instant::now() < deadline
+                    {
+                        std::hint::spin_loop();
                     }
-                    used[gort::debug::current_p().unwrap()].fetch_add(1, Ordering::Relaxed);
+                    ran.fetch_add(1, Ordering::Relaxed);
                     wg.done();
                 });
             }
             wg.wait();
-            used.iter()
-                .map(|c| c.load(Ordering::Relaxed))
-                .collect::<Vec<_>>()
+            let seen: Vec<bool> = seen.iter().map(|s| s.load(Ordering::Relaxed)).collect();
+            (seen, ran.load(Ordering::Relaxed))
         })
     };
-    assert_eq!(used.iter().sum::<usize>(), 400);
+    assert_eq!(ran, GOROUTINES);
     assert!(
-        used.iter().all(|&n| n > 0),
-        "some P never ran anything: {used:?}"
+        seen.iter().all(|&s| s),
+        "some P never ran anything: {seen:?}"
     );
 }
 

@@ -43,7 +43,7 @@ fn mutex_1000_goroutines_count_exactly() {
                         // A read-modify-write split by a yield: lost updates unless the
                         // lock really excludes.
                         let v = *g;
-                        if v % 64 == 0 {
+                        if v.is_multiple_of(64) {
                             gort::yield_now();
                         }
                         *g = v + 1;

@@ -821,7 +821,7 @@ mod tests {
         assert!(arenas.len() >= 2);
         let m = heap.mem_stats();
         assert!(
-            m.heap_sys >= 70 << 20 && m.heap_sys % (4 << 20) == 0,
+            m.heap_sys >= 70 << 20 && m.heap_sys.is_multiple_of(4 << 20),
             "{}",
             m.heap_sys
         );

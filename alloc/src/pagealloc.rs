@@ -490,7 +490,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 3 != 0 || live.is_empty() {
+            if !x.is_multiple_of(3) || live.is_empty() {
                 let n = 1 + (x >> 8) as usize % 20;
                 if let Some(run) = r.alloc(n) {
                     let p = (run.base - BASE) / PAGE_SIZE;

@@ -705,7 +705,7 @@ impl MSpan {
             if result < nelems {
                 let freeidx = result + 1;
                 // Crossing into the next 64-slot word needs a cache refill: slow path.
-                if freeidx % 64 == 0 && freeidx != nelems {
+                if freeidx.is_multiple_of(64) && freeidx != nelems {
                     return None;
                 }
                 // `bit` may be 63: Go's shift by 64 gives 0, Rust's would overflow.
@@ -758,7 +758,7 @@ impl MSpan {
             Ordering::Relaxed,
         );
         sfreeindex = result + 1;
-        if sfreeindex % 64 == 0 && sfreeindex != snelems {
+        if sfreeindex.is_multiple_of(64) && sfreeindex != snelems {
             // SAFETY: the caller owns the span.
             unsafe { self.refill_alloc_cache(sfreeindex) };
         }
@@ -878,7 +878,7 @@ mod tests {
         let s = span_of_class(if cfg!(miri) { 5 } else { 1 });
         let n = s.nelems();
         drain(&s);
-        let is_marked = |i: usize| i % 3 == 0 || (130..160).contains(&i);
+        let is_marked = |i: usize| i.is_multiple_of(3) || (130..160).contains(&i);
         let marked: Vec<usize> = (0..n).filter(|&i| is_marked(i)).collect();
         for &i in &marked {
             assert!(s.mark(i));

@@ -172,7 +172,7 @@ impl Heap {
                 return None;
             }
             let c = &self.central[i / 2];
-            let set = if i % 2 == 0 {
+            let set = if i.is_multiple_of(2) {
                 c.full_unswept(sg)
             } else {
                 c.partial_unswept(sg)
@@ -279,7 +279,7 @@ mod tests {
             let kept: BTreeSet<usize> = objs
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| i / per_span != 3 && xorshift(&mut x) % 3 == 0)
+                .filter(|(i, _)| i / per_span != 3 && xorshift(&mut x).is_multiple_of(3))
                 .map(|(_, p)| *p)
                 .collect();
             for &p in &kept {

@@ -173,9 +173,9 @@ fn torture_alloc_mark_sweep_from_three_threads() {
                         // Allocate, sweeping a little as the background sweeper would.
                         for i in 0..per_round {
                             let size = random_size(&mut x);
-                            let noscan = rng(&mut x) % 2 == 0;
+                            let noscan = rng(&mut x).is_multiple_of(2);
                             // One in 8 through the shared cache, under its lock.
-                            let p = if rng(&mut x) % 8 == 0 {
+                            let p = if rng(&mut x).is_multiple_of(8) {
                                 shared.lock().unwrap().alloc(size, noscan)
                             } else {
                                 c.alloc(size, noscan)
@@ -234,7 +234,7 @@ fn torture_alloc_mark_sweep_from_three_threads() {
                         // Mark a random half (marking is concurrent and atomic). A
                         // tiny block holds several objects: only its first mark
                         // counts.
-                        live.retain(|_| rng(&mut x) % 2 == 0);
+                        live.retain(|_| rng(&mut x).is_multiple_of(2));
                         for o in &live {
                             let first = heap.mark(o.addr + o.size / 2);
                             assert!(first || is_tiny(o), "marked twice");

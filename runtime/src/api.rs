@@ -155,7 +155,7 @@ impl Builder {
 /// assert_eq!(sum, 385);
 /// ```
 pub struct Runtime {
-    sched: &'static Sched,
+    pub(crate) sched: &'static Sched,
 }
 
 impl Runtime {

@@ -33,6 +33,8 @@
 //!   - `proc/idle_model.rs` — loom model of M park/wake (no lost wake-up, no
 //!     lost goroutine).
 //!   - `proc/syscall_model.rs` — loom model of the system-call P hand-off.
+//!   - `proc/lockos_model.rs` — loom model of the locked-M hand-off
+//!     (`stoplockedm`/`startlockedm`: no lost wake-up, no negative count).
 //! - `arch/` — the context switch (Go's `gogo`/`mcall`): `arch/mod.rs` is the
 //!   interface, `arch/x86_64.rs` and `arch/aarch64.rs` one small assembly
 //!   routine each.
@@ -185,12 +187,15 @@ pub(crate) mod time {
     pub(crate) mod timer;
 }
 
-/// Under loom only the lock-free protocols are compiled, with their models.
+/// Under loom only the lock-free protocols are compiled, with their models (and
+/// the locked-M hand-off's, which restates its code around the real park note).
 #[cfg(loom)]
 pub(crate) mod proc {
     pub(crate) mod idle;
     #[cfg(test)]
     mod idle_model;
+    #[cfg(test)]
+    mod lockos_model;
     pub(crate) mod note;
     pub(crate) mod runq;
     #[cfg(test)]
@@ -238,6 +243,12 @@ pub mod export_test {
     /// call this.
     pub fn mallocgc(size: usize, noscan: bool) -> *mut u8 {
         crate::malloc::mallocgc(size, noscan)
+    }
+
+    /// `sched.nmidlelocked` of `rt`: its threads parked with a locked goroutine
+    /// that is not runnable (what `GODEBUG=scheddetail=1` prints).
+    pub fn nmidlelocked(rt: &crate::Runtime) -> i64 {
+        rt.sched.lock.lock().midlelocked.len() as i64
     }
 }
 

@@ -37,9 +37,9 @@ fn id_or_nil(v: Option<i64>) -> String {
 /// The schedtrace report as text.
 pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
     let ms = sched.nanotime() / 1_000_000;
-    let (runq, midle, stopwait) = {
+    let (runq, midle, stopwait, nmidlelocked) = {
         let l = sched.lock.lock();
-        (l.runq.size, l.midle.len(), l.stopwait)
+        (l.runq.size, l.midle.len(), l.stopwait, l.midlelocked.len())
     };
     // Live M threads (`mcount`): the scheduler's, plus sysmon once it runs. Ms that
     // ended (a thread whose locked goroutine exited) are no longer counted.
@@ -55,9 +55,8 @@ pub(crate) fn format_schedtrace(sched: &Sched, detail: bool) -> String {
     if detail {
         let _ = writeln!(
             s,
-            " gcwaiting={} nmidlelocked={} stopwait={stopwait} sysmonwait={}",
+            " gcwaiting={} nmidlelocked={nmidlelocked} stopwait={stopwait} sysmonwait={}",
             sched.gcwaiting.load(Ordering::Relaxed),
-            sched.nmidlelocked.load(Ordering::Relaxed),
             sched.sysmonwait.load(Ordering::Relaxed)
         );
     } else {

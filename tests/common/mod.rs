@@ -82,6 +82,24 @@ pub fn trace_sum(trace: &str, key: &str) -> u64 {
 /// hangs fails the test after 60 s instead of stalling it (a missed deadlock is a
 /// hang).
 pub fn run_child(entry: &str, var: &str, scenario: &str, env: &[(&str, &str)]) -> (i32, String) {
+    run_child_until(entry, var, scenario, env, |_| true)
+}
+
+/// [`run_child`] for a child that runs until told to stop: its stdin stays open
+/// until its stderr so far satisfies `enough`, then is closed (the child sees end
+/// of file). So a test waits for what it wants to see, however slowly a loaded
+/// machine produces it, and still fails after 60 s if it never comes.
+pub fn run_child_until(
+    entry: &str,
+    var: &str,
+    scenario: &str,
+    env: &[(&str, &str)],
+    enough: impl Fn(&str) -> bool,
+) -> (i32, String) {
+    use std::io::BufRead;
+    use std::sync::mpsc::{self, RecvTimeoutError};
+    use std::time::{Duration, Instant};
+
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.args(["--exact", entry, "--nocapture", "--test-threads=1"])
         .env(var, scenario)
@@ -91,26 +109,48 @@ pub fn run_child(entry: &str, var: &str, scenario: &str, env: &[(&str, &str)]) -
         cmd.env(k, v);
     }
     let mut child = cmd
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let mut stdin = child.stdin.take();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    // Lines as they come, so that `enough` can be asked while the child runs.
+    let (tx, lines) = mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err, &mut s).unwrap();
-        s
+        let mut line = Vec::new();
+        while err.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            if tx
+                .send(String::from_utf8_lossy(&line).into_owned())
+                .is_err()
+            {
+                return;
+            }
+            line.clear();
+        }
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut stderr = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
+        if stdin.is_some() && enough(&stderr) {
+            drop(stdin.take());
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("child scenario {scenario:?} hung; its stderr so far:\n{stderr}");
+        }
+        match lines.recv_timeout(Duration::from_millis(10)) {
+            Ok(line) => stderr.push_str(&line),
+            Err(RecvTimeoutError::Timeout) => {}
+            // stderr closed: the child is exiting.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(10)),
+        }
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("child scenario {scenario:?} hung");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
     };
-    (status.code().unwrap_or(-1), reader.join().unwrap())
+    reader.join().unwrap();
+    stderr.extend(lines.try_iter());
+    (status.code().unwrap_or(-1), stderr)
 }

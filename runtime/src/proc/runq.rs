@@ -464,8 +464,8 @@ mod tests {
             })
             .collect();
         for p in items(N) {
-            victim.put(p, p as usize % 3 == 0, &*g);
-            if val(p) % 7 == 0 {
+            victim.put(p, (p as usize).is_multiple_of(3), &*g);
+            if val(p).is_multiple_of(7) {
                 if let Some((p, _)) = victim.get() {
                     seen[val(p) as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }

@@ -159,9 +159,6 @@ pub(crate) struct Sched {
     pub(crate) poll_until: AtomicI64,
     /// The network poller (`netpoll/`), made on first need.
     pub(crate) netpoll: std::sync::OnceLock<crate::netpoll::Netpoll>,
-    /// Ms parked because their goroutine is locked to them and not runnable
-    /// (`sched.nmidlelocked`); checkdead does not count them as running.
-    pub(crate) nmidlelocked: AtomicI64,
     /// When the last collection started (nanotime); sysmon forces one after 2
     /// minutes without.
     pub(crate) last_gc: AtomicU64,
@@ -179,6 +176,12 @@ pub(crate) struct SchedLocked {
     pub(crate) stopwait: i32,
     /// Next M id (`sched.mnext`).
     pub(crate) mnext: i64,
+    /// Ms parked in `stoplockedm` because the goroutine locked to them is not
+    /// runnable; `checkdead` does not count them as running. Go keeps only the
+    /// count, `sched.nmidlelocked` (this list's length); the list also tells
+    /// `startlockedm` whether the M it hands a P to has counted itself yet
+    /// (`lockos.rs`), so the count never dips below zero.
+    pub(crate) midlelocked: Vec<&'static M>,
 }
 
 impl idle::GlobalQueue<&'static G> for GQueue {
@@ -358,6 +361,7 @@ impl Sched {
                 SchedLocked {
                     stopwait: 0,
                     mnext: 0,
+                    midlelocked: Vec::new(),
                 },
             )),
             runqsize: AtomicU32::new(0),
@@ -383,7 +387,6 @@ impl Sched {
             lastpoll: AtomicI64::new(1),
             poll_until: AtomicI64::new(0),
             netpoll: std::sync::OnceLock::new(),
-            nmidlelocked: AtomicI64::new(0),
             last_gc: AtomicU64::new(0),
             forced_gcs: AtomicU64::new(0),
         }))
@@ -575,7 +578,7 @@ fn schedule(m: &'static M) {
         if let Some(lm) = lockos::lockedm(gp) {
             if !std::ptr::eq(lm, m) {
                 // Locked to another M: give it our P; we go idle.
-                lockos::startlockedm(m, lm);
+                lockos::startlockedm(m, gp, lm);
                 continue;
             }
         }
@@ -1224,7 +1227,7 @@ pub(crate) fn checkdead(sched: &Sched, l: &Locked) {
     }
     let run = sched.mcount.load(Ordering::SeqCst) as i64
         - l.midle.len() as i64
-        - sched.nmidlelocked.load(Ordering::SeqCst);
+        - l.midlelocked.len() as i64;
     if run > 0 || sched.external_inflight.load(Ordering::SeqCst) > 0 {
         return;
     }

@@ -355,19 +355,16 @@ impl Timer {
     /// A value from the earlier arming still in the channel is discarded.
     ///
     /// ```
-    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
     /// use std::time::Duration;
     /// // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
     /// unsafe { gort_runtime::run(|| {
-    ///     let n = Arc::new(AtomicU32::new(0));
-    ///     let n2 = n.clone();
+    ///     let (fired, rx) = gort_runtime::chan::bounded(2);
     ///     let t = gort_runtime::time::after_func(Duration::from_millis(1), move || {
-    ///         n2.fetch_add(1, Ordering::SeqCst);
+    ///         fired.send(());
     ///     });
-    ///     gort_runtime::time::sleep(Duration::from_millis(20));
+    ///     rx.recv().unwrap(); // its function ran, so the timer had fired
     ///     assert!(!t.reset(Duration::from_millis(1)), "it had fired");
-    ///     gort_runtime::time::sleep(Duration::from_millis(20));
-    ///     assert_eq!(n.load(Ordering::SeqCst), 2);
+    ///     rx.recv().unwrap(); // re-armed: it runs again
     /// }) };
     /// ```
     pub fn reset(&self, d: Duration) -> bool {
