@@ -250,8 +250,15 @@ fn a_ticker_ticks_until_stopped_and_drops_ticks_for_slow_readers() {
                 assert!(at >= last, "ticks go forward");
                 last = at;
             }
-            // A slow reader: 20 periods pass; one tick waits (the channel holds one),
-            // the rest were dropped rather than queued.
+            // A slow reader: once a tick waits in the channel (which holds one),
+            // 20 more periods pass and the ticks of those are dropped rather than
+            // queued. (Waiting for the first one, not for a fixed time: on a
+            // stalled machine the timer may run late.)
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while t.c().is_empty() {
+                assert!(Instant::now() < deadline, "no tick within a minute");
+                time::sleep(Duration::from_millis(1));
+            }
             time::sleep(Duration::from_millis(20));
             assert_eq!(t.c().len(), 1);
             t.stop();
@@ -325,6 +332,8 @@ fn a_dropped_ticker_leaves_the_heap() {
             let rx = time::tick(Duration::from_millis(1));
             rx.recv().unwrap();
             drop(rx);
+            // One P, one timer heap: the tickers' next ticks (1 ms) run before
+            // this sleep's timer (20 ms) fires, however late the P gets to them.
             time::sleep(Duration::from_millis(20));
         })
     };
