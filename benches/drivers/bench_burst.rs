@@ -18,25 +18,8 @@
 #[path = "bench_common/mod.rs"]
 mod bench_common;
 
-use gort::sync::{Semaphore, WaitGroup};
-use std::sync::Arc;
+use bench_common::vm_rss;
 use std::time::{Duration, Instant};
-
-/// The resident set size of this process in KiB.
-fn vm_rss() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_else(|e| {
-        eprintln!("burst: {e}");
-        std::process::exit(1)
-    });
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| {
-            eprintln!("burst: VmRSS not found");
-            std::process::exit(1)
-        })
-}
 
 /// Prints the RSS every `every` seconds for `idle` seconds; `sleep` waits.
 fn idle_report(idle: u64, every: u64, sleep: impl Fn(Duration)) {
@@ -44,7 +27,7 @@ fn idle_report(idle: u64, every: u64, sleep: impl Fn(Duration)) {
     let mut t = every;
     while t <= idle {
         sleep((start + Duration::from_secs(t)).saturating_duration_since(Instant::now()));
-        println!("gort burst: idle={t}s rss={}KiB", vm_rss());
+        println!("gort burst: idle={t}s rss={}KiB", vm_rss("burst"));
         t += every;
     }
 }
@@ -63,28 +46,13 @@ fn main() {
     // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
     unsafe {
         rt.run(move || {
-            let before = vm_rss();
-            let block = Arc::new(Semaphore::new(0));
-            let (started, exited) = (WaitGroup::new(), WaitGroup::new());
-            started.add(n as i64);
-            exited.add(n as i64);
-            for _ in 0..n {
-                let (block, started, exited) = (block.clone(), started.clone(), exited.clone());
-                gort::go(move || {
-                    started.done();
-                    block.acquire();
-                    exited.done();
-                });
-            }
-            started.wait();
-            let parked = vm_rss();
-            for _ in 0..n {
-                block.release();
-            }
-            exited.wait();
+            let before = vm_rss("burst");
+            let parked = bench_common::Parked::start(n);
+            let parked_rss = vm_rss("burst");
+            parked.release();
             println!(
-                "gort burst: n={n} rss_before={before}KiB rss_parked={parked}KiB rss_exited={}KiB",
-                vm_rss()
+                "gort burst: n={n} rss_before={before}KiB rss_parked={parked_rss}KiB rss_exited={}KiB",
+                vm_rss("burst")
             );
             if drop_rt == 0 {
                 idle_report(idle, every, gort::time::sleep);
@@ -93,7 +61,7 @@ fn main() {
     };
     if drop_rt != 0 {
         drop(rt);
-        println!("gort burst: runtime dropped rss={}KiB", vm_rss());
+        println!("gort burst: runtime dropped rss={}KiB", vm_rss("burst"));
         idle_report(idle, every, std::thread::sleep);
     }
 }

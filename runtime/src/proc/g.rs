@@ -315,6 +315,20 @@ impl G {
         Status::from_u32(self.atomicstatus.load(Ordering::Acquire))
     }
 
+    /// Claims a dead G's stack for freeing: moves it from `Dead` to `Idle`, which
+    /// succeeds exactly once however many parties try (`free_g_stacks`, and
+    /// `reclaim_stacks` of a runtime shutting down). False if it was not dead.
+    pub(crate) fn claim_dead(&self) -> bool {
+        self.atomicstatus
+            .compare_exchange(
+                Status::Dead as u32,
+                Status::Idle as u32,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
     /// `casgstatus`: moves the G from `from` to `to`; panics (a runtime bug) if it
     /// was in another state.
     #[inline]

@@ -435,17 +435,9 @@ impl Sched {
         let mut gfree = self.gfree.lock();
         let mut stacks = Vec::new();
         for g in self.allgs.lock().iter() {
-            // Dead → Idle claims the G's stack exactly once, against a second
-            // call here and against `free_g_stacks` (which claims the same way).
-            if g.atomicstatus
-                .compare_exchange(
-                    Status::Dead as u32,
-                    Status::Idle as u32,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-            {
+            // The claim frees the G's stack exactly once, against a second call
+            // here and against `free_g_stacks`.
+            if g.claim_dead() {
                 let st = g.stack();
                 if st != Stack::EMPTY {
                     stacks.push(st);
@@ -922,17 +914,9 @@ pub(crate) fn free_g_stacks(sched: &Sched) -> usize {
     let mut stacks = Vec::with_capacity(list.size as usize);
     let mut no_stack = GQueue::new();
     while let Some(g) = list.pop_front() {
-        // Claim the stack as `reclaim_stacks` does: a runtime shutting down
-        // meanwhile finds the G not Dead and leaves its stack to us.
-        if g.atomicstatus
-            .compare_exchange(
-                Status::Dead as u32,
-                Status::Idle as u32,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
+        // Claim the stack: a runtime shutting down meanwhile finds the G not
+        // Dead and leaves its stack to us.
+        if !g.claim_dead() {
             continue;
         }
         stacks.push(g.stack());
