@@ -40,7 +40,7 @@
 //! cases, as in Go: the stacks of dead goroutines on the global gFree list, once
 //! per collection (`sched::free_g_stacks`, Go's `markrootFreeGStacks`; sysmon
 //! forces one every 2 minutes, and `debug::free_os_memory` runs one), and every
-//! stack of a runtime that shut down. [`stackfree_all`] removes the guard
+//! stack of a runtime that shut down. `stackfree_all` removes the guard
 //! (`MADV_GUARD_REMOVE`, or `mprotect` back to read-write) and frees the span
 //! with its memory released to the OS at once (`Heap::free_manual_released`,
 //! counted as eager work in `GODEBUG=scavtrace=1`). Go leaves freed stack
