@@ -153,6 +153,41 @@ fn child_entry() {
                 wg.wait();
             })
         },
+        "panic_in_another_runtime" => {
+            // Runtime B: a `go` goroutine recovers a panic and then spins
+            // without a switch, so B counts a panic in progress until it stops.
+            static RECOVERED: AtomicBool = AtomicBool::new(false);
+            static STOP: AtomicBool = AtomicBool::new(false);
+            let b = std::thread::spawn(|| {
+                let rt = gort::Runtime::builder().procs(1).build().unwrap();
+                // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+                unsafe {
+                    rt.run(|| {
+                        gort::go(|| {
+                            let r = std::panic::catch_unwind(|| panic!("recovered in B"));
+                            assert!(r.is_err());
+                            RECOVERED.store(true, Ordering::SeqCst);
+                            while !STOP.load(Ordering::SeqCst) {
+                                std::hint::spin_loop();
+                            }
+                        });
+                        while !RECOVERED.load(Ordering::SeqCst) {
+                            gort::yield_now();
+                        }
+                    })
+                };
+            });
+            while !RECOVERED.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            // Runtime A's main returns at once: B's panic is none of its business
+            // (it used to park for it and be reported as a deadlock in A).
+            let a = gort::Runtime::builder().procs(1).build().unwrap();
+            // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
+            assert_eq!(unsafe { a.run(|| 7) }, 7);
+            STOP.store(true, Ordering::SeqCst);
+            b.join().unwrap();
+        }
         "late_unwind" => {
             let rt = gort::Runtime::builder().procs(2).build().unwrap();
             // SAFETY: no goroutine here keeps thread-bound state across a blocking call.
@@ -434,6 +469,13 @@ fn a_panic_in_an_after_func_function_is_a_goroutine_panic() {
 #[test]
 fn a_recovered_panic_with_stderr_closed_does_not_abort() {
     assert_eq!(child_with_closed_stderr("recovered_panic"), 0);
+}
+
+#[test]
+fn main_does_not_wait_for_a_panic_in_another_runtime() {
+    let (code, err) = child("panic_in_another_runtime");
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("deadlock"), "{err}");
 }
 
 #[test]

@@ -23,7 +23,12 @@
 //!
 //! As in Go, a main goroutine whose function returns while a `go` goroutine is
 //! unwinding a panic waits for it (`main_wait_for_panics`, Go's
-//! `runningPanicDefers` and `panicking`): the panic hook counts the panic before
+//! `runningPanicDefers` and `panicking`). The count and its waiters are per
+//! runtime (`Sched::running_panic_defers`, `Sched::panic_waiters`): one runtime's
+//! main does not wait for another's goroutines, and a main parked for its own
+//! runtime's panic is never mistaken for a deadlock there because of a panic
+//! elsewhere. `panicking` is process-wide: a fatal panic in any runtime ends the
+//! process. The panic hook counts the panic before
 //! any `Drop` runs, `fatalpanic` sets `panicking` before uncounting it, and main
 //! parks (`panicwait`) while the count is non-zero, woken when it drops to zero,
 //! and for good once `panicking` is set. So `WaitGroup::go(|| panic!())` +
@@ -54,7 +59,7 @@ pub(crate) fn install_hook() {
                 // Counted before any Drop runs: a Drop may release the main
                 // goroutine (`WaitGroup::go`'s `done`), which must then wait.
                 if !g.panic_counted.replace(true) {
-                    RUNNING_PANIC_DEFERS.fetch_add(1, Ordering::SeqCst);
+                    g.sched.running_panic_defers.fetch_add(1, Ordering::SeqCst);
                 }
                 // SAFETY: panic_trace belongs to the running goroutine, which is us.
                 unsafe { *g.panic_trace.get() = Some(backtrace::Backtrace::new_unresolved()) };
@@ -117,12 +122,6 @@ pub(crate) fn payload_str(p: &(dyn std::any::Any + Send)) -> String {
     )
 }
 
-/// Go's `runningPanicDefers`: `go` goroutines (whose panics are fatal) unwinding a
-/// panic — running their `Drop`s, Go's deferred calls — that has not yet been
-/// reported or found recovered. Process-wide, as in Go: a fatal panic in any
-/// runtime ends the process.
-static RUNNING_PANIC_DEFERS: AtomicU32 = AtomicU32::new(0);
-
 /// Go's `panicking`: a goroutine is reporting a fatal panic; the process is about
 /// to exit with status 2.
 static PANICKING: AtomicU32 = AtomicU32::new(0);
@@ -130,9 +129,12 @@ static PANICKING: AtomicU32 = AtomicU32::new(0);
 /// `gp`'s panic is no longer in progress: it turned fatal, or (called from
 /// `mcall` when the thread is not panicking) user code caught it.
 pub(crate) fn uncount_panic(gp: &G) {
-    if gp.panic_counted.replace(false) && RUNNING_PANIC_DEFERS.fetch_sub(1, Ordering::SeqCst) == 1 {
-        // The last panic in progress: the mains waiting for it go on.
-        let waiters = std::mem::take(&mut *PANIC_WAITERS.lock());
+    let sched = gp.sched;
+    if gp.panic_counted.replace(false)
+        && sched.running_panic_defers.fetch_sub(1, Ordering::SeqCst) == 1
+    {
+        // The runtime's last panic in progress: its main goes on.
+        let waiters = std::mem::take(&mut *sched.panic_waiters.lock());
         for main in waiters {
             crate::proc::sched::ready(main);
         }
@@ -164,12 +166,13 @@ pub(crate) fn panicking() -> bool {
 /// spinning.
 pub(crate) fn main_wait_for_panics() {
     use crate::proc::g::WaitReason;
-    while RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) != 0 && !panicking() {
+    let sched = getg().expect("main_wait_for_panics off a goroutine").sched;
+    while sched.running_panic_defers.load(Ordering::SeqCst) != 0 && !panicking() {
         let wait = crate::proc::m::UnlockF {
             f: park_for_panics,
             data: std::ptr::null(),
         };
-        // SAFETY: `park_for_panics` ignores `data` and touches only statics.
+        // SAFETY: `park_for_panics` ignores `data` and touches only its G's runtime.
         unsafe { crate::proc::sched::gopark(Some(wait), WaitReason::PanicWait) };
     }
     if panicking() {
@@ -179,20 +182,16 @@ pub(crate) fn main_wait_for_panics() {
     }
 }
 
-/// Main goroutines parked in [`main_wait_for_panics`], of any runtime; readied
-/// when [`RUNNING_PANIC_DEFERS`] drops to zero.
-static PANIC_WAITERS: parking_lot::Mutex<Vec<&'static G>> = parking_lot::Mutex::new(Vec::new());
-
 /// The park's unlock function, on g0 once main has switched out: publish main as
 /// a waiter, unless the count dropped to zero (or a report began) meanwhile. The
-/// check and the push happen under `PANIC_WAITERS`' lock, which the waker takes
-/// after its decrement, so a decrement is either seen here or wakes us.
+/// check and the push happen under `Sched::panic_waiters`' lock, which the waker
+/// takes after its decrement, so a decrement is either seen here or wakes us.
 ///
 /// # Safety
 /// None beyond `UnlockF`'s: `_data` is unused.
 unsafe fn park_for_panics(_data: *const (), gp: &'static G) -> bool {
-    let mut waiters = PANIC_WAITERS.lock();
-    if RUNNING_PANIC_DEFERS.load(Ordering::SeqCst) == 0 || panicking() {
+    let mut waiters = gp.sched.panic_waiters.lock();
+    if gp.sched.running_panic_defers.load(Ordering::SeqCst) == 0 || panicking() {
         return false;
     }
     waiters.push(gp);

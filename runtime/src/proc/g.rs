@@ -237,7 +237,7 @@ pub(crate) struct G {
     /// Whether an unwinding panic is this goroutine's own business (`spawn`: the
     /// JoinHandle gets it) rather than fatal (`go`).
     pub(crate) joinable: Cell<bool>,
-    /// This goroutine's panic is counted in `panic::RUNNING_PANIC_DEFERS` (set by
+    /// This goroutine's panic is counted in `Sched::running_panic_defers` (set by
     /// the panic hook, cleared when it turns fatal or is found recovered).
     pub(crate) panic_counted: Cell<bool>,
     /// The timer `time::sleep` parks on, made on first use and kept for the G's

@@ -133,6 +133,12 @@ pub(crate) struct Sched {
     pub(crate) ngoroutines_ext: AtomicI64,
     /// The global gFree list (`sched.gFree`), with its own lock as in Go.
     pub(crate) gfree: parking_lot::Mutex<GFree>,
+    /// Go's `runningPanicDefers`, for this runtime: its `go` goroutines (whose
+    /// panics are fatal) unwinding a panic not yet reported or found recovered
+    /// (`panic.rs`).
+    pub(crate) running_panic_defers: AtomicU32,
+    /// Main goroutines parked until `running_panic_defers` drops to zero.
+    pub(crate) panic_waiters: parking_lot::Mutex<Vec<&'static G>>,
     /// Main goroutines currently running (`Runtime::run` calls in progress).
     pub(crate) nmain: AtomicI64,
     /// Threads outside the runtime between making a G runnable and finishing the
@@ -377,6 +383,8 @@ impl Sched {
             mcount: AtomicU32::new(0),
             ngoroutines_ext: AtomicI64::new(0),
             gfree: parking_lot::Mutex::new(GFree::new()),
+            running_panic_defers: AtomicU32::new(0),
+            panic_waiters: parking_lot::Mutex::new(Vec::new()),
             nmain: AtomicI64::new(0),
             external_inflight: AtomicU32::new(0),
             shutdown: AtomicBool::new(false),
