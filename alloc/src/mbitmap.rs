@@ -307,7 +307,10 @@ impl MCache {
             };
         }
         if size > MAX_SMALL_SIZE {
-            assert!(align <= PAGE_SIZE, "gort-alloc: alignment {align} is more than a page");
+            assert!(
+                align <= PAGE_SIZE,
+                "gort-alloc: alignment {align} is more than a page"
+            );
             return self.alloc(size, noscan); // a large object starts a span: page-aligned
         }
         let spc = SpanClass::new(size_class_aligned(size, align), noscan);
@@ -362,7 +365,10 @@ impl MCache {
         let off = header_object_offset(align);
         let total = size + off;
         let slot = if total > MAX_SMALL_SIZE {
-            assert!(align <= PAGE_SIZE, "gort-alloc: alignment {align} is more than a page");
+            assert!(
+                align <= PAGE_SIZE,
+                "gort-alloc: alignment {align} is more than a page"
+            );
             self.alloc(total, false) as usize
         } else {
             let spc = SpanClass::new(size_class_aligned(total, align), false);

@@ -1,0 +1,288 @@
+//! Typed allocation: `gc::alloc(v)` → `mallocgc` with the type's description.
+//!
+//! Models `runtime/malloc.go`'s `mallocgc` dispatch (`mallocgcSmallNoscan`,
+//! `mallocgcSmallScanNoHeader`, `mallocgcSmallScanHeader`, `mallocgcLarge`) and
+//! `getMCache` (which cache an allocation uses).
+//!
+//! # Design
+//!
+//! [`object_layout`] decides, from the type's [`TypeInfo`] and the object's
+//! size, which of the span allocator's three entry points an object takes:
+//!
+//! | the type | entry point | cost |
+//! |---|---|---|
+//! | no pointers, no drop glue | noscan span (`alloc_aligned`) | its size class |
+//! | a mask, at most 512 bytes, no drop glue | scan span + heap bits (`alloc_heap_bits`) | its size class |
+//! | anything else | a malloc header (`alloc_header`) | class of size + 8 |
+//!
+//! So a node of two `Option<Gc<Node>>` takes a 16-byte slot and its two bits in
+//! the span. A type with drop glue (a `String` field) always carries a header,
+//! even when pointer-free, so that the glue can be found from the dead object
+//! alone (`typeinfo.rs`). The allocation context is a [`SlotAlloc`]: the real
+//! one is an `MCache` of the span heap, a test's can be the mock heap.
+//!
+//! # Which cache: `CacheSource`
+//!
+//! Go's `mallocgc` allocates through the current P's mcache with no lock. gort's
+//! runtime keeps an `MCache` in each P too, but the runtime depends on this
+//! crate, not the other way round, so it plugs its caches in through
+//! [`CacheSource`], registered once with [`set_cache_source`]: "the cache the
+//! calling thread may use right now, if any". A thread without one (a plain
+//! thread, a goroutine in a blocking syscall, or any thread before a runtime
+//! registers) uses one shared cache under a lock ([`with_shared_cache`]; Go's
+//! `mcache0`). [`alloc_in`] skips the lookup: the caller hands its cache in.
+//!
+//! # What is not here yet
+//!
+//! No assist credit, no allocate-black during mark, no heap trigger check, no
+//! safepoint: those come with the runtime wiring (ARCHITECTURE §6).
+
+use crate::gc::Gc;
+use crate::trace::{Pointers, Trace};
+use crate::typeinfo::{type_info, TypeInfo};
+use gort_alloc::mbitmap::MIN_SIZE_FOR_MALLOC_HEADER;
+use gort_alloc::MCache;
+use std::ptr::NonNull;
+use std::sync::{LazyLock, OnceLock};
+
+/// What a typed allocation needs from an allocation cache: the three entry
+/// points of `gort_alloc::mbitmap`. `MCache` implements it; so does the mock
+/// heap the mark core's Miri tests run on.
+///
+/// ```
+/// use gort_gc::SlotAlloc;
+/// let heap = gort_alloc::Heap::new();
+/// let mut cache = heap.new_mcache();
+/// let p = SlotAlloc::alloc_heap_bits(&mut cache, 16, 8, 0b10) as usize;
+/// assert_eq!(heap.span_of(p).unwrap().heap_bits(p), 0b10);
+/// ```
+pub trait SlotAlloc {
+    /// `size` zeroed bytes aligned to `align` in a noscan span.
+    fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8;
+    /// A zeroed scan object of `size` ≤ 512 bytes whose pointer words are `mask`.
+    fn alloc_heap_bits(&mut self, size: usize, align: usize, mask: u64) -> *mut u8;
+    /// A zeroed scan object after a malloc header holding `header`; returns the
+    /// object's address.
+    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8;
+}
+
+impl SlotAlloc for MCache {
+    #[inline(always)]
+    fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8 {
+        self.alloc_aligned(size, align, true)
+    }
+    #[inline(always)]
+    fn alloc_heap_bits(&mut self, size: usize, align: usize, mask: u64) -> *mut u8 {
+        MCache::alloc_heap_bits(self, size, align, mask)
+    }
+    #[inline(always)]
+    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
+        MCache::alloc_header(self, size, align, header)
+    }
+}
+
+/// How an object is laid out in the heap (see the module comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectLayout {
+    /// A noscan span: no pointer, nothing to find later.
+    NoScan,
+    /// A scan span with these heap bits.
+    HeapBits(u64),
+    /// A malloc header pointing at the `TypeInfo`.
+    Header,
+}
+
+/// The layout of a `size`-byte object described by `info` (for an array
+/// object, `size` is the whole object: length words and elements).
+///
+/// ```
+/// use gort_gc::{object_layout, type_info, Gc, ObjectLayout};
+/// assert_eq!(object_layout(type_info::<u64>(), 8), ObjectLayout::NoScan);
+/// assert_eq!(object_layout(type_info::<Gc<u64>>(), 8), ObjectLayout::HeapBits(1));
+/// assert_eq!(object_layout(type_info::<String>(), 24), ObjectLayout::Header);
+/// ```
+#[inline]
+pub const fn object_layout(info: &TypeInfo, size: usize) -> ObjectLayout {
+    if info.drop.is_some() {
+        return ObjectLayout::Header;
+    }
+    match info.pointers {
+        Pointers::None => ObjectLayout::NoScan,
+        Pointers::Mask(m) if size <= MIN_SIZE_FOR_MALLOC_HEADER => ObjectLayout::HeapBits(m),
+        Pointers::Array(elem) => array_layout(elem, size, info.size),
+        _ => ObjectLayout::Header,
+    }
+}
+
+/// An array object's layout: its element's mask tiled after the length words.
+const fn array_layout(elem: &TypeInfo, size: usize, head: usize) -> ObjectLayout {
+    if elem.drop.is_some() {
+        return ObjectLayout::Header;
+    }
+    match elem.pointers {
+        Pointers::None => ObjectLayout::NoScan,
+        Pointers::Mask(m) if size <= MIN_SIZE_FOR_MALLOC_HEADER && elem.size % 8 == 0 => {
+            let words = elem.size / 8;
+            let mut mask = 0u64;
+            let mut w = head / 8;
+            while w + words <= size / 8 {
+                mask |= m << w;
+                w += words;
+            }
+            ObjectLayout::HeapBits(mask)
+        }
+        _ => ObjectLayout::Header,
+    }
+}
+
+/// Allocates a zeroed `size`-byte object described by `info` (Go's `mallocgc`).
+#[inline(always)]
+pub(crate) fn mallocgc<A: SlotAlloc + ?Sized>(
+    a: &mut A,
+    info: &'static TypeInfo,
+    size: usize,
+) -> *mut u8 {
+    match object_layout(info, size) {
+        ObjectLayout::NoScan => a.alloc_noscan(size, info.align),
+        ObjectLayout::HeapBits(mask) => a.alloc_heap_bits(size, info.align, mask),
+        ObjectLayout::Header => a.alloc_header(size, info.align, info as *const TypeInfo as usize),
+    }
+}
+
+/// Allocates `v` through `cache` and returns its handle.
+///
+/// ```
+/// use gort_gc::{alloc_in, Gc, Trace};
+/// #[derive(Trace)]
+/// struct Node {
+///     left: Option<Gc<Node>>,
+///     right: Option<Gc<Node>>,
+/// }
+/// let heap = gort_alloc::Heap::new();
+/// let mut cache = heap.new_mcache();
+/// let n = alloc_in(&mut cache, Node { left: None, right: None });
+/// // Two pointers: a 16-byte slot, its pointer bits in the span.
+/// let span = heap.span_of(Gc::addr(n)).unwrap();
+/// assert_eq!(span.elemsize(), 16);
+/// assert_eq!(span.heap_bits(Gc::addr(n)), 0b11);
+/// ```
+#[inline]
+pub fn alloc_in<T: Trace, A: SlotAlloc + ?Sized>(cache: &mut A, v: T) -> Gc<T> {
+    let info = type_info::<T>();
+    let p = mallocgc(cache, info, std::mem::size_of::<T>()) as *mut T;
+    // SAFETY: `p` is fresh memory of at least `size_of::<T>()` bytes aligned to
+    // `align_of::<T>()` (the allocator's contract), which nothing else refers
+    // to; writing `v` there moves it into the heap.
+    unsafe { p.write(v) };
+    // SAFETY: `p` now holds a valid `T`.
+    unsafe { Gc::from_raw(p) }
+}
+
+/// Which allocation cache the calling thread may use now (Go's `getMCache`):
+/// the runtime implements it with its per-P caches.
+///
+/// # Safety
+///
+/// A cache returned by [`CacheSource::mcache`] must be used by the calling
+/// thread alone until it next reaches a safepoint (an allocation is not one:
+/// `alloc` does not yield), and must be live until then.
+///
+/// ```
+/// use gort_alloc::MCache;
+/// use std::ptr::NonNull;
+/// /// A source that never has a cache of its own: every allocation uses the
+/// /// shared one (what a plain thread gets).
+/// struct NoCaches;
+/// // SAFETY (of this example): it returns no cache.
+/// unsafe impl gort_gc::CacheSource for NoCaches {
+///     fn mcache(&self) -> Option<NonNull<MCache>> {
+///         None
+///     }
+/// }
+/// let _ = gort_gc::set_cache_source(&NoCaches); // or an error if one is set
+/// assert_eq!(*gort_gc::Gc::new(1u8), 1);
+/// ```
+pub unsafe trait CacheSource: Sync {
+    /// The calling thread's own cache, or `None` to use the shared one.
+    fn mcache(&self) -> Option<NonNull<MCache>>;
+}
+
+static SOURCE: OnceLock<&'static dyn CacheSource> = OnceLock::new();
+
+/// The cache of threads that have none of their own (Go's `mcache0`).
+static SHARED: LazyLock<parking_lot::Mutex<MCache>> =
+    LazyLock::new(|| parking_lot::Mutex::new(gort_alloc::Heap::global().new_mcache()));
+
+/// [`set_cache_source`] was called before.
+///
+/// ```
+/// let e = gort_gc::CacheSourceAlreadySet;
+/// assert_eq!(e.to_string(), "gort-gc: a cache source is already registered");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSourceAlreadySet;
+
+impl std::fmt::Display for CacheSourceAlreadySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("gort-gc: a cache source is already registered")
+    }
+}
+
+impl std::error::Error for CacheSourceAlreadySet {}
+
+/// Registers the process's [`CacheSource`] (the runtime does, once).
+///
+/// ```
+/// # use gort_alloc::MCache;
+/// # use std::ptr::NonNull;
+/// struct NoCaches;
+/// // SAFETY (of this example): it returns no cache.
+/// unsafe impl gort_gc::CacheSource for NoCaches {
+///     fn mcache(&self) -> Option<NonNull<MCache>> {
+///         None
+///     }
+/// }
+/// static SRC: NoCaches = NoCaches;
+/// if gort_gc::set_cache_source(&SRC).is_ok() {
+///     assert_eq!(gort_gc::set_cache_source(&SRC), Err(gort_gc::CacheSourceAlreadySet));
+/// }
+/// ```
+pub fn set_cache_source(src: &'static dyn CacheSource) -> Result<(), CacheSourceAlreadySet> {
+    SOURCE.set(src).map_err(|_| CacheSourceAlreadySet)
+}
+
+/// Runs `f` with the shared cache locked (the collector flushes it at a sweep
+/// cycle; threads without a cache of their own wait meanwhile).
+///
+/// ```
+/// gort_gc::with_shared_cache(|c| c.prepare_for_sweep());
+/// ```
+pub fn with_shared_cache<R>(f: impl FnOnce(&mut MCache) -> R) -> R {
+    f(&mut SHARED.lock())
+}
+
+/// Allocates `v` in the process-wide heap and returns its handle: through the
+/// calling thread's cache from the registered [`CacheSource`], else through the
+/// shared one.
+///
+/// ```
+/// let s = gort_gc::alloc(String::from("hello"));
+/// assert_eq!(s.len(), 5);
+/// ```
+#[inline]
+pub fn alloc<T: Trace>(v: T) -> Gc<T> {
+    with_cache(|c| alloc_in(c, v))
+}
+
+/// Runs `f` with the calling thread's cache: its own from the registered
+/// [`CacheSource`], else the shared one, locked (Go's `getMCache`). `f` must not
+/// reach a safepoint.
+#[inline]
+pub(crate) fn with_cache<R>(f: impl FnOnce(&mut MCache) -> R) -> R {
+    if let Some(c) = SOURCE.get().and_then(|s| s.mcache()) {
+        // SAFETY: the source's contract: the cache is this thread's alone until
+        // its next safepoint, and `f` (an allocation) reaches none.
+        return f(unsafe { &mut *c.as_ptr() });
+    }
+    f(&mut SHARED.lock())
+}
