@@ -62,31 +62,42 @@ impl<T: Trace> ArrayObj<T> {
         unsafe { Gc::from_raw(p) }
     }
 
+    /// The elements, addressed from the object's own pointer — not from a
+    /// `&ArrayObj`, whose provenance covers only the fixed part (Miri's
+    /// Stacked Borrows says so).
     #[inline]
-    fn elems(&self) -> *mut T {
-        self.elems.as_ptr() as *mut T
+    fn elems(obj: *const ArrayObj<T>) -> *mut T {
+        // SAFETY: the elements start right after the fixed part, inside the
+        // object's allocation.
+        unsafe { (obj as *mut u8).add(std::mem::size_of::<ArrayObj<T>>()) as *mut T }
     }
 
     /// The published elements.
+    ///
+    /// # Safety
+    /// `obj` points at a live array object that outlives `'a`.
     #[inline]
-    fn as_slice(&self) -> &[T] {
-        let len = self.len.load(Ordering::Acquire);
+    unsafe fn as_slice<'a>(obj: *const ArrayObj<T>) -> &'a [T] {
+        // SAFETY: a live object (caller's promise).
+        let len = unsafe { &*obj }.len.load(Ordering::Acquire);
         // SAFETY: elements below `len` were written before `len` was published
         // (release/acquire) and are never written again.
-        unsafe { std::slice::from_raw_parts(self.elems(), len) }
+        unsafe { std::slice::from_raw_parts(Self::elems(obj), len) }
     }
 
     /// Writes element `i` (= the current length) and publishes it.
     ///
     /// # Safety
-    /// The caller is the only writer (it holds the pusher lock, or built the
-    /// object), and `i < cap` is the current length.
-    unsafe fn push_at(&self, i: usize, v: T) {
-        debug_assert!(i < self.cap && i == self.len.load(Ordering::Relaxed));
+    /// `obj` is a live array object; the caller is its only writer (it holds
+    /// the pusher lock, or built the object), and `i < cap` is its length.
+    unsafe fn push_at(obj: *const ArrayObj<T>, i: usize, v: T) {
+        // SAFETY: a live object (caller's promise).
+        let a = unsafe { &*obj };
+        debug_assert!(i < a.cap && i == a.len.load(Ordering::Relaxed));
         // SAFETY: slot `i` is inside the object and beyond the published length:
         // no reader looks at it, and the caller is the only writer.
-        unsafe { self.elems().add(i).write(v) };
-        self.len.store(i + 1, Ordering::Release);
+        unsafe { Self::elems(obj).add(i).write(v) };
+        a.len.store(i + 1, Ordering::Release);
     }
 
     const INFO: &'static TypeInfo = &TypeInfo {
@@ -110,8 +121,7 @@ impl<T: Trace> ArrayObj<T> {
     /// `p` holds a live `ArrayObj<T>`.
     unsafe fn trace_erased(p: *const u8, tracer: &mut Tracer<'_>) {
         // SAFETY: the caller's promise.
-        let a = unsafe { &*(p as *const ArrayObj<T>) };
-        for v in a.as_slice() {
+        for v in unsafe { Self::as_slice(p as *const ArrayObj<T>) } {
             v.trace(tracer);
         }
     }
@@ -121,10 +131,10 @@ impl<T: Trace> ArrayObj<T> {
     unsafe fn drop_erased(p: *mut u8) {
         // SAFETY: the caller's promise; the first `len` elements are valid.
         unsafe {
-            let a = &*(p as *const ArrayObj<T>);
+            let a = p as *const ArrayObj<T>;
             std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
-                a.elems(),
-                a.len.load(Ordering::Acquire),
+                Self::elems(a),
+                (*a).len.load(Ordering::Acquire),
             ));
         }
     }
@@ -135,10 +145,11 @@ impl<T: Trace> ArrayObj<T> {
 // reports the same pointers.
 unsafe impl<T: Trace> Trace for ArrayObj<T> {
     const POINTERS: Pointers = Pointers::Array(type_info::<T>());
+    /// Not how the marker scans an array object (it goes through the
+    /// `TypeInfo`, from the object's address); kept for completeness.
     fn trace(&self, tracer: &mut Tracer<'_>) {
-        for v in self.as_slice() {
-            v.trace(tracer);
-        }
+        // SAFETY: `self` is a live array object.
+        unsafe { Self::trace_erased(self as *const Self as *const u8, tracer) }
     }
 }
 
@@ -195,7 +206,7 @@ impl<T: Trace> GcArray<T> {
         for (i, x) in v.into_iter().enumerate() {
             // SAFETY: we built the object and are its only writer; `i` is its
             // length and below its capacity.
-            unsafe { obj.push_at(i, x) };
+            unsafe { ArrayObj::push_at(Gc::as_ptr(obj), i, x) };
         }
         GcArray { obj }
     }
@@ -221,7 +232,9 @@ impl<T: Trace> std::ops::Deref for GcArray<T> {
     type Target = [T];
     #[inline]
     fn deref(&self) -> &[T] {
-        self.obj.as_slice()
+        // SAFETY: the object lives while its handle is reachable (see `Gc`);
+        // the slice borrows the handle.
+        unsafe { ArrayObj::as_slice(Gc::as_ptr(self.obj)) }
     }
 }
 
@@ -302,10 +315,12 @@ impl<T: Trace + Copy> GcVec<T> {
         } else {
             let new = with_cache(|c| ArrayObj::<T>::alloc_in(c, (cap * 2).max(4)));
             if let Some(old) = cur {
-                for (i, x) in old.as_slice().iter().enumerate() {
+                // SAFETY: a live buffer, reachable from `self.buf`.
+                let elems = unsafe { ArrayObj::as_slice(Gc::as_ptr(old)) };
+                for (i, x) in elems.iter().enumerate() {
                     // SAFETY: the new buffer is ours alone until published
                     // below; `i` is its length.
-                    unsafe { new.push_at(i, *x) };
+                    unsafe { ArrayObj::push_at(Gc::as_ptr(new), i, *x) };
                 }
             }
             self.buf.store(Some(new));
@@ -313,7 +328,7 @@ impl<T: Trace + Copy> GcVec<T> {
         };
         // SAFETY: we hold the pusher lock; `len` is the buffer's length, below
         // its capacity.
-        unsafe { buf.push_at(len, v) };
+        unsafe { ArrayObj::push_at(Gc::as_ptr(buf), len, v) };
     }
 
     /// Element `i`, if pushed.
@@ -324,7 +339,11 @@ impl<T: Trace + Copy> GcVec<T> {
     /// assert_eq!((v.get(0), v.get(1)), (Some('x'), None));
     /// ```
     pub fn get(&self, i: usize) -> Option<T> {
-        self.buf.load()?.as_slice().get(i).copied()
+        let buf = self.buf.load()?;
+        // SAFETY: a live buffer, reachable from `self.buf`; copied out at once.
+        unsafe { ArrayObj::as_slice(Gc::as_ptr(buf)) }
+            .get(i)
+            .copied()
     }
 
     /// Elements pushed so far.
@@ -357,7 +376,10 @@ impl<T: Trace + Copy> GcVec<T> {
     pub fn to_vec(&self) -> Vec<T> {
         self.buf
             .load()
-            .map_or(Vec::new(), |b| b.as_slice().to_vec())
+            // SAFETY: a live buffer, reachable from `self.buf`; copied out at once.
+            .map_or(Vec::new(), |b| {
+                unsafe { ArrayObj::as_slice(Gc::as_ptr(b)) }.to_vec()
+            })
     }
 }
 

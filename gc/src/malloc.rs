@@ -81,6 +81,22 @@ impl SlotAlloc for MCache {
     }
 }
 
+/// A cache lent by `&mut` allocates as the cache itself does.
+impl<A: SlotAlloc + ?Sized> SlotAlloc for &mut A {
+    #[inline(always)]
+    fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8 {
+        (**self).alloc_noscan(size, align)
+    }
+    #[inline(always)]
+    fn alloc_heap_bits(&mut self, size: usize, align: usize, mask: u64) -> *mut u8 {
+        (**self).alloc_heap_bits(size, align, mask)
+    }
+    #[inline(always)]
+    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
+        (**self).alloc_header(size, align, header)
+    }
+}
+
 /// How an object is laid out in the heap (see the module comment).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectLayout {
@@ -285,4 +301,147 @@ pub(crate) fn with_cache<R>(f: impl FnOnce(&mut MCache) -> R) -> R {
         return f(unsafe { &mut *c.as_ptr() });
     }
     f(&mut SHARED.lock())
+}
+
+#[cfg(all(test, not(miri), not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{GcSlot, NoGc, NoTrace, Trace};
+    use gort_alloc::Heap;
+
+    #[derive(Trace)]
+    struct Node {
+        left: Option<Gc<Node>>,
+        right: Option<Gc<Node>>,
+    }
+
+    /// The binary-trees node: two pointers cost 16 bytes (Go 1.22+), not 24 as
+    /// a header word would make them.
+    #[test]
+    fn a_two_pointer_node_costs_16_bytes() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let leaf = alloc_in(
+            &mut c,
+            Node {
+                left: None,
+                right: None,
+            },
+        );
+        let n = alloc_in(
+            &mut c,
+            Node {
+                left: Some(leaf),
+                right: Some(leaf),
+            },
+        );
+        let (span, slot, i) = heap.find_object(Gc::addr(n)).unwrap();
+        assert_eq!((span.elemsize(), slot), (16, Gc::addr(n)));
+        assert!(!span.has_header(i) && !span.spanclass().noscan());
+        assert_eq!(span.heap_bits(slot), 0b11);
+        assert!(Gc::ptr_eq(n.left.unwrap(), leaf));
+    }
+
+    #[repr(align(64))]
+    #[derive(Trace)]
+    struct Aligned {
+        x: u64,
+        next: Option<Gc<Aligned>>,
+    }
+
+    #[derive(Trace)]
+    enum Shape {
+        Circle(u64),
+        Group(Gc<Shape>, Gc<Shape>),
+    }
+
+    #[test]
+    fn layouts_by_kind_of_type() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let kind = |addr: usize| {
+            let (s, slot, i) = heap.find_object(addr).unwrap();
+            (
+                s.spanclass().noscan(),
+                s.has_header(i),
+                addr - slot,
+                s.elemsize(),
+            )
+        };
+        // Pointer-free: noscan, no header.
+        let p = alloc_in(&mut c, [1u64; 4]);
+        assert_eq!(kind(Gc::addr(p)), (true, false, 0, 32));
+        // Over-aligned: a 64-byte-aligned slot, heap bits.
+        let a = alloc_in(&mut c, Aligned { x: 1, next: None });
+        assert_eq!(Gc::addr(a) % 64, 0);
+        assert_eq!(kind(Gc::addr(a)), (false, false, 0, 64));
+        // An enum with pointers: a header before it, in a 24-byte class.
+        let s = alloc_in(&mut c, Shape::Circle(2));
+        let g = alloc_in(&mut c, Shape::Group(s, s));
+        assert_eq!(kind(Gc::addr(g)), (false, true, 8, 24));
+        // Drop glue, no pointers: a header all the same.
+        let st = alloc_in(&mut c, NoGc::new(String::from("x")));
+        assert_eq!(kind(Gc::addr(st)).1, true);
+        // A slot: one pointer word.
+        let sl = alloc_in(&mut c, GcSlot::new(Some(p)));
+        assert_eq!(
+            heap.span_of(Gc::addr(sl)).unwrap().heap_bits(Gc::addr(sl)),
+            1
+        );
+        // Zero-sized: no memory at all.
+        let z1 = alloc_in(&mut c, ());
+        assert!(heap.find_object(Gc::addr(z1)).is_none());
+    }
+
+    static DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[derive(NoTrace)]
+    struct Counted(#[allow(dead_code)] u64);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[derive(Trace)]
+    struct WithGlue {
+        c: NoGc<Counted>,
+        name: String,
+        next: Option<Gc<WithGlue>>,
+    }
+
+    #[test]
+    fn drop_glue_of_fields_runs_once_from_the_object_alone() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let a = alloc_in(
+            &mut c,
+            WithGlue {
+                c: NoGc::new(Counted(1)),
+                name: "a".into(),
+                next: None,
+            },
+        );
+        let _b = alloc_in(
+            &mut c,
+            WithGlue {
+                c: NoGc::new(Counted(2)),
+                name: "b".into(),
+                next: Some(a),
+            },
+        );
+        let plain = alloc_in(
+            &mut c,
+            Node {
+                left: None,
+                right: None,
+            },
+        );
+        let before = DROPS.load(std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: `a` is not used again.
+        assert!(unsafe { crate::run_drop_glue(&heap, Gc::addr(a) + 3) });
+        assert_eq!(DROPS.load(std::sync::atomic::Ordering::Relaxed), before + 1);
+        // SAFETY: `plain` has no drop glue: nothing runs.
+        assert!(!unsafe { crate::run_drop_glue(&heap, Gc::addr(plain)) });
+    }
 }

@@ -81,9 +81,12 @@ const CHUNK_BUFS: usize = 16;
 const CHUNK_BUFS: usize = 2;
 
 /// Chunks a pool may hold: 2^16 × 32 KiB = 2 GiB of buffers, 266 million grey
-/// objects at once. (The chunk table is 512 KiB of address space.)
-#[cfg(not(loom))]
+/// objects at once. (The chunk table is 512 KiB of address space; under Miri,
+/// which initialises every entry slowly, 2 MiB of buffers.)
+#[cfg(all(not(loom), not(miri)))]
 const MAX_CHUNKS: usize = 1 << 16;
+#[cfg(all(not(loom), miri))]
+const MAX_CHUNKS: usize = 64;
 #[cfg(loom)]
 const MAX_CHUNKS: usize = 4;
 
@@ -622,7 +625,7 @@ mod tests {
     #[test]
     fn parallel_producers_and_consumers_lose_nothing() {
         let work = Work::new();
-        let per = 20_000;
+        let per = if cfg!(miri) { 600 } else { 20_000 };
         std::thread::scope(|s| {
             for t in 0..2 {
                 let work = &work;
@@ -630,7 +633,7 @@ mod tests {
                     let mut g = GcWork::new(work);
                     for i in 0..per {
                         g.put(t * per + i);
-                        if i % 1000 == 0 {
+                        if i % 100 == 0 {
                             g.balance();
                         }
                     }
