@@ -73,7 +73,7 @@ mod malloc;
 pub mod mbarrier;
 mod mgcmark;
 mod mgcwork;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod mockheap;
 mod root;
 mod trace;

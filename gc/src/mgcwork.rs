@@ -71,6 +71,7 @@ use crate::loom::{spin_wait, Mutex, UnsafeCell};
 /// ```
 #[cfg(not(loom))]
 pub const WORKBUF_OBJS: usize = (2048 - 16) / 8;
+/// Addresses per work buffer (tiny under loom: models fill and trade buffers).
 #[cfg(loom)]
 pub const WORKBUF_OBJS: usize = 2;
 
@@ -653,21 +654,28 @@ mod loom_models {
     use loom::sync::atomic::AtomicUsize;
     use loom::sync::Arc;
 
-    /// Two threads push and pop buffers on one lock-free stack at once: every
-    /// buffer is popped exactly once, by someone, and nothing is left.
+    /// The ABA pattern: while one thread pops, another pops two buffers and
+    /// pushes the first back, so the same buffer is on top again with another
+    /// `next`. Every buffer must end up with exactly one owner (a thread or
+    /// the stack): without the count in `head`, the first popper's CAS would
+    /// succeed and put the second thread's buffer back on the stack.
     #[test]
-    fn loom_lfstack_push_pop_no_loss_no_duplicate() {
+    fn loom_lfstack_aba_no_loss_no_duplicate() {
         loom::model(|| {
             let work = Arc::new(Work::new());
             let ids: Vec<u32> = (0..3).map(|_| work.pool.alloc()).collect();
-            work.full.push(&work.pool, ids[0]);
+            for &i in &ids {
+                work.full.push(&work.pool, i);
+            }
             let w2 = work.clone();
-            let (a, b) = (ids[1], ids[2]);
             let t = loom::thread::spawn(move || {
-                w2.full.push(&w2.pool, a);
-                w2.full.pop(&w2.pool)
+                let x = w2.full.pop(&w2.pool);
+                let y = w2.full.pop(&w2.pool);
+                if let Some(x) = x {
+                    w2.full.push(&w2.pool, x);
+                }
+                y
             });
-            work.full.push(&work.pool, b);
             let mine = work.full.pop(&work.pool);
             let theirs = t.join().unwrap();
             let mut all: Vec<u32> = [mine, theirs].into_iter().flatten().collect();
@@ -677,10 +685,10 @@ mod loom_models {
         });
     }
 
-    /// Two markers drain a graph: a chain of objects where scanning object `i`
-    /// makes `i + 1` grey (up to 5); only marker 0 starts with work. Both must
-    /// return, having scanned every object exactly once between them — neither
-    /// may quit while the other can still produce work.
+    /// Two markers drain a graph where scanning an object greys others (five
+    /// objects in all); only one marker starts with work. Both must return,
+    /// having scanned every object exactly once between them, and neither may
+    /// return before every object is scanned (`getfull`'s promise).
     #[test]
     fn loom_getfull_terminates_after_every_object_is_scanned() {
         const N: usize = 5;
@@ -706,6 +714,12 @@ mod loom_models {
                     g.balance();
                 }
                 assert!(g.is_empty());
+                // A marker stops only when the whole mark is done: had it quit
+                // while another still held work, that work would lose a helper
+                // (and in the runtime, mark termination would start early).
+                for (i, s) in scanned.iter().enumerate() {
+                    assert_eq!(s.load(Ordering::Relaxed), 1, "returned before object {i}");
+                }
             };
             let (w2, s2) = (work.clone(), scanned.clone());
             let t = loom::thread::spawn(move || drain(&w2, &s2, false));
