@@ -18,7 +18,8 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{parse_macro_input, Data, DeriveInput, Fields, GenericParam, Index};
 
 /// Implements `gort_gc::Trace` (see the crate documentation of `gort_gc`).
@@ -105,14 +106,18 @@ fn trace_impl(input: &DeriveInput) -> syn::Result<TokenStream2> {
             } else {
                 let f = fields(quote!(#name));
                 quote! {{
+                    const FIELDS: &[(usize, &::gort_gc::Pointers)] = #f;
                     const BITMAP: [u64; ::gort_gc::__private::bitmap_words(::core::mem::size_of::<#name>())] =
-                        ::gort_gc::__private::bitmap(#f);
-                    ::gort_gc::__private::struct_pointers(::core::mem::size_of::<#name>(), #f, &BITMAP)
+                        ::gort_gc::__private::bitmap(FIELDS);
+                    ::gort_gc::__private::struct_pointers(::core::mem::size_of::<#name>(), FIELDS, &BITMAP)
                 }}
             };
-            let body = quote! {
-                #( ::gort_gc::Trace::trace(&self.#members, #tracer); )*
-            };
+            // Spanned at each field's type, so that a field that is not
+            // `Trace` is reported once, there.
+            let calls = members.iter().zip(&tys).map(
+                |(m, ty)| quote_spanned!(ty.span()=> ::gort_gc::Trace::trace(&self.#m, #tracer);),
+            );
+            let body = quote! { #(#calls)* };
             (pointers, body)
         }
         Data::Enum(e) => {
