@@ -295,6 +295,11 @@ pub struct MSpan {
     /// `alloc_count` when an mcache took the span; the difference at release is
     /// what it allocated (Go's `allocCountBeforeCache`). Owner only.
     alloc_count_before_cache: AtomicUsize,
+    /// Heap bits shortcut (`mbitmap.rs`): with `heap_bits_state == UNIFORM`,
+    /// every slot's heap bits already hold this mask. Owner only.
+    pub(crate) uniform_mask: AtomicU64,
+    /// `HEAP_BITS_FRESH`, `_UNIFORM` or `_MIXED` (`mbitmap.rs`). Owner only.
+    pub(crate) heap_bits_state: AtomicU8,
     /// The bitmaps (none for manual spans and the empty span).
     bits: BitsRef,
 }
@@ -318,6 +323,8 @@ impl MSpan {
             alloc_cache: AtomicU64::new(!0),
             alloc_count: AtomicUsize::new(0),
             alloc_count_before_cache: AtomicUsize::new(0),
+            uniform_mask: AtomicU64::new(0),
+            heap_bits_state: AtomicU8::new(0),
             bits: BitsRef(bits),
         }
     }
@@ -394,6 +401,8 @@ impl MSpan {
         self.alloc_cache.store(!0, Ordering::Relaxed);
         self.alloc_count.store(0, Ordering::Relaxed);
         self.alloc_count_before_cache.store(0, Ordering::Relaxed);
+        self.heap_bits_state
+            .store(crate::mbitmap::HEAP_BITS_FRESH, Ordering::Relaxed);
         self.needzero.store(needzero, Ordering::Relaxed);
         if let Some(b) = self.bits() {
             let words = nelems.div_ceil(64);
