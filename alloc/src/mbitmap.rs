@@ -491,8 +491,8 @@ mod tests {
     fn heap_bits_of_every_slot_of_every_small_scan_class_read_back() {
         let heap = Heap::new();
         let mut c = heap.new_mcache();
-        for class in 1..NUM_SIZE_CLASSES {
-            let size = CLASS_TO_SIZE[class] as usize;
+        for (class, &size) in CLASS_TO_SIZE.iter().enumerate().skip(1) {
+            let size = size as usize;
             if !heap_bits_in_span(size) {
                 break;
             }

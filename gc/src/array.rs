@@ -374,12 +374,11 @@ impl<T: Trace + Copy> GcVec<T> {
     /// assert_eq!(v.to_vec(), [0, 1, 2]);
     /// ```
     pub fn to_vec(&self) -> Vec<T> {
-        self.buf
-            .load()
-            // SAFETY: a live buffer, reachable from `self.buf`; copied out at once.
-            .map_or(Vec::new(), |b| {
-                unsafe { ArrayObj::as_slice(Gc::as_ptr(b)) }.to_vec()
-            })
+        let Some(b) = self.buf.load() else {
+            return Vec::new();
+        };
+        // SAFETY: a live buffer, reachable from `self.buf`; copied out at once.
+        unsafe { ArrayObj::as_slice(Gc::as_ptr(b)) }.to_vec()
     }
 }
 

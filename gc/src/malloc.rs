@@ -381,7 +381,7 @@ mod tests {
         assert_eq!(kind(Gc::addr(g)), (false, true, 8, 24));
         // Drop glue, no pointers: a header all the same.
         let st = alloc_in(&mut c, NoGc::new(String::from("x")));
-        assert_eq!(kind(Gc::addr(st)).1, true);
+        assert!(kind(Gc::addr(st)).1);
         // A slot: one pointer word.
         let sl = alloc_in(&mut c, GcSlot::new(Some(p)));
         assert_eq!(
