@@ -8,6 +8,7 @@
 //! - `non_trace_field.rs`: a field the collector cannot scan.
 //! - `hidden_gc.rs`, `hidden_gc_nogc.rs`: a `Gc` inside a Rust container, where
 //!   the collector does not look.
+//! - `notrace_with_gc.rs`: `#[derive(NoTrace)]` on a type that holds a `Gc`.
 //!
 //! Regenerate the expectations after a deliberate change with
 //! `TRYBUILD=overwrite cargo test -p gort-gc --test compile_fail`, and read them.

@@ -13,8 +13,8 @@
 //! `NoTrace` implements the promise "holds no GC pointer" for a type whose
 //! fields all make it, checked by `where` bounds on the field types.
 //!
-//! The generated code names `::gort_gc`; the traits and their documentation
-//! live there.
+//! The generated code names `::gort_gc`; the traits, their documentation and
+//! examples live there (`gort_gc::Trace`, `gort_gc::NoTrace`).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -196,7 +196,12 @@ fn no_trace_impl(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let mut preds: Vec<TokenStream2> = where_c
         .map(|w| w.predicates.iter().map(|p| quote!(#p)).collect())
         .unwrap_or_default();
-    preds.extend(tys.iter().map(|t| quote!(#t: ::gort_gc::NoTrace)));
+    // Spanned at each field's type: a field that breaks the promise is
+    // reported there.
+    preds.extend(
+        tys.iter()
+            .map(|t| quote_spanned!(t.span()=> #t: ::gort_gc::NoTrace)),
+    );
     Ok(quote! {
         // SAFETY: every field is `NoTrace` (the `where` bounds check it).
         #[automatically_derived]
