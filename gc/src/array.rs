@@ -405,3 +405,64 @@ const _: fn() = || {
     fn no_trace<T: NoTrace>() {}
     no_trace::<parking_lot::Mutex<()>>();
 };
+
+#[cfg(all(test, not(miri), not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{mark, GcWork, Root, RootSet, Trace, Work};
+    use gort_alloc::Heap;
+
+    #[derive(Trace)]
+    struct Bag {
+        items: GcVec<Gc<u64>>,
+    }
+
+    /// Two threads push into one vector at once: nothing lost, nothing twice,
+    /// and a mark from the bag reaches every element (through whichever
+    /// buffer is current).
+    #[test]
+    fn concurrent_pushes_are_all_kept_and_marked() {
+        let bag = Gc::new(Bag {
+            items: GcVec::new(),
+        });
+        let per = 5_000u64;
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                s.spawn(move || {
+                    for i in 0..per {
+                        bag.items.push(Gc::new(t * per + i));
+                    }
+                });
+            }
+        });
+        let mut got: Vec<u64> = bag.items.to_vec().iter().map(|g| **g).collect();
+        got.sort();
+        assert_eq!(got, (0..2 * per).collect::<Vec<_>>());
+
+        let heap = Heap::global();
+        let roots = RootSet::new();
+        let _r = Root::new_in(&roots, bag);
+        let work = Work::new();
+        mark(&**heap, &work, 2, |g: &mut GcWork<'_>| {
+            g.mark_root_set(&**heap, &roots)
+        });
+        for g in bag.items.to_vec() {
+            let (s, _, i) = heap.find_object(Gc::addr(g)).unwrap();
+            assert!(s.is_marked(i));
+        }
+    }
+
+    #[test]
+    fn arrays_of_droppable_elements_drop_them_from_the_object_alone() {
+        let heap = Heap::new();
+        let mut c = heap.new_mcache();
+        let a = GcArray::from_vec_in(&mut c, vec![String::from("x"); 3]);
+        let e = GcArray::from_vec_in(&mut c, Vec::<String>::new());
+        assert_eq!((a.len(), e.len()), (3, 0));
+        // SAFETY: `a` and `e` are not used again.
+        unsafe {
+            assert!(crate::run_drop_glue(&heap, GcArray::addr(a)));
+            assert!(crate::run_drop_glue(&heap, GcArray::addr(e)));
+        }
+    }
+}
