@@ -337,7 +337,8 @@ impl MSpan {
     /// let heap = gort_alloc::Heap::new();
     /// let mut c = heap.new_mcache();
     /// let a = c.alloc_heap_bits(16, 8, 0b11) as usize;
-    /// let b = c.alloc_header(8, 8, 0x1234) as usize; // a 16-byte slot: header + 8
+    /// // SAFETY (of this example): no collector reads this heap's headers.
+    /// let b = unsafe { c.alloc_header(8, 8, 0x1234) } as usize; // a 16-byte slot: header + 8
     /// let (span, _, i) = heap.find_object(a).unwrap();
     /// assert!(!span.has_header(i));
     /// let (span, slot, j) = heap.find_object(b).unwrap();
@@ -361,7 +362,8 @@ impl MSpan {
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
-    /// let p = heap.new_mcache().alloc_header(1000, 8, 0xabc0) as usize;
+    /// // SAFETY (of this example): no collector reads this heap's headers.
+    /// let p = unsafe { heap.new_mcache().alloc_header(1000, 8, 0xabc0) } as usize;
     /// let (span, slot, _) = heap.find_object(p).unwrap();
     /// assert_eq!(span.header(slot), 0xabc0);
     /// ```
@@ -449,13 +451,20 @@ impl MCache {
     /// ```
     /// let heap = gort_alloc::Heap::new();
     /// let mut c = heap.new_mcache();
-    /// let p = c.alloc_header(40_000, 8, 0x5550) as usize; // large: a span of its own
+    /// // SAFETY (of this example): no collector reads this heap's headers.
+    /// let p = unsafe { c.alloc_header(40_000, 8, 0x5550) } as usize; // large: a span of its own
     /// let (span, slot, i) = heap.find_object(p + 39_999).unwrap();
     /// assert!(span.has_header(i));
     /// assert_eq!((slot + 8, span.header(slot)), (p, 0x5550));
     /// ```
+    ///
+    /// # Safety
+    /// The heap's collector will trust `header`: it must be what that
+    /// collector expects of this object. For `gort-gc`, a `&'static TypeInfo`
+    /// describing the value the caller writes at the returned address before
+    /// anything can mark it (only `gort_gc`'s typed allocation calls this).
     #[inline]
-    pub fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
+    pub unsafe fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
         let off = header_object_offset(align);
         let total = size + off;
         let slot = if total > MAX_SMALL_SIZE {
@@ -560,8 +569,9 @@ mod tests {
     fn header_bits_of_freed_slots_are_cleared_by_the_sweep() {
         let heap = Heap::new();
         let mut c = heap.new_mcache();
-        let keep = c.alloc_header(24, 8, 0x100) as usize;
-        let gone = c.alloc_header(24, 8, 0x200) as usize;
+        // SAFETY: no collector reads this heap's headers.
+        let (keep, gone) = unsafe { (c.alloc_header(24, 8, 0x100), c.alloc_header(24, 8, 0x200)) };
+        let (keep, gone) = (keep as usize, gone as usize);
         let (span, _, ki) = heap.find_object(keep).unwrap();
         let gi = span.object_index(gone);
         assert!(span.has_header(ki) && span.has_header(gi));
@@ -583,7 +593,8 @@ mod tests {
                 for noscan in [false, true] {
                     let p = c.alloc_aligned(size, align, noscan) as usize;
                     assert_eq!(p % align, 0, "size {size} align {align}");
-                    let q = c.alloc_header(size, align, 1) as usize;
+                    // SAFETY: no collector reads this heap's headers.
+                    let q = unsafe { c.alloc_header(size, align, 1) } as usize;
                     assert_eq!(q % align, 0, "header, size {size} align {align}");
                 }
             }

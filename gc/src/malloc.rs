@@ -49,6 +49,14 @@ use std::sync::{LazyLock, OnceLock};
 /// points of `gort_alloc::mbitmap`. `MCache` implements it; so does the mock
 /// heap the mark core's Miri tests run on.
 ///
+/// # Safety
+///
+/// `alloc_in` writes a value through what these return, and the marker trusts
+/// what they record. Each must return fresh, zeroed memory of at least `size`
+/// bytes aligned to `align` that nothing else uses, record `mask` as the
+/// object's heap bits (`alloc_heap_bits`), and store `header` where the heap's
+/// [`MarkHeap`](crate::MarkHeap) reports it (`alloc_header`).
+///
 /// ```
 /// use gort_gc::SlotAlloc;
 /// let heap = gort_alloc::Heap::new();
@@ -56,17 +64,23 @@ use std::sync::{LazyLock, OnceLock};
 /// let p = SlotAlloc::alloc_heap_bits(&mut cache, 16, 8, 0b10) as usize;
 /// assert_eq!(heap.span_of(p).unwrap().heap_bits(p), 0b10);
 /// ```
-pub trait SlotAlloc {
+pub unsafe trait SlotAlloc {
     /// `size` zeroed bytes aligned to `align` in a noscan span.
     fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8;
     /// A zeroed scan object of `size` ≤ 512 bytes whose pointer words are `mask`.
     fn alloc_heap_bits(&mut self, size: usize, align: usize, mask: u64) -> *mut u8;
     /// A zeroed scan object after a malloc header holding `header`; returns the
     /// object's address.
-    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8;
+    ///
+    /// # Safety
+    /// `header` is a `&'static TypeInfo` describing the value the caller writes
+    /// at the returned address before anything can mark it.
+    unsafe fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8;
 }
 
-impl SlotAlloc for MCache {
+// SAFETY: the span allocator's entry points keep exactly these promises
+// (`gort_alloc::mbitmap`).
+unsafe impl SlotAlloc for MCache {
     #[inline(always)]
     fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8 {
         self.alloc_aligned(size, align, true)
@@ -76,13 +90,14 @@ impl SlotAlloc for MCache {
         MCache::alloc_heap_bits(self, size, align, mask)
     }
     #[inline(always)]
-    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
-        MCache::alloc_header(self, size, align, header)
+    unsafe fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
+        // SAFETY: the caller's promise is `MCache::alloc_header`'s contract.
+        unsafe { MCache::alloc_header(self, size, align, header) }
     }
 }
 
-/// A cache lent by `&mut` allocates as the cache itself does.
-impl<A: SlotAlloc + ?Sized> SlotAlloc for &mut A {
+// SAFETY: a cache lent by `&mut` allocates as the cache itself does.
+unsafe impl<A: SlotAlloc + ?Sized> SlotAlloc for &mut A {
     #[inline(always)]
     fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8 {
         (**self).alloc_noscan(size, align)
@@ -92,8 +107,9 @@ impl<A: SlotAlloc + ?Sized> SlotAlloc for &mut A {
         (**self).alloc_heap_bits(size, align, mask)
     }
     #[inline(always)]
-    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
-        (**self).alloc_header(size, align, header)
+    unsafe fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { (**self).alloc_header(size, align, header) }
     }
 }
 
@@ -152,6 +168,8 @@ const fn array_layout(elem: &TypeInfo, size: usize, head: usize) -> ObjectLayout
 }
 
 /// Allocates a zeroed `size`-byte object described by `info` (Go's `mallocgc`).
+/// The caller writes a value of the type `info` describes there before anything
+/// can mark it.
 #[inline(always)]
 pub(crate) fn mallocgc<A: SlotAlloc + ?Sized>(
     a: &mut A,
@@ -161,7 +179,11 @@ pub(crate) fn mallocgc<A: SlotAlloc + ?Sized>(
     match object_layout(info, size) {
         ObjectLayout::NoScan => a.alloc_noscan(size, info.align),
         ObjectLayout::HeapBits(mask) => a.alloc_heap_bits(size, info.align, mask),
-        ObjectLayout::Header => a.alloc_header(size, info.align, info as *const TypeInfo as usize),
+        // SAFETY: the header is the `TypeInfo` of the value the caller writes
+        // there next (`alloc_in`, `ArrayObj::alloc_in`: `mallocgc`'s contract).
+        ObjectLayout::Header => unsafe {
+            a.alloc_header(size, info.align, info as *const TypeInfo as usize)
+        },
     }
 }
 

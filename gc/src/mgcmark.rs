@@ -74,6 +74,14 @@ pub enum ObjectKind {
 /// The answers must be exact while a mark runs (no span freed meanwhile: the
 /// sweep is finished before marking starts, as `Heap::find_object` requires).
 ///
+/// # Safety
+///
+/// The marker reads memory on the strength of these answers. `find_object`
+/// returns only slots of `elemsize` bytes that stay allocated and readable
+/// during the mark; `HeapBits` masks flag words inside the slot; a `Header`
+/// word is 0 (an object without a type, skipped) or the `&'static TypeInfo` of
+/// the valid value that follows the header.
+///
 /// ```
 /// use gort_gc::MarkHeap;
 /// let heap = gort_alloc::Heap::new();
@@ -82,7 +90,7 @@ pub enum ObjectKind {
 /// assert!(heap.set_marked(span, i));
 /// assert!(!heap.set_marked(span, i), "already marked");
 /// ```
-pub trait MarkHeap: Sync {
+pub unsafe trait MarkHeap: Sync {
     /// A span (whatever the heap groups objects by).
     type Span: ?Sized;
     /// The allocated object whose slot holds `addr`, as (span, slot address,
@@ -99,7 +107,16 @@ pub trait MarkHeap: Sync {
     fn object_kind(&self, span: &Self::Span, slot: usize, index: usize) -> ObjectKind;
 }
 
-impl MarkHeap for gort_alloc::Heap {
+// SAFETY: `Heap::find_object` answers exactly while no span is freed (the
+// caller's condition for marking), `!is_free` keeps to allocated slots, heap
+// bits cover the slot's words, and header words are written only by
+// `MCache::alloc_header`, whose contract makes them `gort-gc`'s `TypeInfo`s
+// (or are 0, in a slot allocated untyped and zeroed). One hole is left to
+// unsafe code: an untyped scan object over 512 bytes (`MCache::alloc(size,
+// false)`) whose first word the program set through a raw pointer would be
+// trusted as a header. A heap the collector manages must take its scan objects
+// through typed allocation only (docs/gc.md, "What is not built yet").
+unsafe impl MarkHeap for gort_alloc::Heap {
     type Span = MSpan;
     #[inline]
     fn find_object(&self, addr: usize) -> Option<(&MSpan, usize, usize)> {
@@ -184,9 +201,13 @@ impl GcWork<'_> {
         match heap.object_kind(span, slot, index) {
             ObjectKind::NoScan => {}
             ObjectKind::HeapBits(mask) => self.scan_mask(heap, slot, mask),
+            // A scan slot allocated untyped (`MCache::alloc(size, false)`)
+            // has a zero word where a header would be: nothing to follow.
+            ObjectKind::Header(0) => {}
             ObjectKind::Header(h) => {
-                // SAFETY: a header holds the `&'static TypeInfo` that
-                // `malloc.rs` stored when it allocated the object.
+                // SAFETY: a non-zero header holds the `&'static TypeInfo` that
+                // `malloc.rs` stored when it allocated the object (`MarkHeap`'s
+                // contract).
                 let info = unsafe { &*(h as *const TypeInfo) };
                 // SAFETY: the object after the header is a live, allocated value
                 // of the type `info` describes (it is marked: reachable).
@@ -709,5 +730,22 @@ mod tests {
                 assert_eq!(o.id, i as u64);
             }
         }
+    }
+
+    /// An object allocated untyped in a scan span over 512 bytes has no header
+    /// (its first word is zero): the marker marks it and looks no further.
+    #[test]
+    #[cfg(not(miri))]
+    fn an_untyped_scan_object_is_marked_and_not_followed() {
+        let heap = gort_alloc::Heap::new();
+        let mut c = heap.new_mcache();
+        let raw = c.alloc(1000, false) as usize;
+        let work = Work::new();
+        mark(&*heap, &work, 1, |g: &mut GcWork<'_>| {
+            assert!(g.shade(&*heap, raw + 100));
+        });
+        let (s, _, i) = gort_alloc::Heap::find_object(&heap, raw).unwrap();
+        assert!(s.is_marked(i) && s.has_header(i));
+        assert_eq!(work.bytes_marked(), 1024);
     }
 }

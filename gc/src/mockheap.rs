@@ -164,7 +164,10 @@ impl Drop for MockHeap {
     }
 }
 
-impl SlotAlloc for &MockHeap {
+// SAFETY: fresh zeroed slots of the asked size and alignment (size classes
+// from a page-aligned base), bits and headers recorded where `MarkHeap` reads
+// them.
+unsafe impl SlotAlloc for &MockHeap {
     fn alloc_noscan(&mut self, size: usize, align: usize) -> *mut u8 {
         self.alloc_slot(size, align, true).0 as *mut u8
     }
@@ -174,7 +177,7 @@ impl SlotAlloc for &MockHeap {
         span.heap_bits[i].store(mask, Ordering::Relaxed);
         slot as *mut u8
     }
-    fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
+    unsafe fn alloc_header(&mut self, size: usize, align: usize, header: usize) -> *mut u8 {
         let off = header_object_offset(align);
         let (slot, span, i) = self.alloc_slot(size + off, align, false);
         span.header[i].store(true, Ordering::Relaxed);
@@ -184,7 +187,10 @@ impl SlotAlloc for &MockHeap {
     }
 }
 
-impl MarkHeap for MockHeap {
+// SAFETY: spans are never freed while the heap lives, `find_object` keeps to
+// handed-out slots, and headers are written only by `alloc_header` (whose
+// caller promises a `TypeInfo`).
+unsafe impl MarkHeap for MockHeap {
     type Span = MockSpan;
     fn find_object(&self, addr: usize) -> Option<(&MockSpan, usize, usize)> {
         let spans = self.spans.lock();

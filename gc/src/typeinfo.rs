@@ -163,9 +163,13 @@ pub unsafe fn run_drop_glue(heap: &gort_alloc::Heap, addr: usize) -> bool {
     if !span.has_header(index) {
         return false;
     }
-    // SAFETY: a header slot's first word is the `&'static TypeInfo` that
-    // `malloc.rs` stored when it allocated the object.
-    let info = unsafe { &*(span.header(slot) as *const TypeInfo) };
+    let h = span.header(slot);
+    if h == 0 {
+        return false; // a scan slot allocated untyped: no header was written
+    }
+    // SAFETY: a non-zero header is the `&'static TypeInfo` that `malloc.rs`
+    // stored when it allocated the object (`MCache::alloc_header`'s contract).
+    let info = unsafe { &*(h as *const TypeInfo) };
     match info.drop {
         Some(drop) => {
             let obj = slot + gort_alloc::mbitmap::header_object_offset(info.align);
