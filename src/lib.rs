@@ -19,8 +19,9 @@
 //!   and the runtime's futex lock (`lock_futex.rs`);
 //! - `gort-alloc` (`alloc/`): the span allocator, as [`alloc`] (`gort::alloc::Heap`,
 //!   `gort::alloc::debug::mem_stats()`);
-//! - `gort-gc` (`gc/`): the collector's design note; not re-exported, as it has no
-//!   code yet.
+//! - `gort-gc` (`gc/`): the collector's object model, type information and mark
+//!   core (`docs/gc.md`); not re-exported until the runtime wiring makes it
+//!   collect.
 //!
 //! # Safety: starting a runtime is `unsafe`
 //!

@@ -7,8 +7,9 @@
 //!
 //! # The rule
 //!
-//! For each crate of the workspace (`gort` itself, `runtime`, `alloc`, `gc`), with
-//! paths relative to the crate's `src/` and `/` as the separator:
+//! For each crate of the workspace (`gort` itself, `runtime`, `alloc`, `gc`,
+//! `gc/derive`), with paths relative to the crate's `src/` and `/` as the
+//! separator:
 //!
 //! - every `*.rs` file other than `lib.rs` and `mod.rs` is named by its path in
 //!   backticks: `` `stack.rs` ``, `` `proc/sched.rs` ``;
@@ -23,7 +24,7 @@
 use std::path::{Path, PathBuf};
 
 /// The crates checked, as directories relative to the workspace root.
-const CRATES: [&str; 4] = [".", "runtime", "alloc", "gc"];
+const CRATES: [&str; 5] = [".", "runtime", "alloc", "gc", "gc/derive"];
 
 /// The names the rule requires for the files under `src` (sorted).
 fn required_names(src: &Path) -> Vec<String> {

@@ -13,6 +13,9 @@
 //!
 //! - [`mcache.rs`](mcache): per-thread cache of spans, `alloc(size, noscan)`
 //!   (`mallocgc`), the tiny allocator, large objects, `refill`.
+//! - [`mbitmap.rs`](mbitmap): pointer bits, Go 1.22's way — heap bits at a
+//!   span's end for objects up to 512 bytes, a malloc header word before bigger
+//!   ones; the typed, aligned allocation entry points.
 //! - [`span.rs`](span): `mspan` (every field atomic: the collector reads spans it
 //!   does not own), its out-of-line alloc/mark bitmaps, `alloc_cache`, `sweepgen`.
 //! - `mcentral.rs`: per-span-class sets of partial/full, swept/unswept spans.
@@ -60,6 +63,7 @@ pub mod arena;
 pub mod debug;
 mod fixalloc;
 mod loom;
+pub mod mbitmap;
 pub mod mcache;
 mod mcentral;
 pub mod mheap;

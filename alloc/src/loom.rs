@@ -44,3 +44,25 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// The 8-byte word of span memory at `addr`, as an atomic.
+///
+/// Span memory is not a Rust object but mapped heap, so the words the heap
+/// itself keeps there (the heap bits at a span's end, the malloc header at an
+/// object's start) are reached through an address. They are read by the
+/// collector while the span's owner may write them, so every access is atomic —
+/// std's atomic in both builds: loom can only model atomics it created, not a
+/// word at an arbitrary address. The protocol on these words is the span's
+/// ownership (one writer, the owner; readers get a snapshot), which the loom
+/// models of `sweep.rs` check on the span's own fields.
+///
+/// # Safety
+/// `addr` is 8-aligned and inside a span of this heap that stays mapped for
+/// `'a` (heap memory is never unmapped while the heap lives).
+#[inline]
+pub(crate) unsafe fn span_word<'a>(addr: usize) -> &'a std::sync::atomic::AtomicU64 {
+    debug_assert_eq!(addr % 8, 0);
+    // SAFETY: the caller promises an aligned address of mapped memory that lives
+    // for 'a; every access to the word goes through an atomic (see above).
+    unsafe { std::sync::atomic::AtomicU64::from_ptr(addr as *mut u64) }
+}

@@ -42,8 +42,8 @@
 //!
 //! # What gort simplifies
 //!
-//! No malloc headers and no heap bitmaps (no pointer maps yet): scan and noscan
-//! objects differ only in their span class. No sampling for the heap profiler, no
+//! Pointer maps are `mbitmap.rs`'s: `alloc(size, noscan)` writes none, the
+//! typed entry points there (`alloc_heap_bits`, `alloc_header`) do. No sampling for the heap profiler, no
 //! assist credit, no `gcmarknewobject` (allocating black is the collector's, when
 //! it exists). Go allocates mcaches from a fixalloc; a gort `MCache` is an
 //! ordinary value (boxed by whoever keeps it in a P). What Go keeps in the P
@@ -188,27 +188,40 @@ impl MCache {
                 return self.alloc_tiny(size);
             }
             let spc = SpanClass::new(size_to_class(size), noscan);
-            // SAFETY: alloc[spc] always points at a live span (the heap's empty
-            // span or one this cache owns), see the module invariants.
-            let span = unsafe { self.alloc[spc.0 as usize].as_ref() };
-            // SAFETY: this cache owns the span (or it is the empty span, which
-            // has no free slot, so `next_free_fast` writes nothing to it).
-            let (v, needzero, elemsize) = match unsafe { span.next_free_fast() } {
-                Some(v) => (v, span.needzero(), span.elemsize()),
-                None => self.next_free(spc),
-            };
-            if needzero {
-                // The whole slot, not just `size` bytes: the collector scans whole
-                // slots conservatively, and old pointers in the tail would keep
-                // dead objects alive (Go zeroes the class's full size too).
-                // SAFETY: v is a fresh slot of `elemsize` bytes that this cache
-                // just took; no one else refers to it.
-                unsafe { (v as *mut u8).write_bytes(0, elemsize) };
-            }
-            v as *mut u8
+            self.alloc_small(spc) as *mut u8
         } else {
             self.alloc_large(size, noscan)
         }
+    }
+
+    /// A zeroed slot of span class `spc`: the fast path, else `next_free`.
+    #[inline(always)]
+    pub(crate) fn alloc_small(&mut self, spc: SpanClass) -> usize {
+        let span = self.cached_span(spc);
+        // SAFETY: this cache owns the span (or it is the empty span, which
+        // has no free slot, so `next_free_fast` writes nothing to it).
+        let (v, needzero, elemsize) = match unsafe { span.next_free_fast() } {
+            Some(v) => (v, span.needzero(), span.elemsize()),
+            None => self.next_free(spc),
+        };
+        if needzero {
+            // The whole slot, not just the bytes asked for: the collector scans
+            // whole slots conservatively, and old pointers in the tail would keep
+            // dead objects alive (Go zeroes the class's full size too).
+            // SAFETY: v is a fresh slot of `elemsize` bytes that this cache
+            // just took; no one else refers to it.
+            unsafe { (v as *mut u8).write_bytes(0, elemsize) };
+        }
+        v
+    }
+
+    /// The span cached for `spc` (after an allocation of that class: the span
+    /// the slot came from).
+    #[inline(always)]
+    pub(crate) fn cached_span(&self, spc: SpanClass) -> &MSpan {
+        // SAFETY: alloc[spc] always points at a live span (the heap's empty
+        // span or one this cache owns), see the module invariants.
+        unsafe { self.alloc[spc.0 as usize].as_ref() }
     }
 
     /// Go's `mallocgcTiny`.

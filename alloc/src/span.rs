@@ -68,22 +68,24 @@
 //!
 //! # Bitmaps out of line
 //!
-//! The alloc and mark bitmaps (128 bytes each: 1024 slots) are not in the
-//! `MSpan` but in a `SpanBits` the struct points at. Heap spans (small and large
+//! The alloc, mark and header bitmaps (128 bytes each: 1024 slots) are not in
+//! the `MSpan` but in a `SpanBits` the struct points at. Heap spans (small and large
 //! objects) come from a fixalloc of structs that each got their own `SpanBits`
 //! when first carved and keep them for life, so the pointer never changes and
 //! costs nothing per allocation; manual spans (goroutine stacks) come from a
 //! second fixalloc of structs without bitmaps. That keeps a stack's span struct at
-//! 128 bytes instead of 384.
+//! 128 bytes instead of 512.
+//!
+//! The pointer bits of small objects (Go 1.22's heap bits) are not among them:
+//! they live in the span's own last bytes, as in Go (`mbitmap.rs`).
 //!
 //! # What gort simplifies
 //!
 //! Go allocates the bitmaps out of `gcBits` arenas, a fresh mark bitmap per span
 //! per cycle, and swaps pointers at sweep; gort gives each heap span struct one
-//! pair for life and copies the words at sweep (16 at most) — no arena to
-//! recycle, at the cost of 256 bytes per heap span even for large objects. No
-//! `specials`, pinner bits, `freeIndexForScan` or heap bits (no pointer maps yet:
-//! the collector is not built).
+//! set for life and copies the words at sweep (16 at most) — no arena to
+//! recycle, at the cost of 384 bytes per heap span even for large objects. No
+//! `specials`, pinner bits or `freeIndexForScan`.
 
 use crate::loom::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::sizeclass::{div_mul, CLASS_TO_ALLOCNPAGES, CLASS_TO_NOBJS, CLASS_TO_SIZE, PAGE_SIZE};
@@ -200,14 +202,28 @@ impl GcBits {
             self.0[i].store(other.word(i), Ordering::Relaxed);
         }
     }
+    /// Keeps only the bits also set in `other` (a sweep: header bits of freed
+    /// slots go).
+    fn and_from(&self, other: &GcBits, nwords: usize) {
+        for i in 0..nwords {
+            self.0[i].store(self.word(i) & other.word(i), Ordering::Relaxed);
+        }
+    }
 }
 
-/// A heap span's two bitmaps, out of line (see the module comment).
+/// A heap span's three bitmaps, out of line (see the module comment).
 pub(crate) struct SpanBits {
     /// Slots allocated as of the last sweep (Go's `allocBits`).
     alloc: GcBits,
     /// Slots marked in this cycle (Go's `gcmarkBits`).
     mark: GcBits,
+    /// Slots of a small scan span whose object starts with a malloc header
+    /// instead of having heap bits (`mbitmap.rs`: a type the heap bits cannot
+    /// describe). Set by the span's owner as it allocates such an object,
+    /// cleared for freed slots by the sweep. Go has no such bitmap: its small
+    /// objects always have heap bits, because its compiler can describe every
+    /// type with a bitmap; a Rust enum's layout cannot be read on stable.
+    header: GcBits,
 }
 
 impl SpanBits {
@@ -215,6 +231,7 @@ impl SpanBits {
         SpanBits {
             alloc: GcBits::new(),
             mark: GcBits::new(),
+            header: GcBits::new(),
         }
     }
 }
@@ -278,6 +295,11 @@ pub struct MSpan {
     /// `alloc_count` when an mcache took the span; the difference at release is
     /// what it allocated (Go's `allocCountBeforeCache`). Owner only.
     alloc_count_before_cache: AtomicUsize,
+    /// Heap bits shortcut (`mbitmap.rs`): with `heap_bits_state == UNIFORM`,
+    /// every slot's heap bits already hold this mask. Owner only.
+    pub(crate) uniform_mask: AtomicU64,
+    /// `HEAP_BITS_FRESH`, `_UNIFORM` or `_MIXED` (`mbitmap.rs`). Owner only.
+    pub(crate) heap_bits_state: AtomicU8,
     /// The bitmaps (none for manual spans and the empty span).
     bits: BitsRef,
 }
@@ -301,6 +323,8 @@ impl MSpan {
             alloc_cache: AtomicU64::new(!0),
             alloc_count: AtomicUsize::new(0),
             alloc_count_before_cache: AtomicUsize::new(0),
+            uniform_mask: AtomicU64::new(0),
+            heap_bits_state: AtomicU8::new(0),
             bits: BitsRef(bits),
         }
     }
@@ -357,7 +381,16 @@ impl MSpan {
             (npages * PAGE_SIZE, 1)
         } else {
             debug_assert_eq!(npages, CLASS_TO_ALLOCNPAGES[sc] as usize);
-            (CLASS_TO_SIZE[sc] as usize, CLASS_TO_NOBJS[sc] as usize)
+            let elemsize = CLASS_TO_SIZE[sc] as usize;
+            if !spanclass.noscan() && crate::mbitmap::heap_bits_in_span(elemsize) {
+                // The span's last bytes hold its heap bits (Go's `initSpan`:
+                // `nelems = (nbytes - nbytes/8/8) / elemsize`).
+                let bytes = npages * PAGE_SIZE;
+                let objs = (bytes - crate::mbitmap::heap_bits_bytes(bytes)) / elemsize;
+                (elemsize, objs)
+            } else {
+                (elemsize, CLASS_TO_NOBJS[sc] as usize)
+            }
         };
         self.elemsize.store(elemsize, Ordering::Relaxed);
         self.nelems.store(nelems, Ordering::Relaxed);
@@ -368,11 +401,14 @@ impl MSpan {
         self.alloc_cache.store(!0, Ordering::Relaxed);
         self.alloc_count.store(0, Ordering::Relaxed);
         self.alloc_count_before_cache.store(0, Ordering::Relaxed);
+        self.heap_bits_state
+            .store(crate::mbitmap::HEAP_BITS_FRESH, Ordering::Relaxed);
         self.needzero.store(needzero, Ordering::Relaxed);
         if let Some(b) = self.bits() {
             let words = nelems.div_ceil(64);
             b.alloc.clear_all(words);
             b.mark.clear_all(words);
+            b.header.clear_all(words);
         }
         self.sweepgen.store(sweepgen, Ordering::Relaxed);
     }
@@ -415,8 +451,11 @@ impl MSpan {
     ///
     /// ```
     /// let heap = gort_alloc::Heap::new();
-    /// let p = heap.new_mcache().alloc(8, false) as usize;
-    /// assert_eq!(heap.span_of(p).unwrap().nelems(), 1024);
+    /// let p = heap.new_mcache().alloc(16, true) as usize;
+    /// assert_eq!(heap.span_of(p).unwrap().nelems(), 512);
+    /// // A span that may hold pointers keeps its heap bits in its last 128 bytes.
+    /// let q = heap.new_mcache().alloc(16, false) as usize;
+    /// assert_eq!(heap.span_of(q).unwrap().nelems(), (8192 - 128) / 16);
     /// ```
     #[inline]
     pub fn nelems(&self) -> usize {
@@ -629,6 +668,22 @@ impl MSpan {
         self.bits().is_some_and(|b| b.mark.is_set(index))
     }
 
+    /// Whether slot `index` is flagged as starting with a malloc header (the
+    /// header bitmap: `mbitmap.rs`). Never, in a span without object slots.
+    #[inline]
+    pub(crate) fn header_bit(&self, index: usize) -> bool {
+        self.bits().is_some_and(|b| b.header.is_set(index))
+    }
+
+    /// Flags slot `index` as starting with a malloc header.
+    ///
+    /// # Safety
+    /// The caller owns the span (module comment): it just allocated the slot.
+    #[inline]
+    pub(crate) unsafe fn set_header_bit(&self, index: usize) {
+        self.obj_bits().header.set(index);
+    }
+
     /// Claims the right to sweep a span that needs it: `sweepgen` from `sg − 2` to
     /// `sg − 1` (Go's `sweepLocker.tryAcquire`). False if it is swept, being swept,
     /// or cached.
@@ -776,6 +831,7 @@ impl MSpan {
         let nalloc = self.count_marked();
         let words = self.nelems().div_ceil(64);
         let b = self.obj_bits();
+        b.header.and_from(&b.mark, words);
         b.alloc.copy_from(&b.mark, words);
         b.mark.clear_all(words);
         self.freeindex.store(0, Ordering::Relaxed);
@@ -926,11 +982,11 @@ mod tests {
 
     /// A span struct is two cache lines, bitmaps out of line: a goroutine stack
     /// (a manual span, which has no bitmaps) pays 128 bytes for its struct, not
-    /// the 384 that inline bitmaps would cost every parked goroutine.
+    /// the 512 that inline bitmaps would cost every parked goroutine.
     #[test]
     fn a_span_struct_is_128_bytes_without_its_bitmaps() {
         assert_eq!(std::mem::size_of::<MSpan>(), 128);
-        assert_eq!(std::mem::size_of::<SpanBits>(), 256);
+        assert_eq!(std::mem::size_of::<SpanBits>(), 384);
     }
 
     #[test]

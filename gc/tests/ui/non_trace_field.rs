@@ -1,0 +1,12 @@
+use gort_gc::Trace;
+
+struct Plain {
+    x: u64,
+}
+
+#[derive(Trace)]
+struct Holder {
+    p: Plain,
+}
+
+fn main() {}
