@@ -310,6 +310,15 @@ fn start_the_world(sched: &'static Sched, own_p: Option<&'static P>) {
     {
         let mut l = sched.lock.lock();
         sched.gcwaiting.store(false, Ordering::SeqCst);
+        // sysmon may have gone to sleep deeply because the world was stopping
+        // (it decides under this lock); the stopper's own P runs on without
+        // passing through the idle list, which is where sysmon is otherwise
+        // woken, so wake it here (Go's startTheWorldWithSema does the same).
+        // Asleep, it would neither preempt nor poll the network for a minute.
+        if sched.sysmonwait.load(Ordering::Relaxed) {
+            sched.sysmonwait.store(false, Ordering::Relaxed);
+            sched.sysmonnote.wake();
+        }
         for pp in sched.allp.iter() {
             if own_p.is_some_and(|o| std::ptr::eq(o, pp)) {
                 pp.set_status(PStatus::Running);
