@@ -430,9 +430,8 @@ impl Sched {
         unsafe { &*(self as *const Sched) }
     }
 
-    /// Returns the stacks of exited goroutines to the heap once no M of a
-    /// shut-down runtime is left to use them, and lets the heap's scavenger give
-    /// the memory back to the OS even if no runtime is left to run it.
+    /// Returns the stacks of exited goroutines to the heap, their memory to the
+    /// OS, once no M of a shut-down runtime is left to use them.
     pub(crate) fn reclaim_stacks(&self) {
         if !self.shutdown.load(Ordering::SeqCst) {
             return;
@@ -459,7 +458,6 @@ impl Sched {
         // on it, and the G is off every list and never reused: the runtime is shut
         // down), and the claim makes this the only place that frees it.
         unsafe { crate::stack::stackfree_all(stacks) };
-        crate::proc::sysmon::scavenge_freed_stacks();
     }
 
     /// Makes `gp` runnable from a thread that is not one of this runtime's Ms:

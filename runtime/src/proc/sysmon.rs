@@ -41,11 +41,10 @@
 //! running goroutine for preemption, again each round, until no P runs one
 //! ([`preempt_until_stopped`]): a goroutine looping through `preempt_point()`
 //! stops there and its thread exits. Then sysmon's thread ends too. The
-//! runtime's stacks go back to the heap, and a `gort-scavenger` thread returns
-//! their pages to the OS, paced the same way, ending when the heap is within
-//! its goal: no sysmon may be left to do it.
+//! runtime's stacks go back to the heap with their memory released at once
+//! (`stack::stackfree_all`), so no sysmon is needed to return them.
 
-use crate::loom::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::loom::atomic::Ordering;
 use crate::proc::m::M;
 use crate::proc::p::PStatus;
 use crate::proc::sched::Sched;
@@ -80,43 +79,6 @@ pub(crate) fn start(sched: &'static Sched) {
         .name("gort-sysmon".into())
         .spawn(move || sysmon(sched))
         .unwrap_or_else(|e| crate::panic::fatal(&format!("cannot start sysmon: {e}")));
-}
-
-/// Whether the scavenger thread of [`scavenge_freed_stacks`] runs.
-static STACK_SCAVENGER: AtomicBool = AtomicBool::new(false);
-/// Calls of [`scavenge_freed_stacks`], so its thread sees one it raced with.
-static STACK_SCAVENGER_REQUESTS: AtomicU64 = AtomicU64::new(0);
-
-/// A runtime that shut down just freed its stacks: return their pages to the
-/// OS from a thread of its own, paced as sysmon's scavenger is, until the heap
-/// is back within its goal. The sysmon of another runtime may be asleep for a
-/// minute, and there may be no other runtime at all.
-pub(crate) fn scavenge_freed_stacks() {
-    STACK_SCAVENGER_REQUESTS.fetch_add(1, Ordering::SeqCst);
-    if STACK_SCAVENGER.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("gort-scavenger".into())
-        .spawn(|| loop {
-            let seen = STACK_SCAVENGER_REQUESTS.load(Ordering::SeqCst);
-            while let Some(rest) = gort_alloc::Heap::global().bgscavenge_slice() {
-                std::thread::sleep(rest);
-            }
-            STACK_SCAVENGER.store(false, Ordering::SeqCst);
-            // A request that found the flag still set relied on this thread:
-            // go round again for it, unless another thread took over.
-            if STACK_SCAVENGER_REQUESTS.load(Ordering::SeqCst) == seen
-                || STACK_SCAVENGER.swap(true, Ordering::SeqCst)
-            {
-                return;
-            }
-        });
-    if spawned.is_err() {
-        // No thread: the pages stay backed until a sysmon's scavenger or
-        // `debug::free_os_memory` returns them.
-        STACK_SCAVENGER.store(false, Ordering::SeqCst);
-    }
 }
 
 fn sysmon(sched: &'static Sched) {
